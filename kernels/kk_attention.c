@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * kk_attention.c - the KV cache: storing K/V rows, and causal attention of
+ * query rows over it.
+ *
+ * Sequence indices and positions may come from userspace: every row is
+ * checked at run time, and a row that points outside its cache is skipped
+ * (KV store: nothing written) or answered with zeros (attention).
+ *
+ * Attention: query head h reads KV head h / (n_head / n_kv_head)
+ * (grouped-query attention) at positions
+ * j = max(0, pos - window + 1) .. min(pos, ctx - 1, max_ctx - 1) of its
+ * sequence.  Scores are scale * dot(q, k_j), optionally capped as
+ * softcap * tanh(score / softcap); q is rounded to f16 before the dot
+ * products as ggml does for an F16 cache, accumulation is in float.
+ *
+ * Work is split along the cache (flash-decoding), so that one item is
+ * bounded work however long the context:
+ *
+ *   stage 0  item = (row, span, head group): up to KK_ATTN_MAX_GROUP query
+ *            heads of one KV head over one span of at most `span`
+ *            positions (a constant of the op's shape, never of the
+ *            threads) write a partial softmax (max, sum, unnormalised
+ *            output) into op->scratch.  A row whose range is one span is
+ *            finished here (output = acc / sum).
+ *   stage 1  item = (row, head, slice of head_dim): the partials of a row
+ *            with several spans are combined in span order.
+ *
+ * Spans start at the row's first position, so a row's result depends only
+ * on its own q, pos and cache: a batch gives bitwise the same rows as its
+ * tokens one by one, whatever the threads.  Stage 0 has rows * n_spans *
+ * groups items (n_spans from max_ctx or window): the spans a shorter row
+ * lacks are empty items that return at once.
+ *
+ * A Q8_0 cache (head_dim a multiple of 32, so heads start on blocks) is
+ * handled here with the scalar reference on every path, as ggml does it: K
+ * rows are quantized with the reference Q8_0 rounding, q is quantized to
+ * Q8_0 and dotted in integers per block, V blocks are dequantized.
+ */
+#include "kk_impl.h"
+#include "kk_fp.h"
+#include "kk_math.h"
+#include "kk_attn.h"
+#include "kk_ops_common.h"
+#include "kk_quant.h"
+
+/* F16, or Q8_0 when every head starts on a block. */
+static int kv_type_ok(kk_u32 kv_type, kk_u32 head_dim)
+{
+	if (kv_type == KK_TYPE_F16)
+		return 1;
+	return kv_type == KK_TYPE_Q8_0 && head_dim % QK8_0 == 0;
+}
+
+/* Bytes of @elems cache elements (a multiple of the block for Q8_0). */
+static kk_u64 kv_bytes(kk_u32 kv_type, kk_u64 elems)
+{
+	return kv_type == KK_TYPE_Q8_0 ?
+	       elems / QK8_0 * sizeof(struct kk_block_q8_0) : elems * 2;
+}
+
+/* ---- KV store ---- */
+
+static int kv_store_check(const struct kk_op *op)
+{
+	const struct kk_kv_store *p = &op->kv_store;
+
+	if (!p->n_kv_head || !p->head_dim || !kv_type_ok(p->kv_type, p->head_dim))
+		return -KK_EINVAL;
+	if ((kk_u64)p->n_kv_head * p->head_dim > 0xffffffffull)
+		return -KK_EINVAL;
+	return 0;
+}
+
+static kk_u64 kv_store_items(const struct kk_op *op, kk_u32 stage)
+{
+	(void)stage;
+	return op->kv_store.rows;
+}
+
+static kk_u64 kv_store_chunk(const struct kk_op *op, kk_u32 stage)
+{
+	const struct kk_kv_store *p = &op->kv_store;
+
+	(void)stage;
+	return kk_chunk_rows(2ull * p->n_kv_head * p->head_dim, KK_CHUNK_CHEAP);
+}
+
+/* The cache of a row's sequence, or NULL if seq/pos are out of range. */
+static const struct kk_kv_seq *kv_row_seq(const struct kk_kv_seq *seqs,
+					  kk_u32 n_seqs, kk_i32 seq, kk_i32 pos)
+{
+	const struct kk_kv_seq *s;
+
+	if (seq < 0 || (kk_u32)seq >= n_seqs || pos < 0)
+		return (const struct kk_kv_seq *)0;
+	s = &seqs[seq];
+	if ((kk_u32)pos >= s->ctx || !s->k || !s->v)
+		return (const struct kk_kv_seq *)0;
+	return s;
+}
+
+static void kv_store_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+			 kk_u64 end)
+{
+	const struct kk_kv_store *p = &op->kv_store;
+	const kk_u32 row = p->n_kv_head * p->head_dim;
+	kk_u64 r;
+
+	(void)stage;
+	for (r = begin; r < end; r++) {
+		const kk_i32 pos = p->pos[r];
+		const struct kk_kv_seq *s = kv_row_seq(p->seqs, p->n_seqs,
+							 p->seq[r], pos);
+		kk_u64 o;
+
+		if (!s)
+			continue;
+		o = kv_bytes(p->kv_type, (kk_u64)pos * row);
+		if (p->kv_type == KK_TYPE_Q8_0) {
+			kk_ref_quantize_row(KK_TYPE_Q8_0, p->k + r * p->k_stride,
+					    (kk_u8 *)s->k + o, row);
+			kk_ref_quantize_row(KK_TYPE_Q8_0, p->v + r * p->v_stride,
+					    (kk_u8 *)s->v + o, row);
+			continue;
+		}
+		kk_impl_cur->ops.f32_to_f16((kk_u16 *)((kk_u8 *)s->k + o),
+					    p->k + r * p->k_stride, row);
+		kk_impl_cur->ops.f32_to_f16((kk_u16 *)((kk_u8 *)s->v + o),
+					    p->v + r * p->v_stride, row);
+	}
+}
+
+const struct kk_op_class kk_class_kv_store = {
+	.check = kv_store_check,
+	.items = kv_store_items,
+	.chunk_items = kv_store_chunk,
+	.run = kv_store_run,
+};
+
+/* ---- attention ---- */
+
+/*
+ * Work of a stage-0 item: query heads * head_dim * positions.  Measured
+ * on a loaded 2-core x86 VM: about 60 us scalar, 5 us AVX2 (so some 25 us
+ * and 2 us unloaded).  Spans are powers of two in [KK_ATTN_MIN_SPAN,
+ * KK_ATTN_MAX_SPAN]; heads per item are capped so that the shortest span
+ * stays within the budget.
+ */
+#define KK_ATTN_SPAN_WORK 16384u
+#define KK_ATTN_MIN_SPAN 32u
+#define KK_ATTN_MAX_SPAN 512u
+/* Most spans per row (stage-1 items stay bounded too): max_ctx >= 32k. */
+#define KK_ATTN_MAX_SPANS 1024u
+/* head_dim floats per stage-1 item. */
+#define KK_ATTN_SLICE 64u
+/* No bound (max_ctx and window 0): one span covers any range. */
+#define KK_ATTN_SPAN_ALL 0xffffffffu
+
+/* How an op is cut into items; integers only, from the op's scalars. */
+struct attn_geo {
+	kk_u32 group;		/* query heads per KV head */
+	kk_u32 n_sub, gi;	/* head groups per KV head, heads per group */
+	kk_u32 span;		/* positions per span */
+	kk_u32 n_spans;		/* spans per row, at most */
+	kk_u32 n_slices;	/* stage-1 items per (row, head) */
+	kk_u64 slots;		/* partials in the scratch */
+};
+
+static kk_u32 pow2_floor(kk_u32 x)
+{
+	return x ? 1u << (31 - __builtin_clz(x)) : 0;
+}
+
+static int attn_geo(const struct kk_attention *p, struct attn_geo *g)
+{
+	const kk_u32 hd = p->head_dim;
+	kk_u32 gmax, lim = p->max_ctx;
+	kk_u64 bytes;
+
+	g->group = p->n_head / p->n_kv_head;
+	gmax = KK_ATTN_SPAN_WORK / (KK_ATTN_MIN_SPAN * hd);
+	gmax = gmax < 1 ? 1 : gmax > KK_ATTN_MAX_GROUP ? KK_ATTN_MAX_GROUP : gmax;
+	g->n_sub = (g->group + gmax - 1) / gmax;
+	g->gi = (g->group + g->n_sub - 1) / g->n_sub;
+	g->span = pow2_floor(KK_ATTN_SPAN_WORK / (g->gi * hd));
+	if (g->span < KK_ATTN_MIN_SPAN)
+		g->span = KK_ATTN_MIN_SPAN;
+	if (g->span > KK_ATTN_MAX_SPAN)
+		g->span = KK_ATTN_MAX_SPAN;
+	if (p->window && (!lim || p->window < lim))
+		lim = p->window;
+	if (!lim)
+		g->span = KK_ATTN_SPAN_ALL;
+	g->n_spans = lim ? (kk_u32)(((kk_u64)lim + g->span - 1) / g->span) : 1;
+	g->n_slices = (hd + KK_ATTN_SLICE - 1) / KK_ATTN_SLICE;
+	if (g->n_spans > KK_ATTN_MAX_SPANS)
+		return -KK_EINVAL;
+	/* partials: (head_dim + 2) floats each, the whole scratch < 2^62 */
+	if (kk_mul_overflows((kk_u64)p->rows * g->n_spans, p->n_head, &g->slots) ||
+	    kk_mul_overflows(g->slots, (hd + 2ull) * sizeof(float), &bytes) ||
+	    bytes >> 62)
+		return -KK_EINVAL;
+	return 0;
+}
+
+static int attention_check(const struct kk_op *op)
+{
+	const struct kk_attention *p = &op->attention;
+	kk_u64 row = (kk_u64)p->n_head * p->head_dim;
+	struct attn_geo g;
+
+	if (!p->n_head || !p->n_kv_head || p->n_head % p->n_kv_head)
+		return -KK_EINVAL;
+	if (!p->head_dim || p->head_dim > KK_ATTN_MAX_HEAD_DIM)
+		return -KK_EINVAL;
+	if (!kv_type_ok(p->kv_type, p->head_dim))
+		return -KK_EINVAL;
+	if (!kk_rows_ok(p->rows, p->y_stride, row))
+		return -KK_EINVAL;
+	if (!kk_bits_finite(p->scale_bits))
+		return -KK_EINVAL;
+	if (!kk_bits_finite(p->softcap_bits) || kk_bits_negative(p->softcap_bits))
+		return -KK_EINVAL;
+	return attn_geo(p, &g);
+}
+
+static kk_u64 attention_scratch(const struct kk_op *op)
+{
+	struct attn_geo g;
+
+	if (attention_check(op))
+		return 0;
+	attn_geo(&op->attention, &g);
+	return g.slots * (op->attention.head_dim + 2ull) * sizeof(float);
+}
+
+static kk_u32 attention_stages(const struct kk_op *op)
+{
+	struct attn_geo g;
+
+	if (attention_check(op))
+		return 1;
+	attn_geo(&op->attention, &g);
+	return g.n_spans > 1 ? 2 : 1;
+}
+
+static kk_u64 attention_items(const struct kk_op *op, kk_u32 stage)
+{
+	const struct kk_attention *p = &op->attention;
+	struct attn_geo g;
+
+	if (attn_geo(p, &g))
+		return 0;
+	if (stage == 0)
+		return (kk_u64)p->rows * g.n_spans * p->n_kv_head * g.n_sub;
+	return (kk_u64)p->rows * p->n_head * g.n_slices;
+}
+
+static kk_u64 attention_chunk(const struct kk_op *op, kk_u32 stage)
+{
+	const struct kk_attention *p = &op->attention;
+	kk_u64 span, r;
+	struct attn_geo g;
+
+	if (attn_geo(p, &g))
+		return 1;
+	if (stage == 1)
+		return kk_chunk_rows((kk_u64)g.n_spans * (KK_ATTN_SLICE + 32),
+				     KK_CHUNK_ATTN);
+	span = g.span;
+	if (span == KK_ATTN_SPAN_ALL) {	/* no bound: the longest row */
+		span = 1;
+		for (r = 0; r < p->rows; r++)
+			if ((kk_i64)p->pos[r] + 1 > (kk_i64)span)
+				span = (kk_u64)p->pos[r] + 1;
+	}
+	/* a chunk is about one full stage-0 item */
+	return kk_chunk_rows(span * g.gi * p->head_dim, KK_ATTN_SPAN_WORK);
+}
+
+/* The positions [j0, j1) row t attends to; NULL (and 0, 0) if none. */
+static const struct kk_kv_seq *attn_range(const struct kk_attention *p,
+					  kk_u64 t, kk_u32 *j0, kk_u32 *j1)
+{
+	const kk_i32 pos = p->pos[t];
+	const struct kk_kv_seq *s = kv_row_seq(p->seqs, p->n_seqs, p->seq[t], 0);
+	kk_u32 end;
+
+	*j0 = *j1 = 0;
+	if (!s || pos < 0)
+		return (const struct kk_kv_seq *)0;
+	/* causal: j <= pos, and the cache only holds ctx positions */
+	end = (kk_u32)pos < s->ctx ? (kk_u32)pos + 1 : s->ctx;
+	if (p->max_ctx && end > p->max_ctx)
+		end = p->max_ctx;
+	if (p->window && (kk_u32)pos >= p->window)
+		*j0 = (kk_u32)pos - p->window + 1;
+	*j1 = end;
+	if (*j0 > *j1)
+		*j0 = *j1;
+	return s;
+}
+
+/* Spans of a range of @n positions: at least one (an empty range too). */
+static kk_u32 attn_row_spans(const struct attn_geo *g, kk_u32 n)
+{
+	kk_u64 ns = ((kk_u64)n + g->span - 1) / g->span;
+
+	if (!ns)
+		return 1;
+	return ns < g->n_spans ? (kk_u32)ns : g->n_spans;
+}
+
+/*
+ * Q8_0 cache: the scalar reference on every path, as ggml does it (q is
+ * quantized to Q8_0 and dotted in integers per block, V blocks are
+ * dequantized), one head at a time.  k, v are bytes; kv_stride counts
+ * elements.
+ */
+static void attn_q8_0_span(const struct kk_attn_span *sp)
+{
+	struct kk_block_q8_0 qq[KK_ATTN_MAX_HEAD_DIM / QK8_0];
+	const kk_u64 row = sp->kv_stride / QK8_0 * sizeof(struct kk_block_q8_0);
+	const kk_u32 nblk = sp->head_dim / QK8_0;
+	float s[KK_ATTN_SCALAR_BLOCK], alpha, *acc;
+	kk_u32 h, j, jj, nb, b, d;
+
+	kk_attn_ml_init(sp->ml, sp->n_q);
+	for (h = 0; h < sp->n_q; h++) {
+		acc = sp->acc + h * sp->acc_stride;
+		__builtin_memset(acc, 0, sp->head_dim * sizeof(float));
+		kk_ref_quantize_row(KK_TYPE_Q8_0, sp->q + h * sp->q_stride, qq,
+				    sp->head_dim);
+		for (j = 0; j < sp->n_pos; j += nb) {
+			nb = sp->n_pos - j;
+			nb = nb < KK_ATTN_SCALAR_BLOCK ? nb : KK_ATTN_SCALAR_BLOCK;
+			for (jj = 0; jj < nb; jj++)
+				s[jj] = kk_ref_vec_dot(KK_TYPE_Q8_0, sp->head_dim,
+						       (const kk_u8 *)sp->k + (j + jj) * row,
+						       qq) * sp->scale;
+			kk_attn_block_softcap(s, nb, sp->softcap);
+			alpha = kk_attn_block_update(s, nb, sp->ml + 2 * h);
+			for (d = 0; d < sp->head_dim; d++)
+				acc[d] *= alpha;
+			for (jj = 0; jj < nb; jj++) {
+				const struct kk_block_q8_0 *vb = (const struct kk_block_q8_0 *)
+					((const kk_u8 *)sp->v + (j + jj) * row);
+
+				for (b = 0; b < nblk; b++) {
+					const float vd = kk_f16_to_f32(vb[b].d);
+
+					for (d = 0; d < QK8_0; d++)
+						acc[b * QK8_0 + d] += s[jj] * ((float)vb[b].qs[d] * vd);
+				}
+			}
+		}
+	}
+}
+
+/* y = acc / l for @n_q heads (0 where l is 0: nothing attended to). */
+static void attn_finish(float *y, const float *acc, const float *ml,
+			kk_u32 n_q, kk_u32 hd)
+{
+	kk_u32 h, d;
+
+	for (h = 0; h < n_q; h++) {
+		const float l = ml[2 * h + 1], inv = l == 0.0f ? 0.0f : 1.0f / l;
+
+		for (d = 0; d < hd; d++)
+			y[h * hd + d] = acc[h * hd + d] * inv;
+	}
+}
+
+/* Stage 0, item i = ((kv head * n_sub + group) * n_spans + span) * rows + row. */
+static void attn_span_item(const struct kk_op *op, const struct attn_geo *g,
+			   kk_u64 i, float scale, float softcap)
+{
+	const struct kk_attention *p = &op->attention;
+	const kk_u32 hd = p->head_dim;
+	const kk_u64 t = i % p->rows, u = i / p->rows / g->n_spans;
+	const kk_u32 si = (kk_u32)(i / p->rows % g->n_spans);
+	const kk_u32 kvh = (kk_u32)(u / g->n_sub), sub = (kk_u32)(u % g->n_sub);
+	const kk_u32 h0 = kvh * g->group + sub * g->gi;
+	const kk_u64 stride = (kk_u64)p->n_kv_head * hd;
+	struct kk_attn_span sp = { .kv_stride = stride, .head_dim = hd,
+				   .q_stride = hd, .acc_stride = hd,
+				   .scale = scale, .softcap = softcap };
+	const struct kk_kv_seq *s;
+	kk_u32 j0, j1, ns;
+	kk_u64 a, slot;
+
+	s = attn_range(p, t, &j0, &j1);
+	ns = attn_row_spans(g, j1 - j0);
+	if (si >= ns)
+		return;		/* the row is shorter than n_spans spans */
+	a = j0 + (kk_u64)si * g->span;
+	sp.n_pos = (kk_u32)((kk_u64)j1 - a < g->span ? (kk_u64)j1 - a : g->span);
+	sp.n_q = g->group - sub * g->gi < g->gi ? g->group - sub * g->gi : g->gi;
+	sp.q = p->q + t * p->q_stride + (kk_u64)h0 * hd;
+	slot = (t * g->n_spans + si) * p->n_head + h0;
+	sp.acc = (float *)op->scratch + slot * hd;
+	sp.ml = (float *)op->scratch + g->slots * hd + 2 * slot;
+	if (p->kv_type == KK_TYPE_Q8_0) {
+		if (s) {
+			kk_u64 o = kv_bytes(KK_TYPE_Q8_0, a * stride + (kk_u64)kvh * hd);
+
+			sp.k = (const kk_u8 *)s->k + o;
+			sp.v = (const kk_u8 *)s->v + o;
+		}
+		attn_q8_0_span(&sp);
+	} else {
+		if (s) {
+			sp.k = (const kk_u16 *)s->k + a * stride + (kk_u64)kvh * hd;
+			sp.v = (const kk_u16 *)s->v + a * stride + (kk_u64)kvh * hd;
+		}
+		kk_impl_cur->ops.attn_f16(&sp);
+	}
+	if (ns == 1)
+		attn_finish(p->y + t * p->y_stride + (kk_u64)h0 * hd, sp.acc,
+			    sp.ml, sp.n_q, hd);
+}
+
+/*
+ * Stage 1, item i = (row * n_head + head) * n_slices + slice: the row's
+ * partials, in span order, weighted by e^(m_i - max m).
+ */
+static void attn_combine_item(const struct kk_op *op, const struct attn_geo *g,
+			      kk_u64 i)
+{
+	const struct kk_attention *p = &op->attention;
+	const kk_u32 hd = p->head_dim, c = (kk_u32)(i % g->n_slices) * KK_ATTN_SLICE;
+	const kk_u64 t = i / g->n_slices / p->n_head;
+	const kk_u32 h = (kk_u32)(i / g->n_slices % p->n_head);
+	const kk_u32 n = hd - c < KK_ATTN_SLICE ? hd - c : KK_ATTN_SLICE;
+	const kk_u64 slot0 = t * g->n_spans * p->n_head + h;
+	const float *ml = (const float *)op->scratch + g->slots * hd;
+	float *y = p->y + t * p->y_stride + (kk_u64)h * hd + c;
+	float m = -__builtin_inff(), l = 0.0f, w, inv;
+	kk_u32 j0, j1, ns, si, d;
+
+	attn_range(p, t, &j0, &j1);
+	ns = attn_row_spans(g, j1 - j0);
+	if (ns <= 1)
+		return;		/* finished in stage 0 */
+	for (si = 0; si < ns; si++) {
+		const float mi = ml[2 * (slot0 + (kk_u64)si * p->n_head)];
+
+		m = mi > m ? mi : m;
+	}
+	for (d = 0; d < n; d++)
+		y[d] = 0.0f;
+	for (si = 0; si < ns; si++) {
+		const kk_u64 slot = slot0 + (kk_u64)si * p->n_head;
+		const float *acc = (const float *)op->scratch + slot * hd + c;
+		const float mi = ml[2 * slot];
+
+		w = mi == -__builtin_inff() ? 0.0f : kk_expf(mi - m);
+		l += ml[2 * slot + 1] * w;
+		for (d = 0; d < n; d++)
+			y[d] += acc[d] * w;
+	}
+	inv = l == 0.0f ? 0.0f : 1.0f / l;
+	for (d = 0; d < n; d++)
+		y[d] *= inv;
+}
+
+static void attention_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+			  kk_u64 end)
+{
+	const struct kk_attention *p = &op->attention;
+	const float softcap = kk_u32_as_f32(p->softcap_bits);
+	float scale = kk_u32_as_f32(p->scale_bits);
+	struct attn_geo g;
+	kk_u64 i;
+
+	if (attn_geo(p, &g) || !op->scratch)
+		return;
+	/* as ggml's flash attention: fold 1/softcap into the scale */
+	if (softcap != 0.0f)
+		scale /= softcap;
+	for (i = begin; i < end; i++) {
+		if (stage == 0)
+			attn_span_item(op, &g, i, scale, softcap);
+		else
+			attn_combine_item(op, &g, i);
+	}
+}
+
+const struct kk_op_class kk_class_attention = {
+	.check = attention_check,
+	.scratch_size = attention_scratch,
+	.stages = attention_stages,
+	.items = attention_items,
+	.chunk_items = attention_chunk,
+	.run = attention_run,
+};

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * kk_attn.h - internal: the scalar steps of an attention span (struct
+ * kk_attn_span) shared by the scalar F16 reference (kk_ops_scalar.c) and
+ * the Q8_0 cache (kk_attention.c).  FPU units only.
+ *
+ * A span is walked in blocks of positions: the scores of a block first,
+ * then one softmax update per head, then the V sum of the block.
+ */
+#ifndef KLLM_KK_ATTN_H
+#define KLLM_KK_ATTN_H
+
+#include "kk_impl.h"
+#include "kk_math.h"
+
+/* Positions per block of the scalar span functions. */
+#define KK_ATTN_SCALAR_BLOCK 8
+
+/* Start of a span: m = -inf, l = 0 for @n_q heads. */
+static inline void kk_attn_ml_init(float *ml, kk_u32 n_q)
+{
+	kk_u32 h;
+
+	for (h = 0; h < n_q; h++) {
+		ml[2 * h] = -__builtin_inff();
+		ml[2 * h + 1] = 0.0f;
+	}
+}
+
+/*
+ * One head's softmax update for a block of scores: s[0..n) becomes
+ * e^(s - m') with the new maximum m', l is rescaled and grows by their
+ * sum.  Returns e^(m - m'), the factor the head's acc must be scaled by
+ * (1 when the maximum did not grow, 0 for the first block).
+ */
+static inline float kk_attn_block_update(float *s, kk_u32 n, float *ml)
+{
+	float m = ml[0], alpha = 1.0f, sum = 0.0f;
+	kk_u32 j;
+
+	for (j = 0; j < n; j++)
+		m = s[j] > m ? s[j] : m;
+	if (m == -__builtin_inff()) {	/* only -inf scores so far */
+		for (j = 0; j < n; j++)
+			s[j] = 0.0f;
+		return 1.0f;
+	}
+	if (m > ml[0])
+		alpha = kk_expf(ml[0] - m);
+	for (j = 0; j < n; j++) {
+		s[j] = kk_expf(s[j] - m);
+		sum += s[j];
+	}
+	ml[0] = m;
+	ml[1] = ml[1] * alpha + sum;
+	return alpha;
+}
+
+/* softcap * tanh(s) over a block (@scale already held 1/softcap). */
+static inline void kk_attn_block_softcap(float *s, kk_u32 n, float softcap)
+{
+	kk_u32 j;
+
+	if (softcap == 0.0f)
+		return;
+	for (j = 0; j < n; j++)
+		s[j] = softcap * kk_tanhf(s[j]);
+}
+
+#endif /* KLLM_KK_ATTN_H */

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * kk_impl.h - internal: the table of row-level functions behind each SIMD
+ * path, and the per-op-kind classes that kk_op.c dispatches to.
+ *
+ * A path's table starts as the scalar table; the path's init functions
+ * overwrite the entries they accelerate.  Files ending in _avx2.c,
+ * _avx512.c, _avx512vnni.c, _neon.c and _dotprod.c are built with that
+ * path's -m flags and their functions run only once the CPU is known to
+ * have it.
+ */
+#ifndef KLLM_KK_IMPL_H
+#define KLLM_KK_IMPL_H
+
+#include "kk.h"
+#include "kk_impl_mm.h"
+#include "kk_impl_ops.h"
+
+/* CPU feature bits beyond the path itself (kk_cpu_flags). */
+#define KK_CPU_AVX512VNNI (1u << 0)
+#define KK_CPU_ARM_DOTPROD (1u << 1)
+#define KK_CPU_ARM_FP16 (1u << 2)
+
+struct kk_impl {
+	kk_u32 simd;		/* enum kk_simd */
+	kk_u32 cpu_flags;	/* KK_CPU_* */
+	struct kk_mm_impl mm;	/* quantize activations, gemm tiles */
+	struct kk_ops_impl ops;	/* everything that is not a matmul */
+};
+
+/* The selected table; set by kk_simd_select() before any op runs. */
+extern const struct kk_impl *kk_impl_cur;
+
+void kk_mm_init_scalar(struct kk_mm_impl *mm);
+void kk_ops_init_scalar(struct kk_ops_impl *ops);
+#if defined(__x86_64__)
+void kk_mm_init_avx2(struct kk_mm_impl *mm, kk_u32 cpu_flags);
+void kk_mm_init_avx512(struct kk_mm_impl *mm, kk_u32 cpu_flags);
+void kk_ops_init_avx2(struct kk_ops_impl *ops, kk_u32 cpu_flags);
+void kk_ops_init_avx512(struct kk_ops_impl *ops, kk_u32 cpu_flags);
+#endif
+#if defined(__aarch64__)
+void kk_mm_init_neon(struct kk_mm_impl *mm, kk_u32 cpu_flags);
+void kk_mm_init_dotprod(struct kk_mm_impl *mm, kk_u32 cpu_flags);
+void kk_ops_init_neon(struct kk_ops_impl *ops, kk_u32 cpu_flags);
+#endif
+
+/* What kk_op.c needs to know about one kind of op. */
+struct kk_op_class {
+	int (*check)(const struct kk_op *op);
+	kk_u64 (*scratch_size)(const struct kk_op *op);	/* NULL = 0 */
+	kk_u32 (*stages)(const struct kk_op *op);		/* NULL = 1 */
+	kk_u64 (*items)(const struct kk_op *op, kk_u32 stage);
+	kk_u64 (*chunk_items)(const struct kk_op *op, kk_u32 stage);
+	void (*run)(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+};
+
+extern const struct kk_op_class kk_class_matmul;	/* kk_matmul.c */
+extern const struct kk_op_class kk_class_rmsnorm;	/* kk_ops.c ... */
+extern const struct kk_op_class kk_class_rope;
+extern const struct kk_op_class kk_class_softmax;
+extern const struct kk_op_class kk_class_unary;
+extern const struct kk_op_class kk_class_glu;
+extern const struct kk_op_class kk_class_binary;
+extern const struct kk_op_class kk_class_scale;
+extern const struct kk_op_class kk_class_get_rows;
+extern const struct kk_op_class kk_class_kv_store;
+extern const struct kk_op_class kk_class_attention;
+extern const struct kk_op_class kk_class_argmax;
+
+/* Overflow-checked helpers for the check functions (integers only). */
+static inline int kk_mul_overflows(kk_u64 a, kk_u64 b, kk_u64 *out)
+{
+	return __builtin_mul_overflow(a, b, out);
+}
+
+#endif /* KLLM_KK_IMPL_H */

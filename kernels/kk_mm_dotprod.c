@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * kk_mm_dotprod.c - matmul kernels for aarch64 with SDOT (armv8.2 dotprod):
+ * kk_mm_arm.h's 32-element block kernels with vdotq_s32 integer dots.
+ * Runs on top of the NEON table (kk_simd.c calls kk_mm_init_neon first),
+ * which keeps the K-quant, float and quantizer entries: their int16 lanes
+ * are what reproduce the reference bit for bit.  FPU unit.
+ */
+#if defined(__aarch64__)
+#define KA_DOTPROD 1
+#include "kk_mm_arm.h"
+
+#define KA_GEMM32(name, type)						\
+static void ka_gemm_##name(const struct kk_mm_tile *t)			\
+{									\
+	ka_tile32(type, t);						\
+}
+
+KA_GEMM32(q4_0, KA_Q4_0)
+KA_GEMM32(q4_1, KA_Q4_1)
+KA_GEMM32(q5_0, KA_Q5_0)
+KA_GEMM32(q5_1, KA_Q5_1)
+KA_GEMM32(q8_0, KA_Q8_0)
+
+void kk_mm_init_dotprod(struct kk_mm_impl *mm, kk_u32 cpu_flags)
+{
+	(void)cpu_flags;
+	mm->gemm[KK_TYPE_Q4_0] = ka_gemm_q4_0;
+	mm->gemm[KK_TYPE_Q4_1] = ka_gemm_q4_1;
+	mm->gemm[KK_TYPE_Q5_0] = ka_gemm_q5_0;
+	mm->gemm[KK_TYPE_Q5_1] = ka_gemm_q5_1;
+	mm->gemm[KK_TYPE_Q8_0] = ka_gemm_q8_0;
+}
+#endif /* __aarch64__ */

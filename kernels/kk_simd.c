@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+/*
+ * kk_simd.c - which SIMD paths this CPU (and its OS) supports, and the
+ * selection of the function table every op uses.  Integers only.
+ *
+ * x86: CPUID says what the core implements, XGETBV(XCR0) says which register
+ * files the OS saves on context switch; a path needs both.  aarch64: the
+ * home passes AT_HWCAP (userspace) or elf_hwcap (kernel).
+ */
+#include "kk_impl.h"
+
+#define KK_HWCAP_ASIMD (1ul << 1)
+#define KK_HWCAP_FPHP (1ul << 9)
+#define KK_HWCAP_ASIMDHP (1ul << 10)
+#define KK_HWCAP_ASIMDDP (1ul << 20)
+
+static kk_u32 kk_avail_mask = 1u << KK_SIMD_SCALAR;
+static kk_u32 kk_cpu_flags;
+static struct kk_impl kk_impl_tab;
+const struct kk_impl *kk_impl_cur;
+
+#if defined(__x86_64__)
+static void kk_cpuid(kk_u32 leaf, kk_u32 sub, kk_u32 r[4])
+{
+	__asm__ volatile("cpuid"
+			 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+			 : "a"(leaf), "c"(sub));
+}
+
+static kk_u64 kk_xgetbv0(void)
+{
+	kk_u32 lo, hi;
+
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return ((kk_u64)hi << 32) | lo;
+}
+
+static kk_u32 kk_detect(unsigned long hwcap)
+{
+	kk_u32 r[4], mask = 1u << KK_SIMD_SCALAR;
+	kk_u32 max_leaf, ecx1, ebx7, ecx7;
+	kk_u64 xcr0;
+	int avx_os, avx512_os;
+
+	(void)hwcap;
+	kk_cpu_flags = 0;
+	kk_cpuid(0, 0, r);
+	max_leaf = r[0];
+	if (max_leaf < 7)
+		return mask;
+	kk_cpuid(1, 0, r);
+	ecx1 = r[2];
+	if (!(ecx1 & (1u << 27)))	/* OSXSAVE: XGETBV usable */
+		return mask;
+	xcr0 = kk_xgetbv0();
+	avx_os = (xcr0 & 0x6) == 0x6;		/* XMM | YMM */
+	avx512_os = (xcr0 & 0xe6) == 0xe6;	/* + opmask, ZMM_Hi256, Hi16_ZMM */
+	kk_cpuid(7, 0, r);
+	ebx7 = r[1];
+	ecx7 = r[2];
+	if (avx_os && (ecx1 & (1u << 28)) && (ecx1 & (1u << 12)) &&
+	    (ecx1 & (1u << 29)) && (ebx7 & (1u << 5)))	/* AVX FMA F16C AVX2 */
+		mask |= 1u << KK_SIMD_AVX2;
+	if (avx512_os && (mask & (1u << KK_SIMD_AVX2)) &&
+	    (ebx7 & (1u << 16)) && (ebx7 & (1u << 17)) &&	/* F DQ */
+	    (ebx7 & (1u << 30)) && (ebx7 & (1u << 31))) {	/* BW VL */
+		mask |= 1u << KK_SIMD_AVX512;
+		if (ecx7 & (1u << 11))
+			kk_cpu_flags |= KK_CPU_AVX512VNNI;
+	}
+	return mask;
+}
+#elif defined(__aarch64__)
+static kk_u32 kk_detect(unsigned long hwcap)
+{
+	kk_u32 mask = 1u << KK_SIMD_SCALAR;
+
+	kk_cpu_flags = 0;
+	if (hwcap & KK_HWCAP_ASIMD)
+		mask |= 1u << KK_SIMD_NEON;
+	if ((hwcap & KK_HWCAP_ASIMD) && (hwcap & KK_HWCAP_ASIMDDP)) {
+		mask |= 1u << KK_SIMD_NEON_DOTPROD;
+		kk_cpu_flags |= KK_CPU_ARM_DOTPROD;
+	}
+	if ((hwcap & KK_HWCAP_FPHP) && (hwcap & KK_HWCAP_ASIMDHP))
+		kk_cpu_flags |= KK_CPU_ARM_FP16;
+	return mask;
+}
+#else
+static kk_u32 kk_detect(unsigned long hwcap)
+{
+	(void)hwcap;
+	kk_cpu_flags = 0;
+	return 1u << KK_SIMD_SCALAR;
+}
+#endif
+
+int kk_simd_built(kk_u32 simd)
+{
+	switch (simd) {
+	case KK_SIMD_SCALAR:
+		return 1;
+#if defined(__x86_64__)
+	case KK_SIMD_AVX2:
+	case KK_SIMD_AVX512:
+		return 1;
+#endif
+#if defined(__aarch64__)
+	case KK_SIMD_NEON:
+	case KK_SIMD_NEON_DOTPROD:
+		return 1;
+#endif
+	default:
+		return 0;
+	}
+}
+
+kk_u32 kk_simd_available(unsigned long hwcap)
+{
+	kk_u32 mask = kk_detect(hwcap), s;
+
+	for (s = 0; s < KK_SIMD_COUNT; s++)
+		if (!kk_simd_built(s))
+			mask &= ~(1u << s);
+	kk_avail_mask = mask;
+	return mask;
+}
+
+kk_u32 kk_simd_best(kk_u32 mask)
+{
+	static const kk_u32 order[] = {
+		KK_SIMD_AVX512, KK_SIMD_AVX2, KK_SIMD_NEON_DOTPROD, KK_SIMD_NEON,
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		if (mask & (1u << order[i]))
+			return order[i];
+	return KK_SIMD_SCALAR;
+}
+
+/* Fill @t for @simd: the scalar table, then the path's own entries. */
+static void kk_build_table(struct kk_impl *t, kk_u32 simd)
+{
+	__builtin_memset(t, 0, sizeof(*t));
+	t->simd = simd;
+	t->cpu_flags = kk_cpu_flags;
+	kk_mm_init_scalar(&t->mm);
+	kk_ops_init_scalar(&t->ops);
+	switch (simd) {
+#if defined(__x86_64__)
+	case KK_SIMD_AVX512:
+		kk_mm_init_avx2(&t->mm, kk_cpu_flags);
+		kk_ops_init_avx2(&t->ops, kk_cpu_flags);
+		kk_mm_init_avx512(&t->mm, kk_cpu_flags);
+		kk_ops_init_avx512(&t->ops, kk_cpu_flags);
+		break;
+	case KK_SIMD_AVX2:
+		kk_mm_init_avx2(&t->mm, kk_cpu_flags);
+		kk_ops_init_avx2(&t->ops, kk_cpu_flags);
+		break;
+#endif
+#if defined(__aarch64__)
+	case KK_SIMD_NEON_DOTPROD:
+		kk_mm_init_neon(&t->mm, kk_cpu_flags);
+		kk_ops_init_neon(&t->ops, kk_cpu_flags);
+		kk_mm_init_dotprod(&t->mm, kk_cpu_flags);
+		break;
+	case KK_SIMD_NEON:
+		kk_mm_init_neon(&t->mm, kk_cpu_flags);
+		kk_ops_init_neon(&t->ops, kk_cpu_flags);
+		break;
+#endif
+	default:
+		break;
+	}
+}
+
+/*
+ * Not safe against ops running concurrently: a home selects once at start
+ * (module load, library init) or between ops in tests.
+ */
+int kk_simd_select(kk_u32 simd)
+{
+	if (simd >= KK_SIMD_COUNT || !(kk_avail_mask & (1u << simd)))
+		return -KK_ENOTSUP;
+	kk_build_table(&kk_impl_tab, simd);
+	kk_impl_cur = &kk_impl_tab;
+	return 0;
+}
+
+kk_u32 kk_simd_selected(void)
+{
+	return kk_impl_cur ? kk_impl_cur->simd : KK_SIMD_SCALAR;
+}
+
+static const char *const kk_simd_names[KK_SIMD_COUNT] = {
+	[KK_SIMD_SCALAR] = "scalar",
+	[KK_SIMD_AVX2] = "avx2",
+	[KK_SIMD_AVX512] = "avx512",
+	[KK_SIMD_NEON] = "neon",
+	[KK_SIMD_NEON_DOTPROD] = "dotprod",
+};
+
+const char *kk_simd_name(kk_u32 simd)
+{
+	return simd < KK_SIMD_COUNT ? kk_simd_names[simd] : "?";
+}
+
+static int kk_streq(const char *a, const char *b)
+{
+	while (*a && *a == *b) {
+		a++;
+		b++;
+	}
+	return *a == *b;
+}
+
+int kk_simd_parse(const char *name)
+{
+	kk_u32 s;
+
+	if (!name)
+		return -KK_EINVAL;
+	for (s = 0; s < KK_SIMD_COUNT; s++)
+		if (kk_streq(name, kk_simd_names[s]))
+			return (int)s;
+	return -KK_EINVAL;
+}

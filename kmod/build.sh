@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build kllm.ko for the kernel whose build tree is $1, in a private copy of
+# the module sources under $2/kmod-<release> (M= builds write objects beside
+# the sources, so each kernel gets its own tree).
+set -eu
+kdir=$1
+out=$2
+src=$(cd "$(dirname "$0")/.." && pwd)
+rel=$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' "$kdir/include/generated/utsrelease.h" 2>/dev/null)
+[ -n "$rel" ] || rel=$(basename "$kdir")
+tree=$out/kmod-$rel
+mkdir -p "$tree"
+# Copy only what changed, so rebuilds stay incremental.
+for d in kmod kernels uapi; do
+	mkdir -p "$tree/$d"
+	[ -d "$src/$d" ] && cp -u "$src/$d"/*.[ch] "$tree/$d"/ 2>/dev/null || true
+done
+cp -u "$src/Kbuild" "$tree/Kbuild"
+# Sources deleted upstream must not linger in the copy.
+for f in "$tree"/kmod/*.[ch] "$tree"/kernels/*.[ch] "$tree"/uapi/*.[ch]; do
+	[ -e "$f" ] || continue
+	rel_path=${f#"$tree"/}
+	[ -e "$src/$rel_path" ] || rm -f "$f" "${f%.c}.o"
+done
+make -s -C "$kdir" M="$tree" W= modules
+echo "module: $tree/kllm.ko (kernel $rel)"

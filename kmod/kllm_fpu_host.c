@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kllm_fpu_host.c - kernel home of kernels/.
+ *
+ * kernel_fpu_begin() disables preemption, so each section is one chunk of
+ * an op (kk_op_chunk_items() keeps a chunk well under 100 us natively) and
+ * we cond_resched() between chunks.  The multi-threaded engine (kernel
+ * threads meeting at barriers) builds on the same per-chunk bracket.
+ */
+#include <linux/sched.h>
+#include <asm/fpu/api.h>
+
+#include "kllm_fpu_host.h"
+
+static void kllm_serial_parallel_for(void *ctx, kk_range_fn fn, void *arg,
+				     u64 n_items, u64 chunk)
+{
+	u64 begin, end;
+
+	for (begin = 0; begin < n_items; begin = end) {
+		end = n_items - begin > chunk ? begin + chunk : n_items;
+		kernel_fpu_begin();
+		fn(arg, begin, end);
+		kernel_fpu_end();
+		cond_resched();
+	}
+}
+
+static void kllm_host_fpu_begin(void *ctx)
+{
+	kernel_fpu_begin();
+}
+
+static void kllm_host_fpu_end(void *ctx)
+{
+	kernel_fpu_end();
+}
+
+void kllm_fpu_host_serial(struct kk_host *host)
+{
+	host->parallel_for = kllm_serial_parallel_for;
+	host->ctx = NULL;
+	host->fpu_begin = kllm_host_fpu_begin;
+	host->fpu_end = kllm_host_fpu_end;
+}
+
+int kllm_fpu_simd_select(u32 simd)
+{
+	int ret;
+
+	kernel_fpu_begin();
+	ret = kk_simd_select(simd);
+	kernel_fpu_end();
+	return ret;
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kllm_main.c - module entry: picks the kernels/ SIMD path.  The device
+ * node, memory and jobs are added on top of this (see docs/ARCHITECTURE.md).
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/string.h>
+#ifdef CONFIG_ARM64
+#include <asm/hwcap.h>
+#endif
+
+#include "kllm_fpu_host.h"
+
+static char *simd = "auto";
+module_param(simd, charp, 0444);
+MODULE_PARM_DESC(simd, "kernels/ SIMD path: auto (best available), scalar, avx2, avx512, neon, dotprod");
+
+static int __init kllm_init(void)
+{
+	int want, ret;
+	u32 mask;
+
+#ifdef CONFIG_ARM64
+	mask = kk_simd_available(cpu_get_elf_hwcap());
+#else
+	mask = kk_simd_available(0);
+#endif
+
+	if (!strcmp(simd, "auto")) {
+		want = kk_simd_best(mask);
+	} else {
+		want = kk_simd_parse(simd);
+		if (want < 0) {
+			pr_err("kllm: unknown simd=%s\n", simd);
+			return -EINVAL;
+		}
+	}
+	ret = kllm_fpu_simd_select(want);
+	if (ret) {
+		pr_err("kllm: simd=%s not supported by this CPU\n", simd);
+		return -EINVAL;
+	}
+	pr_info("kllm: kernels path %s (available mask 0x%x)\n",
+		kk_simd_name(want), mask);
+	return 0;
+}
+
+static void __exit kllm_exit(void)
+{
+}
+
+module_init(kllm_init);
+module_exit(kllm_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("kllm: shared on-device LLM accelerator");
+MODULE_AUTHOR("kllm developers");

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * compile.c - the Llama forward pass as a program (see compile.h).
+ *
+ * Per layer, on a residual stream x of n_embd floats per token:
+ *
+ *	xn = rmsnorm(x) * attn_norm
+ *	q, k, v = Wq xn, Wk xn, Wv xn;  rope(q), rope(k)  (normal mode: the
+ *		GGUF conversion permuted Wq/Wk so pairs are adjacent)
+ *	kv_store(k, v);  a = attention(q) over the cache, scale 1/sqrt(hd)
+ *	x += Wo a
+ *	xn = rmsnorm(x) * ffn_norm
+ *	x += Wdown (silu(Wgate xn) * Wup xn)
+ *
+ * then the selected rows: logits = Wout (rmsnorm(x[rows]) * output_norm).
+ */
+#include "compile.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kk.h"
+#include "kllm_prog_check.h"
+#include "prog_build.h"
+
+#define TOK KLLM_PROG_T_ROWS_TOKENS
+#define OUT KLLM_PROG_T_ROWS_OUTPUTS
+#define T KLLM_PB_T
+
+/* Tensor ids shared by every layer. */
+struct cc {
+	struct kllm_pb *b;
+	const struct kllm_model *m;
+	struct kllm_compiled *c;
+	uint32_t in_tok, in_pos, in_seq, in_out;
+	uint32_t x, xn, q, k, v, att, g, u, xo, logits;
+	uint32_t freqs;		/* rope_freqs tensor or NONE */
+};
+
+static uint32_t weight(struct cc *cc, const struct kllm_weight *w)
+{
+	return kllm_pb_tensor(cc->b, cc->c->b_weights, w->type, w->offset,
+			      w->row_bytes, w->ne0, w->rows, 0);
+}
+
+static void emit_rope(struct cc *cc, uint32_t x, uint32_t n_head)
+{
+	const struct kllm_hparams *hp = &cc->m->hp;
+
+	KLLM_PB_OP(cc->b, KK_OP_ROPE, 0, T(x, cc->in_pos, cc->freqs, x),
+		   T(n_head, hp->head_dim, hp->n_rot, KK_ROPE_NORMAL,
+		     kk_fbits(hp->rope_freq_base), kk_fbits(hp->rope_freq_scale)));
+}
+
+static void emit_layer(struct cc *cc, uint32_t il)
+{
+	const struct kllm_hparams *hp = &cc->m->hp;
+	const struct kllm_layer *ly = &cc->m->layers[il];
+	struct kllm_pb *b = cc->b;
+	const uint32_t kvd = hp->n_head_kv * hp->head_dim;
+	const uint64_t cache = (uint64_t)cc->c->n_ctx * kvd * 2;
+	const uint64_t base = il * cc->c->kv_layer_size;
+	const uint32_t eps = kk_fbits(hp->rms_eps);
+	const uint32_t scale = kk_fbits((float)(1.0 / sqrt((double)hp->head_dim)));
+	uint32_t kc, vc;
+
+	kc = kllm_pb_tensor(b, cc->c->b_kv, KK_TYPE_F16, base, kvd * 2ull, kvd,
+			    cc->c->n_ctx, 0);
+	vc = kllm_pb_tensor(b, cc->c->b_kv, KK_TYPE_F16, base + cache, kvd * 2ull, kvd,
+			    cc->c->n_ctx, 0);
+	KLLM_PB_OP(b, KK_OP_RMSNORM, 0, T(cc->x, weight(cc, &ly->attn_norm), cc->xn), T(eps));
+	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->wq), cc->xn, cc->q), KLLM_PB_P0);
+	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->wk), cc->xn, cc->k), KLLM_PB_P0);
+	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->wv), cc->xn, cc->v), KLLM_PB_P0);
+	emit_rope(cc, cc->q, hp->n_head);
+	emit_rope(cc, cc->k, hp->n_head_kv);
+	KLLM_PB_OP(b, KK_OP_KV_STORE, 0, T(cc->k, cc->v, cc->in_seq, cc->in_pos, kc, vc),
+		   T(hp->n_head_kv, hp->head_dim));
+	KLLM_PB_OP(b, KK_OP_ATTENTION, 0, T(cc->q, cc->in_seq, cc->in_pos, kc, vc, cc->att),
+		   T(hp->n_head, hp->n_head_kv, hp->head_dim, 0, scale, 0));
+	KLLM_PB_OP(b, KK_OP_MATMUL, KLLM_PROG_MATMUL_ACCUMULATE,
+		   T(weight(cc, &ly->wo), cc->att, cc->x), KLLM_PB_P0);
+	KLLM_PB_OP(b, KK_OP_RMSNORM, 0, T(cc->x, weight(cc, &ly->ffn_norm), cc->xn), T(eps));
+	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->gate), cc->xn, cc->g), KLLM_PB_P0);
+	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->up), cc->xn, cc->u), KLLM_PB_P0);
+	KLLM_PB_OP(b, KK_OP_GLU, 0, T(cc->g, cc->u, cc->g), T(KK_UNARY_SILU));
+	KLLM_PB_OP(b, KK_OP_MATMUL, KLLM_PROG_MATMUL_ACCUMULATE,
+		   T(weight(cc, &ly->down), cc->g, cc->x), KLLM_PB_P0);
+}
+
+static void emit(struct cc *cc)
+{
+	const struct kllm_model *m = cc->m;
+	const struct kllm_hparams *hp = &m->hp;
+	struct kllm_compiled *c = cc->c;
+	struct kllm_pb *b = cc->b;
+	const uint32_t qd = hp->n_head * hp->head_dim, kvd = hp->n_head_kv * hp->head_dim;
+
+	c->b_weights = kllm_pb_buffer(b, KLLM_PROG_BUF_WEIGHTS, m->data_size, 0);
+	c->b_kv = kllm_pb_buffer(b, KLLM_PROG_BUF_KV, c->kv_size, 0);
+	cc->in_tok = kllm_pb_input(b, KLLM_PROG_IN_TOKENS);
+	cc->in_pos = kllm_pb_input(b, KLLM_PROG_IN_POS);
+	cc->in_seq = kllm_pb_input(b, KLLM_PROG_IN_SEQ);
+	cc->in_out = kllm_pb_input(b, KLLM_PROG_IN_OUT_ROWS);
+	c->b_logits = kllm_pb_buffer(b, KLLM_PROG_BUF_OUTPUT,
+				     4ull * hp->n_vocab * c->max_batch, 0);
+	cc->logits = kllm_pb_tensor(b, c->b_logits, KLLM_PROG_TYPE_F32, 0,
+				    4ull * hp->n_vocab, hp->n_vocab, 0, OUT);
+	cc->x = kllm_pb_act(b, hp->n_embd, TOK);
+	cc->xn = kllm_pb_act(b, hp->n_embd, TOK);
+	cc->q = kllm_pb_act(b, qd, TOK);
+	cc->k = kllm_pb_act(b, kvd, TOK);
+	cc->v = kllm_pb_act(b, kvd, TOK);
+	cc->att = kllm_pb_act(b, qd, TOK);
+	cc->g = kllm_pb_act(b, hp->n_ff, TOK);
+	cc->u = kllm_pb_act(b, hp->n_ff, TOK);
+	cc->xo = kllm_pb_act(b, hp->n_embd, OUT);
+	c->b_act = b->act;
+	cc->freqs = m->has_rope_freqs ? weight(cc, &m->rope_freqs) : KLLM_PROG_NONE;
+
+	KLLM_PB_OP(b, KK_OP_GET_ROWS, 0, T(weight(cc, &m->tok_embd), cc->in_tok, cc->x),
+		   KLLM_PB_P0);
+	for (uint32_t il = 0; il < hp->n_layer; il++)
+		emit_layer(cc, il);
+	KLLM_PB_OP(b, KK_OP_GET_ROWS, 0, T(cc->x, cc->in_out, cc->xo), KLLM_PB_P0);
+	KLLM_PB_OP(b, KK_OP_RMSNORM, 0, T(cc->xo, weight(cc, &m->output_norm), cc->xo),
+		   T(kk_fbits(hp->rms_eps)));
+	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &m->output), cc->xo, cc->logits),
+		   KLLM_PB_P0);
+	c->act_size = b->act_used;
+}
+
+static int check(struct kllm_compiled *c, char *err, size_t errlen)
+{
+	struct kllm_prog_info info;
+	struct kllm_prog_err perr;
+	char msg[200];
+
+	if (!kllm_prog_check(c->img, c->size, &info, &perr))
+		return 0;
+	kllm_prog_err_format(&perr, msg, sizeof(msg));
+	snprintf(err, errlen, "compiled program rejected: %s", msg);
+	return -EINVAL;
+}
+
+int kllm_compile(const struct kllm_model *m, const struct kllm_compile_opts *opts,
+		 struct kllm_compiled *out, char *err, size_t errlen)
+{
+	const struct kllm_hparams *hp = &m->hp;
+	struct kllm_compiled *c = out;
+	struct kllm_pb b;
+	struct cc cc = { .b = &b, .m = m, .c = out };
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	if (!opts->n_ctx || !opts->max_batch || opts->max_batch > KLLM_PROG_MAX_BATCH) {
+		snprintf(err, errlen, "n_ctx must be non-zero and max_batch 1..%u",
+			 KLLM_PROG_MAX_BATCH);
+		return -EINVAL;
+	}
+	c->n_ctx = opts->n_ctx;
+	c->max_batch = opts->max_batch;
+	c->n_vocab = hp->n_vocab;
+	c->weights_size = m->data_size;
+	c->kv_layer_size = 2ull * 2 * opts->n_ctx * hp->n_head_kv * hp->head_dim;
+	c->kv_size = c->kv_layer_size * hp->n_layer;
+	if (c->kv_size > KLLM_PROG_MAX_BUFFER_BYTES) {
+		snprintf(err, errlen, "KV cache of %llu bytes per sequence is too large",
+			 (unsigned long long)c->kv_size);
+		return -EINVAL;
+	}
+	kllm_pb_init(&b, opts->max_batch);
+	emit(&cc);
+	ret = kllm_pb_finish(&b, &c->img, &c->size);
+	kllm_pb_free(&b);
+	if (ret) {
+		snprintf(err, errlen, "program: %s", ret == -ENOMEM ? "out of memory" :
+			 "the model exceeds the program format's limits");
+		return ret;
+	}
+	ret = check(c, err, errlen);
+	if (ret)
+		kllm_compiled_free(c);
+	return ret;
+}
+
+void kllm_compiled_free(struct kllm_compiled *c)
+{
+	free(c->img);
+	c->img = NULL;
+	c->size = 0;
+}

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: MIT
+/*
+ * seq.c - contexts, sequences and the forward pass on the CPU engine (see
+ * seq.h).
+ */
+#include "seq.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "engine_cpu.h"
+#include "kllm_prog_check.h"
+#include "kllm_prog_lower.h"
+#include "pool.h"
+
+struct kllm_ctx {
+	const struct kllm_model *m;
+	struct kllm_compiled prog;
+	struct kllm_prog_info info;
+	struct kllm_ctx_opts opts;
+	struct kllm_pool *pool;
+	void *act;
+	float *logits;		/* max_batch rows: outputs need 32-byte alignment */
+	void *scratch;
+	uint64_t scratch_size;
+	struct kllm_prog_mem *kv;	/* n_seqs: each sequence's KV memory */
+	struct kllm_prog_mem buf[KLLM_PROG_MAX_BUFFERS];
+	char err[256];
+};
+
+static int __attribute__((format(printf, 3, 4)))
+ctx_fail(struct kllm_ctx *ctx, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static void *alloc_zero(uint64_t n)
+{
+	void *p = NULL;
+
+	if (n > SIZE_MAX || posix_memalign(&p, 64, n ? (size_t)n : 64))
+		return NULL;
+	memset(p, 0, (size_t)n);
+	return p;
+}
+
+static int ctx_setup(struct kllm_ctx *ctx)
+{
+	const struct kllm_compiled *c = &ctx->prog;
+	struct kllm_prog_err perr;
+	int ret;
+
+	if (kllm_prog_check(c->img, c->size, &ctx->info, &perr))
+		return ctx_fail(ctx, -EINVAL, "program rejected");
+	ret = kllm_pool_create(ctx->opts.n_threads ? ctx->opts.n_threads :
+			       kllm_cpu_count(), &ctx->pool);
+	if (ret)
+		return ctx_fail(ctx, ret, "thread pool: %s", strerror(-ret));
+	ctx->act = alloc_zero(c->act_size);
+	ctx->logits = alloc_zero(4ull * c->n_vocab * c->max_batch);
+	ctx->kv = calloc(ctx->opts.n_seqs, sizeof(*ctx->kv));
+	if (!ctx->act || !ctx->logits || !ctx->kv)
+		return ctx_fail(ctx, -ENOMEM, "out of memory for activations");
+	ctx->buf[c->b_weights] = (struct kllm_prog_mem){ (void *)ctx->m->data,
+							 c->weights_size };
+	ctx->buf[c->b_act] = (struct kllm_prog_mem){ ctx->act, c->act_size };
+	return 0;
+}
+
+int kllm_ctx_create(struct kllm_ctx **out, const struct kllm_model *m,
+		    const struct kllm_ctx_opts *opts, char *err, size_t errlen)
+{
+	struct kllm_compile_opts co = { .n_ctx = opts->n_ctx, .max_batch = opts->max_batch };
+	struct kllm_ctx *ctx;
+	int ret;
+
+	*out = NULL;
+	if (!opts->n_seqs || opts->n_seqs > KLLM_PROG_MAX_SEQS) {
+		snprintf(err, errlen, "n_seqs must be 1..%u", KLLM_PROG_MAX_SEQS);
+		return -EINVAL;
+	}
+	kllm_cpu_init();
+	ctx = calloc(1, sizeof(*ctx));
+	if (!ctx) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ctx->m = m;
+	ctx->opts = *opts;
+	ret = kllm_compile(m, &co, &ctx->prog, err, errlen);
+	if (!ret) {
+		ret = ctx_setup(ctx);
+		if (ret)
+			snprintf(err, errlen, "%s", ctx->err);
+	}
+	if (ret) {
+		kllm_ctx_free(ctx);
+		return ret;
+	}
+	*out = ctx;
+	return 0;
+}
+
+void kllm_ctx_free(struct kllm_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	for (uint32_t s = 0; ctx->kv && s < ctx->opts.n_seqs; s++)
+		free(ctx->kv[s].base);
+	free(ctx->kv);
+	free(ctx->act);
+	free(ctx->logits);
+	free(ctx->scratch);
+	kllm_pool_destroy(ctx->pool);
+	kllm_compiled_free(&ctx->prog);
+	free(ctx);
+}
+
+const struct kllm_compiled *kllm_ctx_program(const struct kllm_ctx *ctx)
+{
+	return &ctx->prog;
+}
+
+const char *kllm_ctx_error(const struct kllm_ctx *ctx)
+{
+	return ctx->err;
+}
+
+int kllm_seq_clear(struct kllm_ctx *ctx, uint32_t seq)
+{
+	if (seq >= ctx->opts.n_seqs)
+		return ctx_fail(ctx, -EINVAL, "sequence %u: out of range", seq);
+	free(ctx->kv[seq].base);
+	ctx->kv[seq] = (struct kllm_prog_mem){ NULL, 0 };
+	return 0;
+}
+
+/* Every value in range, and the caches of the batch's sequences exist. */
+static int check_batch(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
+		       const int32_t *pos, const int32_t *seq, const int32_t *out_rows,
+		       uint32_t n_out)
+{
+	const struct kllm_compiled *c = &ctx->prog;
+
+	if (!n || n > c->max_batch || n_out > n)
+		return ctx_fail(ctx, -EINVAL, "batch of %u tokens and %u outputs: "
+				"1..%u tokens and at most as many outputs", n, n_out,
+				c->max_batch);
+	for (uint32_t i = 0; i < n; i++) {
+		if (tokens[i] < 0 || (uint32_t)tokens[i] >= c->n_vocab)
+			return ctx_fail(ctx, -EINVAL, "token %u: id %d out of range",
+					i, tokens[i]);
+		if (pos[i] < 0 || (uint32_t)pos[i] >= c->n_ctx)
+			return ctx_fail(ctx, -EINVAL, "token %u: position %d out of 0..%u",
+					i, pos[i], c->n_ctx - 1);
+		if (seq[i] < 0 || (uint32_t)seq[i] >= ctx->opts.n_seqs)
+			return ctx_fail(ctx, -EINVAL, "token %u: sequence %d out of range",
+					i, seq[i]);
+		if (ctx->kv[seq[i]].base)
+			continue;
+		ctx->kv[seq[i]].base = alloc_zero(c->kv_size);
+		if (!ctx->kv[seq[i]].base)
+			return ctx_fail(ctx, -ENOMEM, "out of memory for a KV cache");
+		ctx->kv[seq[i]].size = c->kv_size;
+	}
+	for (uint32_t o = 0; o < n_out; o++)
+		if (out_rows[o] < 0 || (uint32_t)out_rows[o] >= n)
+			return ctx_fail(ctx, -EINVAL, "output %u: row %d out of range",
+					o, out_rows[o]);
+	return 0;
+}
+
+/* Scratch for the SIMD path selected now (it may change between runs). */
+static int ensure_scratch(struct kllm_ctx *ctx)
+{
+	uint64_t need = kllm_prog_scratch_bytes(&ctx->info);
+
+	if (need <= ctx->scratch_size && ctx->scratch)
+		return 0;
+	free(ctx->scratch);
+	ctx->scratch_size = 0;
+	ctx->scratch = alloc_zero(need);
+	if (!ctx->scratch)
+		return ctx_fail(ctx, -ENOMEM, "out of memory for scratch");
+	ctx->scratch_size = need;
+	return 0;
+}
+
+int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
+		 const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
+		 uint32_t n_out, float *logits)
+{
+	const struct kllm_compiled *c = &ctx->prog;
+	struct kllm_prog_bindings bind = { .buf = ctx->buf };
+	struct kllm_prog_batch batch = {
+		.n_tokens = n_tokens, .n_outputs = n_out, .tokens = tokens,
+		.pos = pos, .seq = seq_ids, .out_rows = out_rows,
+		.n_seqs = ctx->opts.n_seqs, .kv = ctx->kv };
+	struct kllm_prog_err perr;
+	char msg[160];
+	int ret;
+
+	ctx->err[0] = 0;
+	ret = check_batch(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out);
+	if (!ret)
+		ret = ensure_scratch(ctx);
+	if (ret)
+		return ret;
+	ctx->buf[c->b_logits] = (struct kllm_prog_mem){ ctx->logits,
+		4ull * c->n_vocab * n_out };
+	bind.scratch = ctx->scratch;
+	bind.scratch_size = ctx->scratch_size;
+	ret = kllm_engine_cpu_run(&ctx->info, &bind, &batch, ctx->pool, &perr);
+	if (ret == -EINVAL) {
+		kllm_prog_err_format(&perr, msg, sizeof(msg));
+		return ctx_fail(ctx, ret, "engine: %s", msg);
+	}
+	if (ret)
+		return ctx_fail(ctx, ret, "engine: %s", strerror(-ret));
+	if (n_out)
+		memcpy(logits, ctx->logits, 4ull * c->n_vocab * n_out);
+	return 0;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * seq.h - running a compiled model in process: a context holds the checked
+ * program, the activation arena, scratch, a thread pool and the KV memory
+ * of its sequences; kllm_forward() runs one batch of tokens.
+ *
+ * A batch may mix sequences: every token carries its sequence index and
+ * position, and attends to the positions <= its own of its sequence's
+ * cache (so a prompt goes in as one batch, its tokens at increasing
+ * positions).  Results do not depend on how tokens are batched.
+ */
+#ifndef KLLM_RUNTIME_SEQ_H
+#define KLLM_RUNTIME_SEQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compile.h"
+#include "model.h"
+
+struct kllm_ctx;
+
+struct kllm_ctx_opts {
+	uint32_t n_ctx;		/* positions per sequence */
+	uint32_t max_batch;	/* tokens per kllm_forward, 1..4096 */
+	uint32_t n_seqs;	/* sequence indices 0..n_seqs-1 */
+	uint32_t n_threads;	/* 0: every CPU this process may use */
+};
+
+/*
+ * Compile @m for @opts and set up the memory.  The model must outlive the
+ * context.  0 and *out, or a negative errno with a one-line message.
+ */
+int kllm_ctx_create(struct kllm_ctx **out, const struct kllm_model *m,
+		    const struct kllm_ctx_opts *opts, char *err, size_t errlen);
+void kllm_ctx_free(struct kllm_ctx *ctx);
+
+/* The compiled program and its layout. */
+const struct kllm_compiled *kllm_ctx_program(const struct kllm_ctx *ctx);
+
+/*
+ * Forget sequence @seq's cache (its memory is released; the next forward
+ * that uses the sequence starts from an empty cache).  0 or -EINVAL.
+ */
+int kllm_seq_clear(struct kllm_ctx *ctx, uint32_t seq);
+
+/*
+ * Run @n_tokens (1..max_batch) tokens: token ids, positions (0..n_ctx-1)
+ * and sequence indices (0..n_seqs-1) per token.  Their K and V go into the
+ * caches; then for each of the @n_out rows in @out_rows (token indices
+ * 0..n_tokens-1) n_vocab logits are written to @logits (n_out * n_vocab
+ * floats).  0, -EINVAL (bad argument; message in the context, see
+ * kllm_ctx_error), -ENOMEM.
+ */
+int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
+		 const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
+		 uint32_t n_out, float *logits);
+
+/* The last error's message ("" if none). */
+const char *kllm_ctx_error(const struct kllm_ctx *ctx);
+
+#endif /* KLLM_RUNTIME_SEQ_H */

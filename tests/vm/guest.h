@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * guest.h - helpers for the tests that run inside the QEMU guest (see
+ * tests/vm/run.sh): load and unload kllm.ko through the syscalls (so a test
+ * sees the exact errno), capture the kernel log lines a step printed, and
+ * run a function as an unprivileged user.
+ *
+ * Every tests/vm/guest_*.c is linked -static into the initramfs and run by
+ * /init in name order; each is a Check program (main returns kt_run()).
+ */
+#ifndef KLLM_VM_GUEST_H
+#define KLLM_VM_GUEST_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kt.h"
+
+#define VM_NOBODY 65534
+
+/*
+ * util-linux-style setpriv (tests/vm/setpriv.c).  Always use the full path:
+ * busybox's sh runs its own applets first, and its setpriv has no --reuid.
+ */
+#define VM_SETPRIV "/usr/local/bin/setpriv"
+#define VM_AS_NOBODY VM_SETPRIV " --reuid 65534 --regid 65534 --clear-groups "
+
+/* Where /init put our module; KLLM_KO overrides it. */
+static inline const char *vm_ko_path(void)
+{
+	const char *p = getenv("KLLM_KO");
+
+	return p ? p : "/modules/kllm.ko";
+}
+
+/* Copy with truncation (snprintf("%s") trips -Wformat-truncation). */
+static inline void vm_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+/* finit_module(2): 0 or -errno. */
+static inline int vm_load(const char *ko, const char *params)
+{
+	int fd = open(ko, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, params ? params : "", 0);
+	ret = ret ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+static inline int vm_load_kllm(const char *params)
+{
+	return vm_load(vm_ko_path(), params);
+}
+
+/* delete_module(2): 0 or -errno. */
+static inline int vm_unload(const char *name)
+{
+	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
+}
+
+static inline int vm_module_loaded(const char *name)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/initstate", name);
+	return stat(path, &st) == 0;
+}
+
+/*
+ * Kernel log capture: vm_kmsg_open() marks the end of the log; vm_kmsg_find()
+ * returns the message text (without the "prio,seq,ts,flags;" prefix) of the
+ * last record written since the mark that contains @needle.
+ */
+static inline int vm_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+static inline int vm_kmsg_find(int fd, const char *needle, char *out, size_t outsz)
+{
+	char rec[8192];
+	int found = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)	/* overwritten records: go on */
+			continue;
+		if (n <= 0)
+			break;
+		rec[n] = '\0';
+		char *msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		msg[strcspn(msg, "\n")] = '\0';
+		if (strstr(msg, needle)) {
+			vm_strlcpy(out, msg, outsz);
+			found = 1;
+		}
+	}
+	return found;
+}
+
+/* Drop to nobody/nogroup with no supplementary groups; 0 or -errno. */
+static inline int vm_drop_privileges(void)
+{
+	if (setgroups(0, NULL) || setresgid(VM_NOBODY, VM_NOBODY, VM_NOBODY) ||
+	    setresuid(VM_NOBODY, VM_NOBODY, VM_NOBODY))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Run fn(arg) in a child that dropped to nobody; returns fn's return value
+ * (0..255), or -1 if the child could not drop privileges or crashed.
+ */
+static inline int vm_as_nobody(int (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		if (vm_drop_privileges())
+			_exit(255);
+		_exit(fn(arg) & 0xff);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) == 255)
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/* Does /proc/cpuinfo list @flag for the first CPU? */
+static inline int vm_cpu_has(const char *flag)
+{
+	char line[8192], pat[64];
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	int has = 0;
+
+	if (!f)
+		return 0;
+	snprintf(pat, sizeof(pat), " %s", flag);
+	while (fgets(line, sizeof(line) - 1, f)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		line[strcspn(line, "\n")] = ' ';
+		strcat(line, " ");
+		char *p = line;
+		size_t len = strlen(pat);
+		while ((p = strstr(p, pat)) != NULL) {
+			if (p[len] == ' ') {
+				has = 1;
+				break;
+			}
+			p += len;
+		}
+		break;
+	}
+	fclose(f);
+	return has;
+}
+
+#endif /* KLLM_VM_GUEST_H */

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# make vm-check: build kllm.ko for each target kernel, pack an initramfs
+# with it, busybox, the DRM helper modules and the static guest tests
+# (tests/vm/guest_*.c), boot it under QEMU (TCG) and print one verdict line
+# per kernel.  Exit status: non-zero if a kernel failed, or (with CI=true)
+# if a target kernel could not be tested.
+#
+#   VM_SERIES="6.1 6.12"   kernel series to test: the newest installed
+#                          kernel of each with headers (tools/deps-vm.sh)
+#   VM_KERNELS="rel ..."   exact kernel releases instead
+#   VM_TIMEOUT=240         seconds per boot
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 1
+out=$top/build/vm
+ci=${CI:-false}
+series=${VM_SERIES:-6.1 6.12}
+boot_timeout=${VM_TIMEOUT:-240}
+mkdir -p "$out"
+
+failed=0
+untested=0
+t_start=$SECONDS
+
+say() { echo "vm-check: $*"; }
+
+cannot() {
+	say "$1: NOT TESTED ($2)"
+	untested=$((untested + 1))
+}
+
+headers_of() { echo "/usr/src/linux-headers-$1"; }
+
+# A module must be built with the compiler that built the kernel.
+same_compiler() {
+	local want have
+	want=$(sed -n 's/^CONFIG_GCC_VERSION=\([0-9]*\)/\1/p' "$(headers_of "$1")/.config" 2>/dev/null)
+	have=$(gcc -dumpfullversion 2>/dev/null | awk -F. '{printf "%d%02d%02d", $1, $2, $3}')
+	[ -n "$want" ] && [ $((want / 10000)) -eq $((have / 10000)) ]
+}
+
+# The newest kernel of series $1 with an image and headers here.
+pick_kernel() {
+	local s=$1 v rel
+	for v in /boot/vmlinuz-"$s".*; do
+		[ -e "$v" ] || continue
+		rel=${v#/boot/vmlinuz-}
+		case $rel in *.dpkg-*) continue ;; esac
+		[[ $rel =~ ^${s//./\\.}\.[0-9] ]] || continue
+		[ -e "$(headers_of "$rel")/Makefile" ] || continue
+		same_compiler "$rel" || continue
+		echo "$rel"
+	done | sort -V | tail -1
+}
+
+# ---------------------------------------------------------------- tools
+for tool in qemu-system-x86_64 cpio /bin/busybox modinfo xz; do
+	if ! command -v "$tool" >/dev/null; then
+		say "missing $tool (run tools/deps-vm.sh)"
+		[ "$ci" = true ] && exit 1
+		exit 0
+	fi
+done
+
+kernels=()
+if [ -n "${VM_KERNELS:-}" ]; then
+	read -r -a kernels <<< "$VM_KERNELS"
+else
+	for s in $series; do
+		rel=$(pick_kernel "$s")
+		if [ -n "$rel" ]; then
+			kernels+=("$rel")
+		else
+			cannot "linux $s" "no kernel image + headers built with gcc $(gcc -dumpversion); run tools/deps-vm.sh"
+		fi
+	done
+fi
+
+# ---------------------------------------------------------------- guest binaries
+t0=$SECONDS
+gbin=$out/bin
+mkdir -p "$gbin"
+read -r -a pkgcflags <<< "$(pkg-config --cflags check libdrm 2>/dev/null)"
+gcflags=(-static -O2 -g0 -Wall -Wextra -Werror -I"$top/tests/vm" -I"$top/tests/unit"
+	-I"$top/kernels" -I"$top/uapi" -I"$top/runtime" "${pkgcflags[@]}")
+gldlibs=(-lcheck -lsubunit -luring -ldrm -lrt -lm -lpthread)
+build_guest() {
+	local src=$1 bin=$2 dep
+	if [ -e "$bin" ]; then
+		local stale=0
+		for dep in "$src" tests/vm/*.h tests/unit/kt.h; do
+			[ "$dep" -nt "$bin" ] && stale=1
+		done
+		[ $stale = 0 ] && return 0
+	fi
+	gcc "${gcflags[@]}" "$src" -o "$bin.tmp" "${gldlibs[@]}" && mv "$bin.tmp" "$bin"
+}
+guest_ok=1
+for src in tests/vm/guest_*.c tests/vm/setpriv.c; do
+	build_guest "$src" "$gbin/$(basename "${src%.c}")" || guest_ok=0
+done
+say "step guest-binaries: $((SECONDS - t0)) s"
+if [ $guest_ok = 0 ]; then
+	say "guest test binaries failed to build"
+	exit 1
+fi
+
+# ---------------------------------------------------------------- per kernel
+# Print the load order of module $2 and its dependencies under /lib/modules/$1.
+mod_order() {
+	local rel=$1 name=$2 f d
+	f=$(modinfo -k "$rel" -n "$name" 2>/dev/null) || return 1
+	for d in $(modinfo -F depends "$f" | tr ',' ' '); do
+		mod_order "$rel" "$d" || return 1
+	done
+	echo "$name $f"
+}
+
+pack() {
+	local rel=$1 root=$2 ko=$3 name f
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,modules,tests,usr/local/bin}
+	cp /bin/busybox "$root/bin/busybox"
+	ln -s busybox "$root/bin/sh"
+	# Busybox's own setpriv lacks --reuid, and its sh prefers applets to
+	# PATH: call ours by its full path.
+	cp "$gbin/setpriv" "$root/usr/local/bin/setpriv"
+	cp "$gbin"/guest_* "$root/tests/"
+	install -m 755 tests/vm/init.sh "$root/init"
+	# Debug info makes the module ten times bigger and slower to load.
+	strip --strip-debug -o "$root/modules/kllm.ko" "$ko" || return 1
+	# DRM modules for the driver (drm, drm_shmem_helper and what they need).
+	local order
+	if ! order=$(mod_order "$rel" drm_shmem_helper); then
+		say "$rel: no drm_shmem_helper module under /lib/modules/$rel"
+		return 1
+	fi
+	while read -r name f; do
+		case $f in
+		*.xz) xz -dc "$f" > "$root/modules/$name.ko" ;;
+		*.zst) zstd -qdc "$f" > "$root/modules/$name.ko" ;;
+		*) cp "$f" "$root/modules/$name.ko" ;;
+		esac || return 1
+		echo "$name" >> "$root/modules/deps.order"
+	done < <(echo "$order" | awk '!seen[$1]++')
+	(cd "$root" && find . -print0 | cpio -o -0 -H newc -R 0:0 --quiet) > "$root.cpio"
+}
+
+boot() {
+	local rel=$1 dir=$2 log=$2/serial.log
+	timeout "$boot_timeout" qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2 \
+		-nographic -no-reboot -nodefaults -serial stdio \
+		-kernel "/boot/vmlinuz-$rel" -initrd "$dir/initramfs.cpio" \
+		-append "console=ttyS0 panic=-1 quiet" < /dev/null 2>&1 | tr -d '\r' > "$log"
+	return "${PIPESTATUS[0]}"
+}
+
+# kmod/build.sh runs a plain make: give it our jobs unless make already did.
+kmake=${MAKEFLAGS:-}
+case " $kmake " in *" -j"*|*jobserver*) ;; *) kmake="$kmake -j$(nproc)" ;; esac
+
+for rel in "${kernels[@]}"; do
+	dir=$out/$rel
+	mkdir -p "$dir"
+	if [ ! -r "/boot/vmlinuz-$rel" ]; then
+		cannot "$rel" "no /boot/vmlinuz-$rel"
+		continue
+	fi
+	t0=$SECONDS
+	if ! MAKEFLAGS=$kmake kmod/build.sh "$(headers_of "$rel")" "$top/build" > "$dir/build.log" 2>&1; then
+		cat "$dir/build.log"
+		say "$rel: FAILED (kllm.ko did not build)"
+		failed=$((failed + 1))
+		continue
+	fi
+	say "step build kllm.ko $rel: $((SECONDS - t0)) s"
+	t0=$SECONDS
+	if ! pack "$rel" "$dir/root" "$top/build/kmod-$rel/kllm.ko"; then
+		cannot "$rel" "initramfs could not be packed"
+		continue
+	fi
+	mv "$dir/root.cpio" "$dir/initramfs.cpio"
+	say "step initramfs $rel: $((SECONDS - t0)) s ($(du -k "$dir/initramfs.cpio" | cut -f1) KiB)"
+	t0=$SECONDS
+	boot "$rel" "$dir"
+	qrc=$?
+	secs=$((SECONDS - t0))
+	verdict=$(sed -n 's/^vm-verdict: //p' "$dir/serial.log" | tail -1)
+	grep -E '^(vm-test|vm-bin|vm-dmesg-bad):|FAIL|Failures: [1-9]|Errors: [1-9]|:[FE]:' "$dir/serial.log" |
+		grep -v ': ok' | sed 's/^/  /'
+	if [ -z "$verdict" ]; then
+		tail -n 30 "$dir/serial.log" | sed 's/^/  | /'
+		say "$rel: FAILED (no verdict after $secs s, qemu exit $qrc; log $dir/serial.log)"
+		failed=$((failed + 1))
+		continue
+	fi
+	case $verdict in
+	"$rel: "*", 0 failed") say "$verdict (boot to verdict $secs s)" ;;
+	*)
+		say "$verdict (boot to verdict $secs s; log $dir/serial.log)"
+		failed=$((failed + 1))
+		;;
+	esac
+done
+
+say "total $((SECONDS - t_start)) s: ${#kernels[@]} kernel(s), $failed failed, $untested not tested"
+[ $failed -eq 0 ] || exit 1
+if [ $untested -gt 0 ] && [ "$ci" = true ]; then
+	say "CI=true: a target kernel could not be tested"
+	exit 1
+fi
+exit 0

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: MIT
+/*
+ * main.c - kllm-bench: benchmarks of the kllm stack, one mode per file.
+ *
+ *   kllm-bench MODE [options]      (kllm-bench MODE --help for each)
+ */
+#include "bench.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct bench_mode modes[] = {
+	{ "kernels", "matvec/matmul speed of each weight format vs read bandwidth",
+	  bench_kernels_main, bench_kernels_usage },
+};
+
+#define N_MODES (sizeof(modes) / sizeof(modes[0]))
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: kllm-bench MODE [options]\nmodes:\n");
+	for (size_t i = 0; i < N_MODES; i++)
+		fprintf(stderr, "  %-10s %s\n", modes[i].name, modes[i].summary);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "help")) {
+		usage();
+		return argc < 2 ? 2 : 0;
+	}
+	for (size_t i = 0; i < N_MODES; i++) {
+		if (strcmp(argv[1], modes[i].name))
+			continue;
+		if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+			modes[i].usage();
+			return 0;
+		}
+		return modes[i].main(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "kllm-bench: unknown mode '%s'\n", argv[1]);
+	usage();
+	return 2;
+}
