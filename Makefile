@@ -176,6 +176,29 @@ else
 	@echo "module: not built in a cross build"
 endif
 
+.PHONY: modules_install dkms vm-check-debug
+
+# Install kllm.ko for KDIR's kernel (under updates/) and the udev rule that
+# gives its node to group kllm; INSTALL_MOD_PATH= stages into a directory.
+# Not signed here (distribution headers carry no key; DKMS signs with its own).
+KMOD_REL = $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+modules_install: module
+	+$(MAKE) -C $(KDIR) M=$(abspath $(BUILD))/kmod-$(KMOD_REL) \
+		INSTALL_MOD_PATH=$(abspath $(INSTALL_MOD_PATH)) INSTALL_MOD_DIR=updates \
+		CONFIG_MODULE_SIG_ALL= modules_install
+	install -D -m 644 $(SRCDIR)/kmod/70-kllm.rules $(INSTALL_MOD_PATH)/lib/udev/rules.d/70-kllm.rules
+	@if [ -z "$(INSTALL_MOD_PATH)" ]; then depmod -a $(KMOD_REL); fi
+
+# DKMS: stage the module sources in /usr/src/kllm-$(VERSION) (kmod/dkms.conf)
+# and add, build and install them for KDIR's kernel.
+dkms:
+	rm -rf /usr/src/kllm-$(VERSION)
+	$(SRCDIR)/kmod/stage.sh /usr/src/kllm-$(VERSION) $(VERSION)
+	-dkms remove -m kllm -v $(VERSION) --all >/dev/null 2>&1
+	dkms add -m kllm -v $(VERSION)
+	dkms build -m kllm -v $(VERSION) -k $(KMOD_REL)
+	dkms install -m kllm -v $(VERSION) -k $(KMOD_REL)
+
 # ---------------------------------------------------------------- install
 install: lib tools
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/kllm \
@@ -214,6 +237,11 @@ run:
 # kllm.ko under QEMU on bookworm's 6.1 and 6.12 (tools/deps-vm.sh installs them).
 vm-check:
 	$(SRCDIR)/tests/vm/run.sh
+
+# The same guest tests on a debug 6.12 (lockdep, KASAN, kmemleak,
+# atomic-sleep checks) built once into ~/.cache/kllm/debug-kernel.
+vm-check-debug:
+	VM_DEBUG=1 $(SRCDIR)/tests/vm/run.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -18,6 +18,10 @@
  * eight blocks as dw * dx * (-bias * sum), the way Q4_1's min term is
  * added as m * s.
  *
+ * Q4_0 and Q8_0 use the one-lane-per-block tiles of kk_mm_x86_t.h instead
+ * (the pair kernels below serve Q4_1 and Q5_0), and Q4_K/Q6_K the
+ * super-block tiles of kk_mm_x86_k.h.
+ *
  * A tile of NR rows x NC columns shares the activation work between rows
  * and the weight decoding between columns; every y element still goes
  * through its own accumulator with the same operations in the same order,
@@ -146,6 +150,9 @@ KX_INLINE int kx_quant_block(const float *x, kk_i8 *qs, float *d_out)
 	return _mm_cvtsi128_si32(s4);
 }
 
+/* kk_mm_x86_t.h: the blocks' qs again, transposed for its Q4_0/Q8_0 tiles. */
+static void kx_transpose_x(const struct kk_block_q8_0 *y, kk_u32 nb, kk_u32 nbp, kk_u8 *tx);
+
 static void kx_quant_q8_0(const float *x, void *xq, kk_u32 k)
 {
 	const kk_u32 nb = k / QK8_0, nbp = kx_nbp(nb);
@@ -164,6 +171,7 @@ static void kx_quant_q8_0(const float *x, void *xq, kk_u32 k)
 		df[i] = 0;
 		sumf[i] = 0;
 	}
+	kx_transpose_x(y, nb, nbp, (kk_u8 *)(sumf + nbp));
 }
 
 static void kx_quant_q8_1(const float *x, void *xq, kk_u32 k)
@@ -544,123 +552,22 @@ static void kx_gemm_##name(const struct kk_mm_tile *t)			\
 	}								\
 }
 
-KX_GEMM32(q4_0, KX_Q4_0, KX_NR, KX_NC)
 KX_GEMM32(q4_1, KX_Q4_1, KX_NR, KX_NC)
 KX_GEMM32(q5_0, KX_Q5_0, KX_NR, KX_NC)
-KX_GEMM32(q8_0, KX_Q8_0, KX_NR, KX_NC)
+
+/* Q4_0 and Q8_0: one lane per block (kk_mm_x86_t.h) */
+#include "kk_mm_x86_t.h"
+
+KX_GEMMT(q4_0, KX_Q4_0, KX_TNR, KX_TNC)
+KX_GEMMT(q8_0, KX_Q8_0, KX_TNR, KX_TNC)
 
 /* ------------------------------------------------------------------ */
-/* K-quants and float rows: one dot product per y element               */
+/* K-quants: multi-row tiles (kk_mm_x86_k.h)                           */
 
-static float kx_dot_q4_K(kk_u32 k, const void *wv, const void *xv)
-{
-	const struct kk_block_q4_K *w = wv;
-	const struct kk_block_q8_K *x = xv;
-	const __m256i m4 = _mm256_set1_epi8(0x0f);
-	__m256 acc = _mm256_setzero_ps();
-	__m128 accm = _mm_setzero_ps();
+#include "kk_mm_x86_k.h"
 
-	for (kk_u32 i = 0; i < k / QK_K; i++) {
-		const float d = x[i].d * kk_f16_to_f32(w[i].d);
-		const float dmin = -x[i].d * kk_f16_to_f32(w[i].dmin);
-		const kk_u8 *q4 = w[i].qs;
-		const kk_i8 *q8 = x[i].qs;
-		kk_u32 u[4], u1;
-		__m256i ms, bs, scales, sumi = _mm256_setzero_si256();
-		__m128i q8s, prod, sc;
-
-		/* the 6-bit scales into u[0..1], the mins into u[2..3] */
-		__builtin_memcpy(u, w[i].scales, 12);
-		u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
-		u1 = u[1] & 0x3f3f3f3f;
-		u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
-		u[2] = u1;
-		u[0] &= 0x3f3f3f3f;
-		ms = _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2],
-							(int)u[1], (int)u[0]));
-
-		/* mins x sums of the activations' 32-element sub-blocks */
-		bs = _mm256_loadu_si256((const __m256i *)x[i].bsums);
-		q8s = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-		prod = _mm_madd_epi16(_mm256_extracti128_si256(ms, 1), q8s);
-		accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm);
-
-		sc = _mm256_castsi256_si128(ms);
-		scales = _mm256_set_m128i(sc, sc);
-		KX_UNROLL
-		for (int j = 0; j < QK_K / 64; j++) {
-			const __m256i sl = _mm256_shuffle_epi8(scales,
-				_mm256_set1_epi16((short)(((4 * j + 1) << 8) | (4 * j))));
-			const __m256i sh = _mm256_shuffle_epi8(scales,
-				_mm256_set1_epi16((short)(((4 * j + 3) << 8) | (4 * j + 2))));
-			const __m256i q4b = _mm256_loadu_si256((const __m256i *)(q4 + 32 * j));
-			const __m256i q4l = _mm256_and_si256(q4b, m4);
-			const __m256i q4h = _mm256_and_si256(_mm256_srli_epi16(q4b, 4), m4);
-			const __m256i q8l = _mm256_loadu_si256((const __m256i *)(q8 + 64 * j));
-			const __m256i q8h = _mm256_loadu_si256((const __m256i *)(q8 + 64 * j + 32));
-			__m256i pl = _mm256_madd_epi16(sl, _mm256_maddubs_epi16(q4l, q8l));
-			__m256i ph = _mm256_madd_epi16(sh, _mm256_maddubs_epi16(q4h, q8h));
-
-			sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
-		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-	}
-	accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
-	accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
-	return kx_hsum(acc) + _mm_cvtss_f32(accm);
-}
-
-static float kx_dot_q6_K(kk_u32 k, const void *wv, const void *xv)
-{
-	const struct kk_block_q6_K *w = wv;
-	const struct kk_block_q8_K *x = xv;
-	const __m256i m4 = _mm256_set1_epi8(0x0f);
-	const __m256i m2 = _mm256_set1_epi8(0x03);
-	const __m256i m32 = _mm256_set1_epi8(32);
-	__m256 acc = _mm256_setzero_ps();
-
-	for (kk_u32 i = 0; i < k / QK_K; i++) {
-		const float d = x[i].d * kk_f16_to_f32(w[i].d);
-		const __m128i scales = _mm_loadu_si128((const __m128i *)w[i].scales);
-		__m256i sumi = _mm256_setzero_si256();
-
-		KX_UNROLL
-		for (int j = 0; j < QK_K / 128; j++) {
-			const kk_u8 *ql = w[i].ql + 64 * j, *qh = w[i].qh + 32 * j;
-			const kk_i8 *q8 = x[i].qs + 128 * j;
-			const __m256i l1 = _mm256_loadu_si256((const __m256i *)ql);
-			const __m256i l2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-			const __m256i h = _mm256_loadu_si256((const __m256i *)qh);
-			__m256i q[4], sum = _mm256_setzero_si256();
-
-			q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-				_mm256_slli_epi16(_mm256_and_si256(h, m2), 4));
-			q[1] = _mm256_or_si256(_mm256_and_si256(l2, m4),
-				_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2), m2), 4));
-			q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-				_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 4), m2), 4));
-			q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4),
-				_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 6), m2), 4));
-			KX_UNROLL
-			for (int qq = 0; qq < 4; qq++) {
-				/* 16 scales: sub-blocks 8j + 2qq and 8j + 2qq + 1 */
-				const int s0 = 8 * j + 2 * qq;
-				const __m128i shuf = _mm_set_epi64x(0x0101010101010101ll * (s0 + 1),
-								    0x0101010101010101ll * s0);
-				const __m256i sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, shuf));
-				const __m256i x8 = _mm256_loadu_si256((const __m256i *)(q8 + 32 * qq));
-				/* (q - 32) x, pairwise, as int16: |.| <= 32 * 128 * 2 */
-				__m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[qq], x8),
-							     _mm256_maddubs_epi16(m32, x8));
-
-				sum = _mm256_add_epi32(sum, _mm256_madd_epi16(sc, p));
-			}
-			sumi = _mm256_add_epi32(sumi, sum);
-		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-	}
-	return kx_hsum(acc);
-}
+/* ------------------------------------------------------------------ */
+/* Float rows: one dot product per y element                            */
 
 KX_INLINE __m256 kx_ld_f32(const void *p, kk_u32 i)
 {
@@ -746,8 +653,6 @@ static void kx_gemm_##name(const struct kk_mm_tile *t)			\
 	kx_gemm_dots(t, kx_dot_##name);					\
 }
 
-KX_GEMM_DOTS(q4_K)
-KX_GEMM_DOTS(q6_K)
 KX_GEMM_DOTS(f32)
 KX_GEMM_DOTS(f16)
 KX_GEMM_DOTS(bf16)
@@ -762,15 +667,15 @@ static void kx_set(struct kk_mm_impl *mm, kk_u32 type, kk_mm_gemm_fn gemm,
 		mm->quant[type] = quant;
 }
 
-/* Overlay this file's kernels on @mm (Q8_K activations stay scalar). */
+/* Overlay this file's kernels on @mm. */
 static void kx_init(struct kk_mm_impl *mm)
 {
 	kx_set(mm, KK_TYPE_Q4_0, kx_gemm_q4_0, kx_quant_q8_0);
 	kx_set(mm, KK_TYPE_Q4_1, kx_gemm_q4_1, kx_quant_q8_1);
 	kx_set(mm, KK_TYPE_Q5_0, kx_gemm_q5_0, kx_quant_q8_0);
 	kx_set(mm, KK_TYPE_Q8_0, kx_gemm_q8_0, kx_quant_q8_0);
-	kx_set(mm, KK_TYPE_Q4_K, kx_gemm_q4_K, 0);
-	kx_set(mm, KK_TYPE_Q6_K, kx_gemm_q6_K, 0);
+	kx_set(mm, KK_TYPE_Q4_K, kx_gemm_q4_K, kx_quant_q8_K);
+	kx_set(mm, KK_TYPE_Q6_K, kx_gemm_q6_K, kx_quant_q8_K);
 	kx_set(mm, KK_TYPE_F32, kx_gemm_f32, 0);
 	kx_set(mm, KK_TYPE_F16, kx_gemm_f16, kx_quant_f16);
 	kx_set(mm, KK_TYPE_BF16, kx_gemm_bf16, 0);

@@ -17,11 +17,18 @@ for d in kmod kernels uapi; do
 	[ -d "$src/$d" ] && cp -u "$src/$d"/*.[ch] "$tree/$d"/ 2>/dev/null || true
 done
 cp -u "$src/Kbuild" "$tree/Kbuild"
-# Sources deleted upstream must not linger in the copy.
+# Sources deleted upstream must not linger in the copy (kllm_config.h is
+# generated here, below).
 for f in "$tree"/kmod/*.[ch] "$tree"/kernels/*.[ch] "$tree"/uapi/*.[ch]; do
 	[ -e "$f" ] || continue
+	[ "${f##*/}" = kllm_config.h ] && continue
 	rel_path=${f#"$tree"/}
 	[ -e "$src/$rel_path" ] || rm -f "$f" "${f%.c}.o"
 done
+# Kernel API probes: once per tree, again when the probes or headers change.
+cfg=$tree/kmod/kllm_config.h
+if [ ! -e "$cfg" ] || [ "$src/kmod/kllm_probe.sh" -nt "$cfg" ] || [ "$kdir/.config" -nt "$cfg" ]; then
+	"$src/kmod/kllm_probe.sh" "$kdir" "$cfg"
+fi
 make -s -C "$kdir" M="$tree" W= modules
 echo "module: $tree/kllm.ko (kernel $rel)"

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kllm_main.c - module entry: picks the kernels/ SIMD path.  The device
- * node, memory and jobs are added on top of this (see docs/ARCHITECTURE.md).
+ * kllm_main.c - module entry: picks the kernels/ SIMD path, then sets up
+ * the pin accounting (kllm_acct.c) and the DRM device (kllm_drv.c).  Jobs
+ * come on top of this (see docs/ARCHITECTURE.md, docs/DRIVER.md).
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -10,6 +11,7 @@
 #include <asm/hwcap.h>
 #endif
 
+#include "kllm_drv.h"
 #include "kllm_fpu_host.h"
 
 static char *simd = "auto";
@@ -43,11 +45,25 @@ static int __init kllm_init(void)
 	}
 	pr_info("kllm: kernels path %s (available mask 0x%x)\n",
 		kk_simd_name(want), mask);
+	ret = kllm_acct_init();
+	if (ret)
+		return ret;
+	ret = kllm_drv_register();
+	if (ret) {
+		pr_err("kllm: device registration failed: %d\n", ret);
+		goto exit_acct;
+	}
 	return 0;
+
+exit_acct:
+	kllm_acct_exit();
+	return ret;
 }
 
 static void __exit kllm_exit(void)
 {
+	kllm_drv_unregister();
+	kllm_acct_exit();
 }
 
 module_init(kllm_init);

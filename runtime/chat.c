@@ -50,6 +50,28 @@ int kllm_chat_from_name(const char *name)
 	return -ENOENT;
 }
 
+/*
+ * Families for GGUFs without a template.  Gemma 3 files converted without
+ * one exist (the 270M Q4_K_M); their tokenizer has <start_of_turn> and
+ * <end_of_turn>, which only the gemma format uses.
+ */
+int kllm_chat_for_arch(const char *arch)
+{
+	static const struct {
+		const char *arch;
+		int tmpl;
+	} by_arch[] = {
+		{ "gemma", KLLM_CHAT_GEMMA },
+		{ "gemma2", KLLM_CHAT_GEMMA },
+		{ "gemma3", KLLM_CHAT_GEMMA },
+	};
+
+	for (size_t i = 0; arch && i < sizeof(by_arch) / sizeof(by_arch[0]); i++)
+		if (!strcmp(arch, by_arch[i].arch))
+			return by_arch[i].tmpl;
+	return -ENOENT;
+}
+
 /* ------------------------------------------------------------------ */
 /* Detection                                                            */
 

@@ -44,6 +44,14 @@ struct kllm_chat_msg {
  */
 int kllm_chat_detect(const char *tmpl);
 
+/*
+ * The family to use when a model's GGUF has no tokenizer.chat_template, by
+ * its general.architecture ("gemma", "gemma2", "gemma3": gemma), or
+ * -ENOENT: then the caller asks for --template.  The caller should say on
+ * stderr that it fell back.
+ */
+int kllm_chat_for_arch(const char *arch);
+
 /* "chatml", "llama3"...; NULL for a value outside the enum. */
 const char *kllm_chat_name(int tmpl);
 

@@ -1,16 +1,23 @@
 // SPDX-License-Identifier: MIT
 /*
- * compile.c - the Llama forward pass as a program (see compile.h).
+ * compile.c - the forward pass of llama, qwen2 and gemma3 as a program
+ * (see compile.h).
  *
- * Per layer, on a residual stream x of n_embd floats per token:
+ * x = token_embd[tok] (gemma3: times sqrt(n_embd)), then per layer, on the
+ * residual stream x of n_embd floats per token:
  *
  *	xn = rmsnorm(x) * attn_norm
- *	q, k, v = Wq xn, Wk xn, Wv xn;  rope(q), rope(k)  (normal mode: the
- *		GGUF conversion permuted Wq/Wk so pairs are adjacent)
- *	kv_store(k, v);  a = attention(q) over the cache, scale 1/sqrt(hd)
- *	x += Wo a
+ *	q, k, v = Wq xn, Wk xn, Wv xn  (+ bq, bk, bv where present: qwen2)
+ *	gemma3: q, k = rmsnorm per head * q_norm, k_norm
+ *	rope(q), rope(k): normal mode for llama (the GGUF conversion
+ *		permuted Wq/Wk so pairs are adjacent), NeoX for qwen2 and
+ *		gemma3; gemma3's sliding-window layers have their own base
+ *	kv_store(k, v);  a = attention(q) over the cache (gemma3: a window
+ *		on sliding-window layers), scale 1/sqrt(hd) (gemma3: q scaled)
+ *	x += Wo a		(gemma3: x += rmsnorm(Wo a) * post_attention_norm)
  *	xn = rmsnorm(x) * ffn_norm
- *	x += Wdown (silu(Wgate xn) * Wup xn)
+ *	x += Wdown (act(Wgate xn) * Wup xn)   act: SiLU, or GELU for gemma3
+ *				(gemma3: the sum normalized by post_ffw_norm)
  *
  * then the selected rows: logits = Wout (rmsnorm(x[rows]) * output_norm).
  */
@@ -46,13 +53,68 @@ static uint32_t weight(struct cc *cc, const struct kllm_weight *w)
 			      w->row_bytes, w->ne0, w->rows, 0);
 }
 
-static void emit_rope(struct cc *cc, uint32_t x, uint32_t n_head)
+static void emit_rope(struct cc *cc, const struct kllm_layer *ly, uint32_t x,
+		      uint32_t n_head)
 {
 	const struct kllm_hparams *hp = &cc->m->hp;
 
 	KLLM_PB_OP(cc->b, KK_OP_ROPE, 0, T(x, cc->in_pos, cc->freqs, x),
-		   T(n_head, hp->head_dim, hp->n_rot, KK_ROPE_NORMAL,
-		     kk_fbits(hp->rope_freq_base), kk_fbits(hp->rope_freq_scale)));
+		   T(n_head, hp->head_dim, hp->n_rot, hp->rope_mode,
+		     kk_fbits(ly->rope_freq_base), kk_fbits(ly->rope_freq_scale)));
+}
+
+/* y += bias (one broadcast row), where the layer has one. */
+static void emit_bias(struct cc *cc, const struct kllm_weight *bias, uint32_t y)
+{
+	if (kllm_weight_present(bias))
+		KLLM_PB_OP(cc->b, KK_OP_BINARY, 0, T(y, weight(cc, bias), y),
+			   T(KK_BINARY_ADD));
+}
+
+/*
+ * QK-norm: RMSNorm over each head's head_dim elements, in place.  One op
+ * per head on a view of x: head h's head_dim floats of every row, at the
+ * row stride of x (views of one row interleave without overlapping).
+ */
+static void emit_head_norm(struct cc *cc, const struct kllm_weight *w, uint32_t x,
+			   uint32_t n_head)
+{
+	const struct kllm_hparams *hp = &cc->m->hp;
+	uint64_t off, stride;
+	uint32_t wt;
+
+	if (cc->b->err)		/* x may be NONE: the builder failed already */
+		return;
+	off = cc->b->t[x].offset;
+	stride = cc->b->t[x].row_stride;
+	wt = weight(cc, w);
+	for (uint32_t h = 0; h < n_head; h++) {
+		uint32_t v = kllm_pb_tensor(cc->b, cc->b->act, KLLM_PROG_TYPE_F32,
+					    off + 4ull * h * hp->head_dim, stride,
+					    hp->head_dim, 0, TOK);
+
+		KLLM_PB_OP(cc->b, KK_OP_RMSNORM, 0, T(v, wt, v), T(kk_fbits(hp->rms_eps)));
+	}
+}
+
+/*
+ * x += W a, or with a post-norm (gemma3) x += rmsnorm(W a) * post: the
+ * product goes to tmp, is normalized in place and added.
+ */
+static void emit_residual(struct cc *cc, const struct kllm_weight *w, uint32_t a,
+			  const struct kllm_weight *post, uint32_t tmp)
+{
+	struct kllm_pb *b = cc->b;
+
+	if (!kllm_weight_present(post)) {
+		KLLM_PB_OP(b, KK_OP_MATMUL, KLLM_PROG_MATMUL_ACCUMULATE,
+			   T(weight(cc, w), a, cc->x), KLLM_PB_P0);
+		return;
+	}
+	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, w), a, tmp), KLLM_PB_P0);
+	KLLM_PB_OP(b, KK_OP_RMSNORM, 0, T(tmp, weight(cc, post), tmp),
+		   T(kk_fbits(cc->m->hp.rms_eps)));
+	KLLM_PB_OP(b, KK_OP_BINARY, 0, T(cc->x, tmp, cc->x), T(KK_BINARY_ADD));
 }
 
 static void emit_layer(struct cc *cc, uint32_t il)
@@ -64,7 +126,10 @@ static void emit_layer(struct cc *cc, uint32_t il)
 	const uint64_t cache = (uint64_t)cc->c->n_ctx * kvd * 2;
 	const uint64_t base = il * cc->c->kv_layer_size;
 	const uint32_t eps = kk_fbits(hp->rms_eps);
-	const uint32_t scale = kk_fbits((float)(1.0 / sqrt((double)hp->head_dim)));
+	/* gemma3 scales q itself before attention, as llama.cpp does (q
+	 * meets the f16 cache rounded after the scale) */
+	const int scale_q = hp->arch == KLLM_ARCH_GEMMA3;
+	const uint32_t scale = kk_fbits(scale_q ? 1.0f : hp->attn_scale);
 	uint32_t kc, vc;
 
 	kc = kllm_pb_tensor(b, cc->c->b_kv, KK_TYPE_F16, base, kvd * 2ull, kvd,
@@ -75,20 +140,27 @@ static void emit_layer(struct cc *cc, uint32_t il)
 	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->wq), cc->xn, cc->q), KLLM_PB_P0);
 	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->wk), cc->xn, cc->k), KLLM_PB_P0);
 	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->wv), cc->xn, cc->v), KLLM_PB_P0);
-	emit_rope(cc, cc->q, hp->n_head);
-	emit_rope(cc, cc->k, hp->n_head_kv);
+	emit_bias(cc, &ly->bq, cc->q);
+	emit_bias(cc, &ly->bk, cc->k);
+	emit_bias(cc, &ly->bv, cc->v);
+	if (kllm_weight_present(&ly->q_norm)) {
+		emit_head_norm(cc, &ly->q_norm, cc->q, hp->n_head);
+		emit_head_norm(cc, &ly->k_norm, cc->k, hp->n_head_kv);
+	}
+	emit_rope(cc, ly, cc->q, hp->n_head);
+	emit_rope(cc, ly, cc->k, hp->n_head_kv);
+	if (scale_q)
+		KLLM_PB_OP(b, KK_OP_SCALE, 0, T(cc->q, cc->q), T(kk_fbits(hp->attn_scale)));
 	KLLM_PB_OP(b, KK_OP_KV_STORE, 0, T(cc->k, cc->v, cc->in_seq, cc->in_pos, kc, vc),
 		   T(hp->n_head_kv, hp->head_dim));
 	KLLM_PB_OP(b, KK_OP_ATTENTION, 0, T(cc->q, cc->in_seq, cc->in_pos, kc, vc, cc->att),
-		   T(hp->n_head, hp->n_head_kv, hp->head_dim, 0, scale, 0));
-	KLLM_PB_OP(b, KK_OP_MATMUL, KLLM_PROG_MATMUL_ACCUMULATE,
-		   T(weight(cc, &ly->wo), cc->att, cc->x), KLLM_PB_P0);
+		   T(hp->n_head, hp->n_head_kv, hp->head_dim, ly->window, scale, 0));
+	emit_residual(cc, &ly->wo, cc->att, &ly->post_attn_norm, cc->xn);
 	KLLM_PB_OP(b, KK_OP_RMSNORM, 0, T(cc->x, weight(cc, &ly->ffn_norm), cc->xn), T(eps));
 	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->gate), cc->xn, cc->g), KLLM_PB_P0);
 	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->up), cc->xn, cc->u), KLLM_PB_P0);
-	KLLM_PB_OP(b, KK_OP_GLU, 0, T(cc->g, cc->u, cc->g), T(KK_UNARY_SILU));
-	KLLM_PB_OP(b, KK_OP_MATMUL, KLLM_PROG_MATMUL_ACCUMULATE,
-		   T(weight(cc, &ly->down), cc->g, cc->x), KLLM_PB_P0);
+	KLLM_PB_OP(b, KK_OP_GLU, 0, T(cc->g, cc->u, cc->g), T(hp->ffn_act));
+	emit_residual(cc, &ly->down, cc->g, &ly->post_ffn_norm, cc->xn);
 }
 
 static void emit(struct cc *cc)
@@ -123,6 +195,8 @@ static void emit(struct cc *cc)
 
 	KLLM_PB_OP(b, KK_OP_GET_ROWS, 0, T(weight(cc, &m->tok_embd), cc->in_tok, cc->x),
 		   KLLM_PB_P0);
+	if (hp->embd_scale != 1.0f)
+		KLLM_PB_OP(b, KK_OP_SCALE, 0, T(cc->x, cc->x), T(kk_fbits(hp->embd_scale)));
 	for (uint32_t il = 0; il < hp->n_layer; il++)
 		emit_layer(cc, il);
 	KLLM_PB_OP(b, KK_OP_GET_ROWS, 0, T(cc->x, cc->in_out, cc->xo), KLLM_PB_P0);

@@ -2,19 +2,60 @@
 /*
  * kllm.h - public API of libkllm.
  *
- * So far: the library version, choosing the compute kernels' SIMD path
- * (cpu.h), and the thread pool that runs kernels/ ops (pool.h, kk.h).
- * Model loading, sequences and sampling are added here as they land.
+ *   model    kllm_llm_load() opens a GGUF file: weights, hyperparameters,
+ *            tokenizer and chat template.  Tokenize, detokenize (streaming
+ *            whole UTF-8 characters only), format a conversation.
+ *   engine   kllm_engine_create() compiles the model for a number of
+ *            sequence slots of n_ctx positions each.  Sequences are
+ *            created, forked (sharing a prefix computed once) and freed;
+ *            a sequence's tokens take positions 0, 1, ... in the order
+ *            they are fed, each with its own KV cache.
+ *   batching Tokens are fed to sequences (kllm_seq_feed); each
+ *            kllm_engine_step() runs one forward pass over the pending
+ *            tokens of every sequence: decode tokens of some sequences and
+ *            a prefill chunk of another in one batch, at most max_batch
+ *            tokens.  Sequences join and leave between steps.  Results
+ *            (logits) are bitwise the same however the tokens were batched.
+ *   sampling kllm_sampler_*: greedy, temperature, top-k/p, min-p,
+ *            penalties, seeded.
+ *   generate kllm_generate(): prefill, sample and stream tokens of one
+ *            sequence through a callback, stopping at end of generation, a
+ *            stop string or a token limit; kllm_abort() from any thread.
+ *   also     the library version, the compute kernels' SIMD path (cpu.h)
+ *            and the thread pool (pool.h, kk.h).
  *
- * Threading: kllm_cpu_init() once before any op; a pool runs one job at a
- * time (one caller thread per pool).
+ * Errors: functions return a negative errno (or NULL) and leave a one-line
+ * message for kllm_last_error(), which is per thread (a successful call
+ * leaves it as it was).  -EINVAL bad argument
+ * (NULL, a sequence out of range or not in use), -ENOSPC a sequence's
+ * context is full, -EBUSY no free sequence slot, -ECANCELED aborted,
+ * -ENOMEM, -ENOENT/-ENOTSUP/-EINVAL for files that cannot be loaded.
+ *
+ * Threading:
+ *  - kllm_cpu_init() is called by kllm_llm_load/kllm_engine_create; call it
+ *    yourself before using kernels or pools directly.
+ *  - A loaded model (struct kllm_llm) is read-only: any number of threads
+ *    and engines may use it at once (tokenize, detokenize, info, chat).  It
+ *    must outlive its engines.
+ *  - An engine and its sequences are used by one thread at a time (calls
+ *    on one engine must not overlap), except kllm_abort(), which any thread
+ *    (or a signal handler) may call at any time while the engine exists.
+ *  - A sampler and a kllm_detok stream are used by one thread at a time.
+ *  - A pool runs one job at a time (one caller thread per pool).
  */
 #ifndef KLLM_H
 #define KLLM_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "kk.h"
 #include "cpu.h"
 #include "pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define KLLM_VERSION_MAJOR 0
 #define KLLM_VERSION_MINOR 1
@@ -22,5 +63,333 @@
 
 /* "0.1.0" */
 const char *kllm_version(void);
+
+/* The message of this thread's last failed kllm call ("" if none). */
+const char *kllm_last_error(void);
+
+/* ------------------------------------------------------------------ */
+/* Models                                                              */
+
+struct kllm_llm;
+
+struct kllm_llm_info {
+	const char *arch;	/* general.architecture: "llama", ... */
+	const char *name;	/* general.name, or "" */
+	uint32_t n_vocab;	/* logits per token (rows of token_embd) */
+	uint32_t n_ctx_train;	/* context length it was trained with (0: unknown) */
+	uint32_t n_layer, n_embd, n_head, n_head_kv;
+	int32_t bos, eos, eot;	/* special tokens, -1 when the vocabulary has none */
+	int add_bos;		/* the vocabulary asks for BOS at the start */
+	uint64_t weights_bytes;	/* the file's tensor data */
+	const char *chat_template;	/* tokenizer.chat_template, or NULL */
+};
+
+/*
+ * Open and check the GGUF at @path (weights mapped, tokenizer built).
+ * 0 and *out, or a negative errno with a one-line message naming the
+ * problem ("tensor blk.0.attn_q.weight: missing", "unsupported
+ * architecture 'gpt2'").
+ */
+int kllm_llm_load(const char *path, struct kllm_llm **out);
+void kllm_llm_free(struct kllm_llm *llm);	/* NULL: no-op */
+
+/* Facts about the model; valid while it is loaded.  NULL for NULL. */
+const struct kllm_llm_info *kllm_llm_info(const struct kllm_llm *llm);
+
+/*
+ * Tokenize text[0..len).  @add_special adds BOS (and EOS) as the
+ * vocabulary asks, @parse_special turns the text of control tokens
+ * ("<|im_start|>") into those tokens, as llama.cpp's llama_tokenize.
+ * Returns the number of tokens the text encodes to, snprintf-style: when
+ * it exceeds @max_ids only the first max_ids were stored (ids may be NULL
+ * when max_ids is 0).  Negative errno on failure.
+ */
+int kllm_tokenize(const struct kllm_llm *llm, const char *text, size_t len,
+		  int add_special, int parse_special, int32_t *ids, size_t max_ids);
+
+/*
+ * The bytes of token @id (llama_token_to_piece): control tokens give ""
+ * unless @special.  A piece may be part of a UTF-8 character; for output
+ * use kllm_detok_push.  Returns the piece length, snprintf-style (at most
+ * @size bytes stored, no NUL), or -EINVAL.
+ */
+int kllm_token_to_piece(const struct kllm_llm *llm, int32_t id, int special,
+			char *buf, size_t size);
+
+/* The concatenated pieces of ids[0..n), snprintf-style like above. */
+int kllm_detokenize(const struct kllm_llm *llm, const int32_t *ids, size_t n,
+		    int special, char *buf, size_t size);
+
+/* 1 if @id ends a generation (EOS, EOT, EOM, ...), else 0. */
+int kllm_token_is_eog(const struct kllm_llm *llm, int32_t id);
+
+/*
+ * Streaming detokenizer: tokens go in one at a time and only whole UTF-8
+ * characters come out; the start of a character split across tokens is
+ * held back until it completes (or turns out invalid, then it is emitted
+ * as it is).  Zero-initialise (or kllm_detok_init) before use.
+ */
+struct kllm_detok {
+	unsigned char held[4];
+	unsigned n_held;
+};
+
+static inline void kllm_detok_init(struct kllm_detok *d)
+{
+	d->n_held = 0;
+}
+
+/* Longest output of one kllm_detok_push, for a buffer on the stack. */
+#define KLLM_DETOK_MAX 1024
+
+/*
+ * Append token @id; writes the text now complete to @out and returns its
+ * length (0..).  @size must be at least the piece length + 3 (KLLM_DETOK_MAX
+ * always is for pieces that long): else -ENOSPC and the stream is unchanged.
+ */
+int kllm_detok_push(const struct kllm_llm *llm, struct kllm_detok *d, int32_t id,
+		    int special, char *out, size_t size);
+/* Emit what is held back (an incomplete character at the end); 0..3 bytes. */
+int kllm_detok_flush(struct kllm_detok *d, char *out, size_t size);
+
+/* Chat templates: like llama.cpp's llm_chat_apply_template, recognised by
+ * family ("chatml", "llama3", "phi3", "gemma", "mistral-v7", ...). */
+struct kllm_chat_message {
+	const char *role;	/* "system", "user", "assistant" */
+	const char *content;
+};
+
+/*
+ * The template to use: the family @name, or with NULL the model's
+ * tokenizer.chat_template (a model without one gets its architecture's
+ * family where there is one, e.g. gemma; kllm_llm_info's chat_template is
+ * then NULL).  Its id (>= 0), or -ENOENT when the name is unknown, the
+ * model has no template or it is not recognised (the message says which).
+ */
+int kllm_chat_template(const struct kllm_llm *llm, const char *name);
+/* The family name of a template id; NULL when out of range. */
+const char *kllm_chat_template_name(int tmpl);
+
+/*
+ * Format msgs[0..n) with template @tmpl, with the opening of the
+ * assistant's turn when @add_assistant.  snprintf-style: the full length
+ * is returned, at most size - 1 bytes and a NUL are written.  BOS is not
+ * included (tokenize with add_special).  Negative errno on failure.
+ */
+int kllm_chat_apply(int tmpl, const struct kllm_chat_message *msgs, size_t n,
+		    int add_assistant, char *out, size_t size);
+
+/* ------------------------------------------------------------------ */
+/* Sampling (llama.cpp's default chain and semantics)                  */
+
+/*
+ *   penalties -> top-k -> top-p -> min-p -> temperature -> dist
+ *
+ * - penalties: over the last penalty_last_n accepted tokens, a token seen
+ *   `count` times gets its logit divided by penalty_repeat when positive
+ *   (multiplied when <= 0), then minus count * penalty_freq and minus
+ *   penalty_present.
+ * - top-k keeps the k largest logits; top-p the smallest prefix by
+ *   decreasing probability whose sum reaches p (before temperature);
+ *   min-p the tokens at least p times as probable as the best.
+ * - temperature <= 0 means greedy: the largest (penalised) logit, the
+ *   lowest id on ties.
+ * - dist draws with the sampler's own seeded generator and exp(), so a
+ *   seed gives the same tokens on every machine and libc.
+ */
+struct kllm_sampler_params {
+	float temperature;	/* <= 0: greedy */
+	int32_t top_k;		/* <= 0: off */
+	float top_p;		/* >= 1: off */
+	float min_p;		/* <= 0: off */
+	int32_t min_keep;	/* top-p and min-p keep at least this many */
+	int32_t penalty_last_n;	/* history window; 0: penalties off */
+	float penalty_repeat;	/* 1: off */
+	float penalty_freq;	/* 0: off */
+	float penalty_present;	/* 0: off */
+	uint64_t seed;
+};
+
+struct kllm_sampler;
+
+/* llama.cpp's defaults: temp 0.8, top-k 40, top-p 0.95, min-p 0.05,
+ * last_n 64, no penalties; seed 0. */
+void kllm_sampler_default_params(struct kllm_sampler_params *p);
+/* NULL on allocation failure or NULL params. */
+struct kllm_sampler *kllm_sampler_create(const struct kllm_sampler_params *p);
+void kllm_sampler_free(struct kllm_sampler *s);
+/*
+ * A token id in [0, n_vocab), or -EINVAL / -ENOMEM.  Does not record the
+ * token: call kllm_sampler_accept() with the token actually used.
+ */
+int32_t kllm_sample(struct kllm_sampler *s, const float *logits, int32_t n_vocab);
+/* The penalty stage alone, in place.  0, -EINVAL or -ENOMEM. */
+int kllm_sampler_penalize(struct kllm_sampler *s, float *logits, int32_t n_vocab);
+/* Append a token to the penalty history (prompt tokens too, if wanted). */
+void kllm_sampler_accept(struct kllm_sampler *s, int32_t token);
+/* Forget the history and restart the generator from the seed. */
+void kllm_sampler_reset(struct kllm_sampler *s);
+/* The generator's next double in [0, 1). */
+double kllm_sampler_uniform(struct kllm_sampler *s);
+
+/* ------------------------------------------------------------------ */
+/* Engines and sequences                                               */
+
+struct kllm_engine;
+
+struct kllm_engine_params {
+	uint32_t n_seqs;	/* sequence slots (1..4096) */
+	uint32_t n_ctx;		/* positions per sequence; 0: n_ctx_train, else 4096 */
+	uint32_t max_batch;	/* tokens per forward pass (1..4096, <= n_ctx) */
+	uint32_t n_threads;	/* 0: every CPU this process may use */
+};
+
+/* n_seqs 1, n_ctx 0, max_batch 256, n_threads 0. */
+void kllm_engine_default_params(struct kllm_engine_params *p);
+
+/*
+ * Compile @llm for @p (NULL: defaults; max_batch is lowered to n_ctx) and
+ * set up memory and threads.  KV memory of a sequence is allocated when it
+ * first runs.  0 and *out, or a negative errno and a message.
+ */
+int kllm_engine_create(const struct kllm_llm *llm, const struct kllm_engine_params *p,
+		       struct kllm_engine **out);
+void kllm_engine_free(struct kllm_engine *e);	/* NULL: no-op */
+/* The parameters in effect (n_ctx and max_batch resolved); NULL for NULL. */
+const struct kllm_engine_params *kllm_engine_params(const struct kllm_engine *e);
+
+/*
+ * A new empty sequence: its id (0..n_seqs-1, the lowest free slot), or
+ * -EBUSY when every slot is in use.
+ */
+int kllm_seq_new(struct kllm_engine *e);
+
+/*
+ * A new sequence holding the first @n_keep tokens of sequence @parent
+ * (n_keep <= kllm_seq_len(parent)): the KV rows of the positions the
+ * parent has computed are copied, so a shared prefix is computed once;
+ * tokens the parent holds but has not computed yet are copied as pending
+ * input.  When n_keep is everything the parent computed, the child also
+ * gets its logits.  The new id, or -EBUSY, -EINVAL, -ENOMEM.
+ */
+int kllm_seq_fork(struct kllm_engine *e, int seq, uint32_t n_keep);
+
+/* Release a sequence's slot and KV memory.  0 or -EINVAL. */
+int kllm_seq_free(struct kllm_engine *e, int seq);
+
+/*
+ * Keep only the first @n_keep tokens of a sequence (to rewind it); its
+ * logits stay valid only when nothing is removed.  0 or -EINVAL.
+ */
+int kllm_seq_truncate(struct kllm_engine *e, int seq, uint32_t n_keep);
+
+/*
+ * Tokens the sequence holds: computed ones and pending input (the next
+ * position is this value), or -EINVAL.
+ */
+int kllm_seq_len(const struct kllm_engine *e, int seq);
+/* Of which pending (fed, not yet run), or -EINVAL. */
+int kllm_seq_pending(const struct kllm_engine *e, int seq);
+
+/*
+ * Append ids[0..n) to the sequence's pending input (copied).  Nothing is
+ * computed until a step.  -ENOSPC (and nothing changes) when the sequence
+ * would hold more than n_ctx tokens; -EINVAL for a bad id or sequence.
+ */
+int kllm_seq_feed(struct kllm_engine *e, int seq, const int32_t *ids, size_t n);
+
+/*
+ * One forward pass over pending input of the engine's sequences, at most
+ * max_batch tokens: first the token of every sequence that has exactly
+ * one pending (decoding), then chunks of the longer inputs (chunked
+ * prefill); each kind is served round-robin across steps, so none waits
+ * for ever when the batch is too small for all.  A sequence whose input
+ * is used up gets the logits of its last token.  Sequences may be
+ * created, fed and freed between steps (continuous batching).  Returns
+ * the number of tokens run (0: nothing was pending), -ECANCELED after
+ * kllm_abort(), or a negative errno; on failure no sequence changed.
+ */
+int kllm_engine_step(struct kllm_engine *e);
+
+/*
+ * Run forward passes over sequence @seq's pending input alone, in chunks
+ * of max_batch, until none is left (its logits are then ready).  The
+ * abort flag is checked before each chunk.  0, -ECANCELED (the chunks run
+ * so far are kept), or a negative errno.
+ */
+int kllm_seq_decode(struct kllm_engine *e, int seq);
+
+/*
+ * The logits (n_vocab floats) after the sequence's last token, valid
+ * until the next call that changes the sequence; NULL (with a message)
+ * when it has pending input or none ran yet.
+ */
+const float *kllm_seq_logits(const struct kllm_engine *e, int seq);
+
+/* Sample from kllm_seq_logits with @s (not accepted, not fed): an id or
+ * a negative errno. */
+int32_t kllm_seq_sample(struct kllm_engine *e, int seq, struct kllm_sampler *s);
+
+/*
+ * Ask a running kllm_engine_step / kllm_seq_decode / kllm_generate on @e
+ * to stop: checked between forward passes, it then returns -ECANCELED.
+ * Any thread may call it, also a signal handler.  The flag stays set
+ * (every such call fails) until kllm_abort_clear() by the engine's user.
+ */
+void kllm_abort(struct kllm_engine *e);
+void kllm_abort_clear(struct kllm_engine *e);
+
+/* ------------------------------------------------------------------ */
+/* Generation                                                          */
+
+/*
+ * Called for every generated token with the text it completes (may be
+ * empty: part of a UTF-8 character, or text held back because it may
+ * start a stop string) and once at the end with token -1 for the text
+ * still held, if any.  Return non-zero to stop the generation.
+ */
+typedef int (*kllm_token_fn)(void *arg, int32_t token, const char *text, size_t len);
+
+enum kllm_stop {
+	KLLM_STOP_EOG = 1,	/* an end-of-generation token (not fed, not shown) */
+	KLLM_STOP_LIMIT,	/* n_predict tokens */
+	KLLM_STOP_STRING,	/* a stop string (it and what follows not shown) */
+	KLLM_STOP_CALLBACK,	/* the callback returned non-zero */
+};
+
+struct kllm_gen_params {
+	int32_t n_predict;		/* tokens at most; < 0: no limit */
+	const char *const *stop;	/* stop strings (non-empty), or NULL */
+	size_t n_stop;
+	int special;			/* render control tokens' text */
+	kllm_token_fn on_token;		/* NULL: no streaming */
+	void *arg;
+};
+
+struct kllm_gen_result {
+	int stop;			/* enum kllm_stop, 0 on error */
+	uint32_t n_prompt;		/* pending tokens run before sampling */
+	uint32_t n_gen;			/* tokens sampled, EOG excluded */
+	double t_prompt_s, t_gen_s;	/* wall time of prefill and generation */
+};
+
+/*
+ * Generate with sequence @seq: run its pending input (chunked), then
+ * repeatedly sample with @s, accept the token into @s, and append it to
+ * the sequence until a stop condition.  Every generated token but an EOG
+ * is appended, the last one as pending input (computed by the next
+ * decode), so the sequence can simply be continued.  Only this sequence
+ * runs.  Prompt tokens are not accepted into @s (call kllm_sampler_accept
+ * for them if penalties should see the prompt).
+ * 0 with @res filled (may be NULL), or -ECANCELED, -ENOSPC (the context
+ * filled up; what was generated stays), or another negative errno; @res
+ * holds the counts in every case.
+ */
+int kllm_generate(struct kllm_engine *e, int seq, struct kllm_sampler *s,
+		  const struct kllm_gen_params *p, struct kllm_gen_result *res);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* KLLM_H */

@@ -6,6 +6,7 @@
 #include "model.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,23 @@ static int hp_f32(struct ld *l, const char *suffix, float def, float *out)
 	return 0;
 }
 
+static const struct {
+	const char *name;
+	uint32_t arch;
+} arches[] = {
+	{ "llama", KLLM_ARCH_LLAMA },
+	{ "qwen2", KLLM_ARCH_QWEN2 },
+	{ "gemma3", KLLM_ARCH_GEMMA3 },
+};
+
+const char *kllm_arch_name(uint32_t arch)
+{
+	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++)
+		if (arches[i].arch == arch)
+			return arches[i].name;
+	return "?";
+}
+
 static int read_arch(struct ld *l)
 {
 	struct gguf_str s;
@@ -80,10 +98,12 @@ static int read_arch(struct ld *l)
 		return fail(l, -EINVAL, "missing key general.architecture");
 	if (ret)
 		return fail(l, -EINVAL, "key general.architecture: not a string");
-	if (s.n == 5 && !memcmp(s.s, "llama", 5)) {
-		memcpy(l->arch, "llama", 6);
-		l->m->hp.arch = KLLM_ARCH_LLAMA;
-		return 0;
+	for (size_t i = 0; i < sizeof(arches) / sizeof(arches[0]); i++) {
+		if (s.n == strlen(arches[i].name) && !memcmp(s.s, arches[i].name, s.n)) {
+			snprintf(l->arch, sizeof(l->arch), "%s", arches[i].name);
+			l->m->hp.arch = arches[i].arch;
+			return 0;
+		}
 	}
 	return fail(l, -ENOTSUP, "unsupported architecture '%.*s'",
 		    (int)(s.n > 40 ? 40 : s.n), s.s);
@@ -106,6 +126,101 @@ static int rope_scaling(struct ld *l)
 		return 0;
 	return fail(l, -ENOTSUP, "unsupported rope scaling '%.*s'",
 		    (int)(s.n > 40 ? 40 : s.n), s.s);
+}
+
+/*
+ * What differs between the architectures, as llama.cpp has it: the RoPE
+ * style (llama_model_rope_type: NeoX for qwen2 and gemma3), the FFN
+ * activation, gemma3's embedding scale, attention scale and sliding window.
+ */
+static int read_arch_hparams(struct ld *l)
+{
+	struct kllm_hparams *hp = &l->m->hp;
+	const uint32_t zero = 0;
+	float cap;
+	int ret;
+
+	hp->rope_mode = KK_ROPE_NORMAL;
+	hp->ffn_act = KK_UNARY_SILU;
+	hp->attn_scale = (float)(1.0 / sqrt((double)hp->head_dim));
+	hp->embd_scale = 1.0f;
+	hp->rope_freq_base_swa = hp->rope_freq_base;
+	if (hp->arch == KLLM_ARCH_QWEN2)
+		hp->rope_mode = KK_ROPE_NEOX;
+	if (hp->arch != KLLM_ARCH_GEMMA3)
+		return 0;
+	hp->rope_mode = KK_ROPE_NEOX;
+	hp->ffn_act = KK_UNARY_GELU;
+	hp->embd_scale = sqrtf((float)hp->n_embd);
+	/* gemma_pytorch's query_pre_attn_scalar: n_embd / n_head for the 27B
+	 * model (62 layers), else head_dim; llama.cpp keys it on the size */
+	hp->attn_scale = hp->n_layer == 62 ?
+		1.0f / sqrtf((float)(hp->n_embd / hp->n_head)) :
+		1.0f / sqrtf((float)hp->head_dim);
+	if ((ret = hp_u32(l, "attention.sliding_window", &zero, &hp->n_swa)) ||
+	    (ret = hp_f32(l, "rope.freq_base_swa", 10000.0f, &hp->rope_freq_base_swa)) ||
+	    (ret = hp_f32(l, "final_logit_softcapping", 0.0f, &cap)))
+		return ret;
+	if (!(hp->rope_freq_base_swa > 0))
+		return fail(l, -EINVAL, "%s: rope.freq_base_swa must be positive", l->arch);
+	if (cap != 0.0f)
+		return fail(l, -ENOTSUP, "%s: final_logit_softcapping not supported", l->arch);
+	return 0;
+}
+
+/*
+ * Which layers use the sliding window: <arch>.attention.sliding_window_pattern
+ * as one bool per layer, or as a period n (llama.cpp's set_swa_pattern: the
+ * last layer of every n is global), by default gemma3's 6.
+ */
+static int swa_pattern(struct ld *l, uint8_t *is_swa)
+{
+	const struct kllm_hparams *hp = &l->m->hp;
+	uint32_t n = 6, et;
+	uint64_t cnt;
+	char key[96];
+	int64_t idx;
+	int ret;
+
+	snprintf(key, sizeof(key), "%s.attention.sliding_window_pattern", l->arch);
+	idx = gguf_get_arr(l->g, key, &et, &cnt);
+	if (idx >= 0) {
+		const uint8_t *b = gguf_arr_data(l->g, (uint64_t)idx);
+
+		if (et != GGUF_TYPE_BOOL || cnt != hp->n_layer || !b)
+			return fail(l, -EINVAL, "key %s: not %u bools", key, hp->n_layer);
+		for (uint32_t i = 0; i < hp->n_layer; i++)
+			is_swa[i] = b[i] != 0;
+		return 0;
+	}
+	ret = gguf_get_u32(l->g, key, &n);
+	if (ret && ret != -ENOENT)
+		return fail(l, -EINVAL, "key %s: neither bools nor a count", key);
+	for (uint32_t i = 0; i < hp->n_layer; i++)
+		is_swa[i] = n == 0 || i % n < n - 1;
+	return 0;
+}
+
+/* Each layer's attention span and RoPE (llama.cpp's get_rope_freq_base). */
+static int layer_attention(struct ld *l)
+{
+	const struct kllm_hparams *hp = &l->m->hp;
+	uint8_t *is_swa = calloc(hp->n_layer, 1);
+	int ret = 0;
+
+	if (!is_swa)
+		return fail(l, -ENOMEM, "out of memory");
+	if (hp->n_swa)
+		ret = swa_pattern(l, is_swa);
+	for (uint32_t i = 0; !ret && i < hp->n_layer; i++) {
+		struct kllm_layer *ly = &l->m->layers[i];
+
+		ly->window = is_swa[i] ? hp->n_swa : 0;
+		ly->rope_freq_base = is_swa[i] ? hp->rope_freq_base_swa : hp->rope_freq_base;
+		ly->rope_freq_scale = is_swa[i] ? 1.0f : hp->rope_freq_scale;
+	}
+	free(is_swa);
+	return ret;
 }
 
 static int read_hparams(struct ld *l)
@@ -158,7 +273,7 @@ static int read_hparams(struct ld *l)
 		return fail(l, -EINVAL, "%s: rope.freq_base, rope.scaling.factor and "
 			    "layer_norm_rms_epsilon must be positive", l->arch);
 	hp->rope_freq_scale = 1.0f / scale;
-	return 0;
+	return read_arch_hparams(l);
 }
 
 enum wclass { W_MATRIX, W_NORM };
@@ -220,30 +335,44 @@ static int get_layer(struct ld *l, uint32_t i)
 	const struct kllm_hparams *hp = &l->m->hp;
 	struct kllm_layer *ly = &l->m->layers[i];
 	const uint64_t d = hp->n_embd, q = (uint64_t)hp->n_head * hp->head_dim;
-	const uint64_t kv = (uint64_t)hp->n_head_kv * hp->head_dim;
+	const uint64_t kv = (uint64_t)hp->n_head_kv * hp->head_dim, hd = hp->head_dim;
+	/* REQ: every arch; OPT: where present (biases, as llama.cpp);
+	 * GEMMA: gemma3's QK-norm and post-norms, required there only */
+	enum { REQ, OPT, GEMMA };
 	const struct {
-		const char *name;
+		const char *name;	/* after "blk.<i>." */
 		struct kllm_weight *w;
 		uint64_t ne0, rows;
 		enum wclass cls;
+		int need;
 	} ws[] = {
-		{ "attn_norm", &ly->attn_norm, d, 1, W_NORM },
-		{ "attn_q", &ly->wq, d, q, W_MATRIX },
-		{ "attn_k", &ly->wk, d, kv, W_MATRIX },
-		{ "attn_v", &ly->wv, d, kv, W_MATRIX },
-		{ "attn_output", &ly->wo, q, d, W_MATRIX },
-		{ "ffn_norm", &ly->ffn_norm, d, 1, W_NORM },
-		{ "ffn_gate", &ly->gate, d, hp->n_ff, W_MATRIX },
-		{ "ffn_up", &ly->up, d, hp->n_ff, W_MATRIX },
-		{ "ffn_down", &ly->down, hp->n_ff, d, W_MATRIX },
+		{ "attn_norm.weight", &ly->attn_norm, d, 1, W_NORM, REQ },
+		{ "attn_q.weight", &ly->wq, d, q, W_MATRIX, REQ },
+		{ "attn_k.weight", &ly->wk, d, kv, W_MATRIX, REQ },
+		{ "attn_v.weight", &ly->wv, d, kv, W_MATRIX, REQ },
+		{ "attn_q.bias", &ly->bq, q, 1, W_NORM, OPT },
+		{ "attn_k.bias", &ly->bk, kv, 1, W_NORM, OPT },
+		{ "attn_v.bias", &ly->bv, kv, 1, W_NORM, OPT },
+		{ "attn_q_norm.weight", &ly->q_norm, hd, 1, W_NORM, GEMMA },
+		{ "attn_k_norm.weight", &ly->k_norm, hd, 1, W_NORM, GEMMA },
+		{ "attn_output.weight", &ly->wo, q, d, W_MATRIX, REQ },
+		{ "post_attention_norm.weight", &ly->post_attn_norm, d, 1, W_NORM, GEMMA },
+		{ "ffn_norm.weight", &ly->ffn_norm, d, 1, W_NORM, REQ },
+		{ "ffn_gate.weight", &ly->gate, d, hp->n_ff, W_MATRIX, REQ },
+		{ "ffn_up.weight", &ly->up, d, hp->n_ff, W_MATRIX, REQ },
+		{ "ffn_down.weight", &ly->down, hp->n_ff, d, W_MATRIX, REQ },
+		{ "post_ffw_norm.weight", &ly->post_ffn_norm, d, 1, W_NORM, GEMMA },
 	};
 	char name[GGUF_MAX_NAME + 16];
 	int ret;
 
 	for (size_t j = 0; j < sizeof(ws) / sizeof(ws[0]); j++) {
-		snprintf(name, sizeof(name), "blk.%u.%s.weight", i, ws[j].name);
-		ret = get_weight(l, name, 1, ws[j].ne0, ws[j].rows, ws[j].cls, ws[j].w);
-		if (ret)
+		if (ws[j].need == GEMMA && hp->arch != KLLM_ARCH_GEMMA3)
+			continue;
+		snprintf(name, sizeof(name), "blk.%u.%s", i, ws[j].name);
+		ret = get_weight(l, name, ws[j].need != OPT, ws[j].ne0, ws[j].rows,
+				 ws[j].cls, ws[j].w);
+		if (ret < 0)
 			return ret;
 	}
 	return 0;
@@ -269,7 +398,12 @@ static int get_weights(struct ld *l)
 		m->output = m->tok_embd;
 		m->tied_output = 1;
 	}
-	ret = get_weight(l, "rope_freqs.weight", 0, hp->n_rot / 2, 1, W_NORM, &m->rope_freqs);
+	if (gguf_find_tensor(l->g, "output.bias") >= 0)	/* qwen2 may have one */
+		return fail(l, -ENOTSUP, "tensor output.bias: not supported");
+	/* frequency factors (Llama 3.1): llama.cpp's qwen2 and gemma3 graphs
+	 * do not use them, so neither do we */
+	ret = hp->arch != KLLM_ARCH_LLAMA ? 1 :
+		get_weight(l, "rope_freqs.weight", 0, hp->n_rot / 2, 1, W_NORM, &m->rope_freqs);
 	if (ret < 0)
 		return ret;
 	m->has_rope_freqs = ret == 0;
@@ -281,7 +415,7 @@ static int get_weights(struct ld *l)
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return layer_attention(l);
 }
 
 /* The data section, 32-byte aligned for the program's WEIGHTS binding. */

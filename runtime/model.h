@@ -3,7 +3,9 @@
  * model.h - a model file (GGUF) as the compiler sees it: hyperparameters
  * and where every weight lies in the file's data section.
  *
- * Only the Llama architecture so far.  Loading checks every tensor's
+ * Architectures: llama, qwen2 (llama with Q/K/V biases and NeoX RoPE) and
+ * gemma3 (QK-norm, post-norms, GeGLU, scaled embeddings, sliding-window
+ * layers with their own RoPE base).  Loading checks every tensor's
  * presence, shape and type (one the kernels support), so the compiler can
  * trust what it gets; any problem is reported as one line naming it.
  */
@@ -23,17 +25,33 @@ struct kllm_weight {
 	uint32_t pad;
 	uint64_t offset;	/* bytes from the start of the data section */
 	uint64_t row_bytes;
-	const void *data;	/* the bytes (inside kllm_model.data) */
+	const void *data;	/* the bytes (inside kllm_model.data); NULL: absent */
 };
 
+static inline int kllm_weight_present(const struct kllm_weight *w)
+{
+	return w->data != NULL;
+}
+
+/* Optional weights are absent (data NULL) where the architecture has none. */
 struct kllm_layer {
 	struct kllm_weight attn_norm, wq, wk, wv, wo;
 	struct kllm_weight ffn_norm, gate, up, down;
+	struct kllm_weight bq, bk, bv;		/* qwen2: f32 biases */
+	struct kllm_weight q_norm, k_norm;	/* gemma3: RMSNorm per head */
+	struct kllm_weight post_attn_norm, post_ffn_norm;	/* gemma3 */
+	uint32_t window;	/* sliding-window size, 0 = global attention */
+	float rope_freq_base, rope_freq_scale;	/* this layer's RoPE */
 };
 
 enum kllm_arch {
 	KLLM_ARCH_LLAMA = 1,
+	KLLM_ARCH_QWEN2 = 2,
+	KLLM_ARCH_GEMMA3 = 3,
 };
+
+/* "llama", "qwen2", "gemma3" (general.architecture), or "?". */
+const char *kllm_arch_name(uint32_t arch);
 
 struct kllm_hparams {
 	uint32_t arch;		/* enum kllm_arch */
@@ -49,6 +67,12 @@ struct kllm_hparams {
 	float rope_freq_base;	/* default 10000 */
 	float rope_freq_scale;	/* 1 / linear scaling factor; 1 = none */
 	float rms_eps;		/* default 1e-5 */
+	uint32_t rope_mode;	/* KK_ROPE_NORMAL (llama) or KK_ROPE_NEOX */
+	uint32_t ffn_act;	/* KK_UNARY_SILU (SwiGLU) or KK_UNARY_GELU (GeGLU) */
+	uint32_t n_swa;		/* attention.sliding_window, 0 = none */
+	float rope_freq_base_swa;	/* RoPE base of sliding-window layers */
+	float attn_scale;	/* q.k scale: 1/sqrt(head_dim) unless the arch says */
+	float embd_scale;	/* token embeddings times this (gemma3: sqrt(n_embd)) */
 };
 
 struct kllm_model {

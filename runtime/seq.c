@@ -144,6 +144,43 @@ int kllm_seq_clear(struct kllm_ctx *ctx, uint32_t seq)
 	return 0;
 }
 
+static int kv_alloc(struct kllm_ctx *ctx, uint32_t seq)
+{
+	if (ctx->kv[seq].base)
+		return 0;
+	ctx->kv[seq].base = alloc_zero(ctx->prog.kv_size);
+	if (!ctx->kv[seq].base)
+		return ctx_fail(ctx, -ENOMEM, "out of memory for a KV cache");
+	ctx->kv[seq].size = ctx->prog.kv_size;
+	return 0;
+}
+
+int kllm_seq_copy(struct kllm_ctx *ctx, uint32_t dst, uint32_t src, uint32_t n_pos)
+{
+	const struct kllm_compiled *c = &ctx->prog;
+	const uint64_t half = c->kv_layer_size / 2, row = half / c->n_ctx;
+	const uint64_t n_layer = c->kv_size / c->kv_layer_size;
+	uint8_t *d;
+	const uint8_t *s;
+	int ret;
+
+	if (dst >= ctx->opts.n_seqs || src >= ctx->opts.n_seqs || n_pos > c->n_ctx ||
+	    (n_pos && !ctx->kv[src].base))
+		return ctx_fail(ctx, -EINVAL, "copy of %u positions from sequence %u "
+				"to %u: out of range", n_pos, src, dst);
+	if (dst == src || !n_pos)
+		return 0;
+	ret = kv_alloc(ctx, dst);
+	if (ret)
+		return ret;
+	d = ctx->kv[dst].base;
+	s = ctx->kv[src].base;
+	/* [layer][K, V][ctx][row]: the first n_pos rows of each of K and V */
+	for (uint64_t h = 0; h < 2 * n_layer; h++)
+		memcpy(d + h * half, s + h * half, (size_t)(n_pos * row));
+	return 0;
+}
+
 /* Every value in range, and the caches of the batch's sequences exist. */
 static int check_batch(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
 		       const int32_t *pos, const int32_t *seq, const int32_t *out_rows,
@@ -165,12 +202,8 @@ static int check_batch(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
 		if (seq[i] < 0 || (uint32_t)seq[i] >= ctx->opts.n_seqs)
 			return ctx_fail(ctx, -EINVAL, "token %u: sequence %d out of range",
 					i, seq[i]);
-		if (ctx->kv[seq[i]].base)
-			continue;
-		ctx->kv[seq[i]].base = alloc_zero(c->kv_size);
-		if (!ctx->kv[seq[i]].base)
-			return ctx_fail(ctx, -ENOMEM, "out of memory for a KV cache");
-		ctx->kv[seq[i]].size = c->kv_size;
+		if (kv_alloc(ctx, (uint32_t)seq[i]))
+			return -ENOMEM;
 	}
 	for (uint32_t o = 0; o < n_out; o++)
 		if (out_rows[o] < 0 || (uint32_t)out_rows[o] >= n)

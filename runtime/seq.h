@@ -45,6 +45,15 @@ const struct kllm_compiled *kllm_ctx_program(const struct kllm_ctx *ctx);
 int kllm_seq_clear(struct kllm_ctx *ctx, uint32_t seq);
 
 /*
+ * Make sequence @dst's cache hold sequence @src's first @n_pos positions
+ * (K and V rows of every layer are copied; the rest of @dst is left as it
+ * is, to be overwritten as it is filled).  Copies within the layout of
+ * compile.h using kv_layer_size and n_ctx only.  0, -EINVAL (out of
+ * range, @src has no cache while n_pos > 0), -ENOMEM.
+ */
+int kllm_seq_copy(struct kllm_ctx *ctx, uint32_t dst, uint32_t src, uint32_t n_pos);
+
+/*
  * Run @n_tokens (1..max_batch) tokens: token ids, positions (0..n_ctx-1)
  * and sequence indices (0..n_seqs-1) per token.  Their K and V go into the
  * caches; then for each of the @n_out rows in @out_rows (token indices

@@ -72,6 +72,7 @@ else
 fi
 
 stage run-smoke tests/run-smoke.sh
+stage golden tests/run-golden.sh
 stage install tests/install-check.sh
 stage bench-smoke tests/bench-smoke.sh
 
@@ -85,6 +86,15 @@ if command -v qemu-system-x86_64 >/dev/null; then
 	stage vm-check $MAKE -s vm-check
 else
 	skip vm-check "no qemu-system-x86_64 to boot the target kernels"
+fi
+
+# The same guest suites on a 6.12 with lockdep, KASAN, kmemleak and
+# atomic-sleep checks, built once from linux-source-6.12 (about 15-25 min
+# on two cores, then cached in ~/.cache/kllm/debug-kernel).
+if command -v qemu-system-x86_64 >/dev/null && ls /usr/src/linux-source-6.12*.tar.xz >/dev/null 2>&1; then
+	stage vm-check-debug $MAKE -s vm-check-debug
+else
+	skip vm-check-debug "no qemu-system-x86_64 or linux-source-6.12 (tools/deps.sh installs them)"
 fi
 
 echo

@@ -6,7 +6,7 @@
 # covers AVX-512.  Tests slow under emulation (attention, threads) stay out.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=$top/build
+build=${KLLM_BUILD:-$top/build}
 cc -O2 -Wall -Werror -I"$top/kernels" "$top/tests/probe/simd_paths.c" \
 	"$build/lib/libkllm.a" -lpthread -lm -o "$build/simd_paths"
 rc=0

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Install what `make vm-check` needs on Debian 12 (bookworm): QEMU, a static
-# busybox, cpio, kmod, bookworm's kernel (linux-image-amd64, 6.1) with its
-# headers, and the newest 6.12 kernel built for bookworm (gcc-12), from
-# bookworm-security or bookworm-backports, with its headers.  Versions are
+# busybox, cpio, kmod, dkms, bookworm's kernel (linux-image-amd64, 6.1) with
+# its headers, and the newest 6.12 kernel built for bookworm (gcc-12), from
+# bookworm-security or bookworm-backports, with its headers.  VM_DEBUG=1
+# adds linux-source-6.12 and its build tools (make vm-check-debug).  Versions are
 # resolved at run time.  Idempotent: installs only what is missing.
 set -euo pipefail
 
@@ -55,7 +56,12 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 }
 
-pkgs=(qemu-system-x86 busybox-static cpio kmod xz-utils linux-image-amd64 linux-headers-amd64)
+pkgs=(qemu-system-x86 busybox-static cpio kmod xz-utils linux-image-amd64 linux-headers-amd64
+	dkms libdrm-dev check)
+# make vm-check-debug builds a debug 6.12 from Debian's source package.
+if [ "${VM_DEBUG:-0}" = 1 ]; then
+	pkgs+=(linux-source-6.12 bc flex bison libelf-dev libssl-dev)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	installed "$p" || missing+=("$p")

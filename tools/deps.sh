@@ -11,6 +11,7 @@ APT_PKGS=(
 	linux-headers-amd64 kmod
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 	clang libclang-rt-14-dev
+	gnuplot-nox
 )
 PIP_PKGS=(gguf numpy)
 
@@ -44,6 +45,7 @@ fi
 # Debian's arm64 Check library for the aarch64 unit tests.
 "$here/deps-arm64.sh"
 # QEMU, busybox and the target kernels (bookworm 6.1, 6.12 for bookworm)
-# for the module tests in a guest.
-"$here/deps-vm.sh"
+# for the module tests in a guest, and the source of the debug kernel
+# (make vm-check-debug).
+VM_DEBUG=1 "$here/deps-vm.sh"
 echo "deps: ok"

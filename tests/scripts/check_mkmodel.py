@@ -9,7 +9,9 @@ C code: the llama keys and their values, the exact tensor list, shapes,
 types (including llama.cpp's Q4_K_M mix and its block-size fallbacks), byte
 sizes, data alignment, and that the dequantized weights are finite with mean
 ~0 and standard deviation ~1/sqrt(fan-in).  Also: tied embeddings, copying a
-real tokenizer, determinism of --seed, and rejection of bad arguments.
+real tokenizer, determinism of --seed, the qwen2 (Q/K/V biases) and gemma3
+(QK-norm, post-norms, head_dim, sliding window) architectures, and
+rejection of bad arguments.
 """
 import os
 import subprocess
@@ -65,10 +67,11 @@ def fallback(t, ncols):
     return t if ncols % GGML_QUANT_SIZES[t][0] == 0 else Q.F16
 
 
-def expected_tensors(tname, L, D, H, KV, F, V, tied):
+def expected_tensors(tname, L, D, H, KV, F, V, tied, arch="llama", HD=None):
     base, _ = TYPES[tname]
     mix = tname == "q4_k_m"
-    kv = D // H * KV
+    hd = HD or D // H
+    q, kv = hd * H, hd * KV
 
     def wt(role, layer, ncols):
         is_out = role == "output" or (tied and role == "token_embd")
@@ -80,41 +83,52 @@ def expected_tensors(tname, L, D, H, KV, F, V, tied):
         return fallback(t, ncols)
 
     want = {"token_embd.weight": (wt("token_embd", 0, D), (D, V))}
-    shapes = {"attn_q": (D, D), "attn_k": (D, kv), "attn_v": (D, kv),
-              "attn_output": (D, D), "ffn_gate": (D, F), "ffn_up": (D, F),
+    shapes = {"attn_q": (D, q), "attn_k": (D, kv), "attn_v": (D, kv),
+              "attn_output": (q, D), "ffn_gate": (D, F), "ffn_up": (D, F),
               "ffn_down": (F, D)}
+    vecs = {"qwen2": {"attn_q.bias": q, "attn_k.bias": kv, "attn_v.bias": kv},
+            "gemma3": {"attn_q_norm.weight": hd, "attn_k_norm.weight": hd,
+                       "post_attention_norm.weight": D, "post_ffw_norm.weight": D}}
     for i in range(L):
         want[f"blk.{i}.attn_norm.weight"] = (Q.F32, (D,))
         want[f"blk.{i}.ffn_norm.weight"] = (Q.F32, (D,))
         for role in ROLES:
             want[f"blk.{i}.{role}.weight"] = (wt(role, i, shapes[role][0]), shapes[role])
+        for name, n in vecs.get(arch, {}).items():
+            want[f"blk.{i}.{name}"] = (Q.F32, (n,))
     want["output_norm.weight"] = (Q.F32, (D,))
     if not tied:
         want["output.weight"] = (wt("output", 0, D), (D, V))
     return want
 
 
-def check_model(path, tname, L, D, H, KV, F, V, C, tied=False, stats=True):
+def check_model(path, tname, L, D, H, KV, F, V, C, tied=False, stats=True,
+                arch="llama", HD=None, swa=None):
     tag = f"{os.path.basename(path)}"
     r = GGUFReader(path)
+    a = arch + "."
     keys = {
-        "general.architecture": "llama", "llama.block_count": L,
-        "llama.embedding_length": D, "llama.feed_forward_length": F,
-        "llama.attention.head_count": H, "llama.attention.head_count_kv": KV,
-        "llama.context_length": C, "llama.rope.dimension_count": D // H,
-        "general.file_type": TYPES[tname][1], "llama.vocab_size": V,
+        "general.architecture": arch, a + "block_count": L,
+        a + "embedding_length": D, a + "feed_forward_length": F,
+        a + "attention.head_count": H, a + "attention.head_count_kv": KV,
+        a + "context_length": C, a + "rope.dimension_count": HD or D // H,
+        "general.file_type": TYPES[tname][1], a + "vocab_size": V,
+        a + "attention.key_length": HD, a + "attention.value_length": HD,
+        a + "attention.sliding_window": swa,
     }
     for k, v in keys.items():
         check(field(r, k) == v, f"{tag}: {k} = {field(r, k)!r}, want {v!r}")
-    eps = field(r, "llama.attention.layer_norm_rms_epsilon")
+    eps = field(r, a + "attention.layer_norm_rms_epsilon")
     check(eps is not None and 0 < eps < 1e-3, f"{tag}: rms epsilon {eps}")
-    check((field(r, "llama.rope.freq_base") or 0) > 0, f"{tag}: rope.freq_base")
+    check((field(r, a + "rope.freq_base") or 0) > 0, f"{tag}: rope.freq_base")
+    check((field(r, a + "rope.freq_base_swa") is not None) == bool(swa),
+          f"{tag}: rope.freq_base_swa")
     check(isinstance(field(r, "general.name"), str), f"{tag}: general.name")
     toks = field(r, "tokenizer.ggml.tokens")
     check(toks is not None and len(toks) == V, f"{tag}: {len(toks or [])} tokens, want {V}")
     check(field(r, "tokenizer.ggml.model") in ("llama", "gpt2"), f"{tag}: tokenizer model")
 
-    want = expected_tensors(tname, L, D, H, KV, F, V, tied)
+    want = expected_tensors(tname, L, D, H, KV, F, V, tied, arch, HD)
     got = {t.name: t for t in r.tensors}
     check(set(got) == set(want), f"{tag}: tensors differ: extra {sorted(set(got) - set(want))[:5]}"
           f" missing {sorted(set(want) - set(got))[:5]}")
@@ -138,6 +152,9 @@ def check_model(path, tname, L, D, H, KV, F, V, C, tied=False, stats=True):
             check(abs(x.mean() - 1) < 0.05, f"{tag}: {name} mean {x.mean():.3f}, want ~1")
             continue
         sigma = 1 / np.sqrt(shape[0])
+        if name.endswith(".bias"):   # too few values for the mean test
+            check(0.5 * sigma < x.std() < 1.5 * sigma, f"{tag}: {name} std {x.std():.3e}")
+            continue
         check(abs(x.mean()) < 0.1 * sigma,
               f"{tag}: {name} mean {x.mean():.2e} vs sigma {sigma:.2e}")
         check(0.7 * sigma < x.std() < 1.4 * sigma,
@@ -188,6 +205,16 @@ def main():
              "--layers", "2"])
         check_model(out, tname, 2, 320, 5, 5, 512, 512, 512, stats=False)
 
+    # qwen2: Q/K/V biases.  gemma3: QK-norm, post-norms, a head_dim other
+    # than embd / heads, a sliding window; its shape defaults to the arch.
+    run(["-o", out, "--arch", "qwen2", "--type", "q8_0", "--tied"] + shape)
+    check_model(out, "q8_0", L, D, H, KV, F, V, C, tied=True, arch="qwen2")
+    run(["-o", out, "--shape", "gemma3-270m", "--layers", "2", "--embd", "256", "--heads", "4",
+         "--kv-heads", "1", "--head-dim", "64", "--ffn", "512", "--vocab", "300", "--ctx", "128",
+         "--type", "q4_k_m", "--swa", "16"])
+    check_model(out, "q4_k_m", 2, 256, 4, 1, 512, 300, 128, tied=True, arch="gemma3", HD=64,
+                swa=16, stats=False)
+
     # Same seed, same bytes; another seed, other bytes.
     a, b = os.path.join(tmp, "a.gguf"), os.path.join(tmp, "b.gguf")
     run(["-o", a, "--seed", "5", "--type", "q5_k"])
@@ -214,7 +241,8 @@ def main():
     bad = os.path.join(tmp, "bad.gguf")
     for args in (["--heads", "3"], ["--type", "q3_k"], ["--shape", "nope"],
                  ["--kv-heads", "3"], ["--vocab", "100"], ["--layers", "0"],
-                 ["--tokenizer", "/nonexistent.gguf"]):
+                 ["--tokenizer", "/nonexistent.gguf"], ["--arch", "gpt2"],
+                 ["--swa", "4"], ["--head-dim", "7"]):
         p = run(["-o", bad] + args, expect_ok=False)
         check(p.returncode != 0 and p.stderr.strip() and not os.path.exists(bad),
               f"kllm-mkmodel {' '.join(args)} should fail (rc {p.returncode})")
@@ -225,7 +253,8 @@ def main():
     if failures:
         print(f"check_mkmodel: {len(failures)} failures")
         return 1
-    print(f"check_mkmodel: ok ({len(TYPES)} types, mix, fallback, seed, tokenizer, bad args)")
+    print(f"check_mkmodel: ok ({len(TYPES)} types, mix, fallback, qwen2, gemma3, seed, "
+          "tokenizer, bad args)")
     return 0
 
 

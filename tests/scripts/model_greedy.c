@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
  * model_greedy.c - manual check of the model path on a real GGUF: load,
- * compile, feed the prompt's token ids as one batch, then greedily append
- * the argmax token n times (one forward per token) and print the ids.
+ * compile, feed the prompt's token ids in batches of up to 64, then
+ * greedily append the argmax token n times (one forward per token) and
+ * print the ids.
  *
- *	model_greedy MODEL.gguf N_PREDICT ID...
+ *	model_greedy MODEL.gguf N_PREDICT ID...	(up to 4096 ids)
  *
- * Built and run by tests/scripts/smollm2_check.sh.
+ * Built and run by tests/scripts/model_check.sh.  KLLM_GAP=1 prints each
+ * step's margin of the top logit on stderr; KLLM_DUMP=FILE writes the
+ * first step's logits as raw f32.
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +19,8 @@
 #include "kllm.h"
 #include "model.h"
 #include "seq.h"
+
+#define MAX_IDS 4096
 
 static int argmax(const float *x, uint32_t n)
 {
@@ -38,37 +43,49 @@ static double now(void)
 int main(int argc, char **argv)
 {
 	struct kllm_ctx_opts o = { .n_ctx = 256, .max_batch = 64, .n_seqs = 1 };
-	int32_t tok[64], pos[64], seq[64] = { 0 }, row;
+	static int32_t tok[MAX_IDS], pos[MAX_IDS], seq[64];
+	int32_t row = 0;
 	struct kllm_model *m;
 	struct kllm_ctx *ctx;
 	char err[256];
-	uint32_t n, n_predict;
+	uint32_t n, n_predict, off;
 	float *logits;
 	double t0;
 
-	if (argc < 4 || argc - 3 > 64) {
-		fprintf(stderr, "usage: %s MODEL N_PREDICT ID... (1..64 ids)\n", argv[0]);
+	if (argc < 4 || argc - 3 > MAX_IDS) {
+		fprintf(stderr, "usage: %s MODEL N_PREDICT ID... (1..%d ids)\n", argv[0],
+			MAX_IDS);
 		return 2;
 	}
+	n_predict = (uint32_t)atoi(argv[2]);
+	n = (uint32_t)(argc - 3);
+	/* room for the prompt and the continuation, in whole 256s */
+	o.n_ctx = (n + n_predict + 255) / 256 * 256;
 	kllm_cpu_init();
 	if (kllm_model_load(&m, argv[1], err, sizeof(err)) ||
 	    kllm_ctx_create(&ctx, m, &o, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
-	n_predict = (uint32_t)atoi(argv[2]);
-	n = (uint32_t)(argc - 3);
 	for (uint32_t i = 0; i < n; i++) {
 		tok[i] = atoi(argv[3 + i]);
 		pos[i] = (int32_t)i;
 	}
 	logits = malloc(4ull * m->hp.n_vocab);
-	row = (int32_t)n - 1;
 	t0 = now();
+	/* all of the prompt but its last batch: no logits wanted */
+	for (off = 0; n - off > 64; off += 64) {
+		if (kllm_forward(ctx, 64, tok + off, pos + off, seq, &row, 0, logits)) {
+			fprintf(stderr, "forward: %s\n", kllm_ctx_error(ctx));
+			return 1;
+		}
+	}
+	n -= off;
+	row = (int32_t)n - 1;
 	for (uint32_t step = 0; step < n_predict; step++) {
 		int next;
 
-		if (kllm_forward(ctx, n, tok, pos, seq, &row, 1, logits)) {
+		if (kllm_forward(ctx, n, tok + off, pos + off, seq, &row, 1, logits)) {
 			fprintf(stderr, "forward: %s\n", kllm_ctx_error(ctx));
 			return 1;
 		}
@@ -92,8 +109,9 @@ int main(int argc, char **argv)
 		printf("%d%c", next, step + 1 < n_predict ? ' ' : '\n');
 		fflush(stdout);
 		/* the next pass feeds only the new token */
+		pos[0] = pos[off + n - 1] + 1;
 		tok[0] = next;
-		pos[0] = pos[n - 1] + 1;
+		off = 0;
 		n = 1;
 		row = 0;
 	}

@@ -163,6 +163,20 @@ START_TEST(test_names)
 }
 END_TEST
 
+/* GGUFs without a chat_template: the family by architecture. */
+START_TEST(test_for_arch)
+{
+	ck_assert_int_eq(kllm_chat_for_arch("gemma3"), KLLM_CHAT_GEMMA);
+	ck_assert_int_eq(kllm_chat_for_arch("gemma2"), KLLM_CHAT_GEMMA);
+	ck_assert_int_eq(kllm_chat_for_arch("gemma"), KLLM_CHAT_GEMMA);
+	ck_assert_int_eq(kllm_chat_for_arch("llama"), -ENOENT);
+	ck_assert_int_eq(kllm_chat_for_arch("qwen2"), -ENOENT);
+	ck_assert_int_eq(kllm_chat_for_arch("gemma3n"), -ENOENT);
+	ck_assert_int_eq(kllm_chat_for_arch(""), -ENOENT);
+	ck_assert_int_eq(kllm_chat_for_arch(NULL), -ENOENT);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Formatting                                                           */
 
@@ -368,6 +382,7 @@ static Suite *chat_suite(void)
 	tcase_add_loop_test(tc, test_detect_files, 0, nfiles);
 	tcase_add_test(tc, test_detect_strings);
 	tcase_add_test(tc, test_names);
+	tcase_add_test(tc, test_for_arch);
 	tcase_add_loop_test(tc, test_format_three, 0, KLLM_CHAT_COUNT);
 	tcase_add_loop_test(tc, test_format_no_prompt, 0, KLLM_CHAT_COUNT);
 	tcase_add_test(tc, test_format_llama_cpp);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * test_model.c - a Llama GGUF loaded (runtime/model.c), compiled into a
- * program (runtime/compile.c) and run (runtime/seq.c):
+ * test_model.c - llama, qwen2 and gemma3 GGUFs loaded (runtime/model.c),
+ * compiled into a program (runtime/compile.c) and run (runtime/seq.c):
  *
  *  - the logits equal a plain double-precision forward pass written here
  *    from the weights as the test wrote them (dequantized with
@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #define MAX_LAYERS 2
-#define MAX_T 32
+#define MAX_T 48
 #define NSEQ 2
 
 /* A synthetic model: its shape, and what to break. */
@@ -39,7 +39,34 @@ struct tcfg {
 	const char *long_tensor;	/* written with one row too many */
 	const char *rope_scaling;	/* "<arch>.rope.scaling.type" */
 	uint32_t alignment;		/* of tensor data, if not GGUF's 32 */
+	uint32_t head_dim;		/* attention.key_length; 0: n_embd / n_head */
+	uint32_t swa, swa_period;	/* gemma3: sliding window, pattern period */
+	float rope_factor;		/* linear rope.scaling.factor, 0: none */
 };
+
+#define ROPE_BASE 500.0		/* <arch>.rope.freq_base */
+#define ROPE_BASE_SWA 50.0	/* gemma3.rope.freq_base_swa */
+
+static int is_gemma(const struct tcfg *c)
+{
+	return !strcmp(c->arch, "gemma3");
+}
+
+static int is_qwen(const struct tcfg *c)
+{
+	return !strcmp(c->arch, "qwen2");
+}
+
+static uint32_t head_dim(const struct tcfg *c)
+{
+	return c->head_dim ? c->head_dim : c->n_embd / c->n_head;
+}
+
+/* llama.cpp's set_swa_pattern: the last layer of each period is global. */
+static int layer_is_swa(const struct tcfg *c, uint32_t il)
+{
+	return c->swa && il % c->swa_period < c->swa_period - 1;
+}
 
 /* A tensor as the test wrote it. */
 struct tten {
@@ -87,8 +114,7 @@ static void add_tensor(struct tmodel *tm, struct kt_rng *r, const char *name,
 static void gen_tensors(struct tmodel *tm, struct kt_rng *r)
 {
 	const struct tcfg *c = &tm->c;
-	const uint32_t q = c->n_head * (c->n_embd / c->n_head);
-	const uint32_t kv = c->n_kv * (c->n_embd / c->n_head);
+	const uint32_t hd = head_dim(c), q = c->n_head * hd, kv = c->n_kv * hd;
 	const float a = sqrtf(3.0f / c->n_embd), af = sqrtf(3.0f / c->n_ff);
 	char n[64];
 
@@ -104,6 +130,21 @@ static void gen_tensors(struct tmodel *tm, struct kt_rng *r)
 		add_tensor(tm, r, L("ffn_gate"), c->wtype, c->n_embd, c->n_ff, -a, a);
 		add_tensor(tm, r, L("ffn_up"), c->wtype, c->n_embd, c->n_ff, -a, a);
 		add_tensor(tm, r, L("ffn_down"), c->wtype, c->n_ff, c->n_embd, -af, af);
+#undef L
+#define L(s) (snprintf(n, sizeof(n), "blk.%u." s, i), n)
+		if (is_qwen(c)) {
+			add_tensor(tm, r, L("attn_q.bias"), KK_TYPE_F32, q, 1, -0.25f, 0.25f);
+			add_tensor(tm, r, L("attn_k.bias"), KK_TYPE_F32, kv, 1, -0.25f, 0.25f);
+			add_tensor(tm, r, L("attn_v.bias"), KK_TYPE_F32, kv, 1, -0.25f, 0.25f);
+		}
+		if (is_gemma(c)) {
+			add_tensor(tm, r, L("attn_q_norm.weight"), KK_TYPE_F32, hd, 1, 0.5f, 1.5f);
+			add_tensor(tm, r, L("attn_k_norm.weight"), KK_TYPE_F32, hd, 1, 0.5f, 1.5f);
+			add_tensor(tm, r, L("post_attention_norm.weight"), KK_TYPE_F32,
+				   c->n_embd, 1, 0.5f, 1.5f);
+			add_tensor(tm, r, L("post_ffw_norm.weight"), KK_TYPE_F32,
+				   c->n_embd, 1, 0.5f, 1.5f);
+		}
 #undef L
 	}
 	add_tensor(tm, r, "output_norm.weight", KK_TYPE_F32, c->n_embd, 1, 0.5f, 1.5f);
@@ -146,13 +187,28 @@ static void tm_make(struct tmodel *tm, const struct tcfg *c, uint64_t seed)
 	add_key(w, c, "attention.head_count", c->n_head);
 	add_key(w, c, "attention.head_count_kv", c->n_kv);
 	add_key(w, c, "rope.dimension_count", c->n_rot);
+	if (c->head_dim)
+		add_key(w, c, "attention.key_length", c->head_dim);
+	if (c->head_dim)
+		add_key(w, c, "attention.value_length", c->head_dim);
+	if (c->swa)
+		add_key(w, c, "attention.sliding_window", c->swa);
+	if (c->swa)
+		add_key(w, c, "attention.sliding_window_pattern", c->swa_period);
 	snprintf(key, sizeof(key), "%s.rope.freq_base", c->arch);
-	ck_assert_int_eq(gguf_writer_add_f32(w, key, 500.0f), 0);
+	ck_assert_int_eq(gguf_writer_add_f32(w, key, (float)ROPE_BASE), 0);
+	snprintf(key, sizeof(key), "%s.rope.freq_base_swa", c->arch);
+	if (is_gemma(c))
+		ck_assert_int_eq(gguf_writer_add_f32(w, key, (float)ROPE_BASE_SWA), 0);
 	snprintf(key, sizeof(key), "%s.attention.layer_norm_rms_epsilon", c->arch);
 	ck_assert_int_eq(gguf_writer_add_f32(w, key, 1e-5f), 0);
 	snprintf(key, sizeof(key), "%s.rope.scaling.type", c->arch);
-	if (c->rope_scaling)
-		ck_assert_int_eq(gguf_writer_add_str(w, key, c->rope_scaling), 0);
+	if (c->rope_scaling || c->rope_factor)
+		ck_assert_int_eq(gguf_writer_add_str(w, key, c->rope_scaling ?
+						     c->rope_scaling : "linear"), 0);
+	snprintf(key, sizeof(key), "%s.rope.scaling.factor", c->arch);
+	if (c->rope_factor)
+		ck_assert_int_eq(gguf_writer_add_f32(w, key, c->rope_factor), 0);
 	for (int i = 0; i < tm->n; i++) {
 		struct tten *t = &tm->t[i];
 		uint64_t ne[2] = { t->ne0, t->rows };
@@ -191,269 +247,7 @@ static const struct tten *tm_find(const struct tmodel *tm, const char *name)
 	return NULL;
 }
 
-/* ------------------------------------------------------------------ */
-/* The reference: double precision, one token at a time.                */
-
-/* A matrix: dequantized, plus each block's min for Q4_1/Q5_1 (see matvec). */
-struct rmat {
-	double *w;
-	double *mins;	/* [rows][k / 32], or NULL */
-};
-
-struct rlayer {
-	double *an, *fn;
-	struct rmat q, k, v, o, g, u, d;
-};
-
-struct ref {
-	const struct tcfg *c;
-	uint32_t hd, qd, kvd;
-	double *embd, *onorm, *freqs;
-	struct rmat out;
-	struct rlayer l[MAX_LAYERS];
-	double *kc[NSEQ][MAX_LAYERS], *vc[NSEQ][MAX_LAYERS];	/* [ctx][kvd] */
-};
-
-static double *deq(const struct tmodel *tm, const char *name)
-{
-	const struct tten *t = tm_find(tm, name);
-	uint64_t rb = kk_row_bytes(t->type, t->ne0);
-	double *d = kt_alloc(8ull * t->ne0 * t->rows);
-	float *row = kt_alloc(4ull * t->ne0);
-
-	for (uint32_t i = 0; i < t->rows; i++) {
-		ck_assert_int_eq(kk_dequantize_row(t->type, (const uint8_t *)t->data + i * rb,
-						   row, t->ne0), 0);
-		for (uint32_t j = 0; j < t->ne0; j++)
-			d[(uint64_t)i * t->ne0 + j] = row[j];
-	}
-	free(row);
-	return d;
-}
-
-/* The min of each 32-element block: Q4_1 and Q5_1 keep it as f16 at byte 2. */
-static struct rmat deq_mat(const struct tmodel *tm, const char *name)
-{
-	const struct tten *t = tm_find(tm, name);
-	const uint64_t rb = kk_row_bytes(t->type, t->ne0), nb = t->ne0 / 32;
-	const uint32_t bb = kk_type_block_bytes(t->type);
-	struct rmat m = { .w = deq(tm, name) };
-	float f;
-
-	if (t->type != KK_TYPE_Q4_1 && t->type != KK_TYPE_Q5_1)
-		return m;
-	m.mins = kt_alloc(8 * nb * t->rows);
-	for (uint32_t i = 0; i < t->rows; i++)
-		for (uint64_t b = 0; b < nb; b++) {
-			kk_dequantize_row(KK_TYPE_F16, (const uint8_t *)t->data + i * rb +
-					  b * bb + 2, &f, 1);
-			m.mins[i * nb + b] = f;
-		}
-	return m;
-}
-
-static void rmat_free(struct rmat *m)
-{
-	free(m->w);
-	free(m->mins);
-}
-
-static void ref_init(struct ref *r, const struct tmodel *tm)
-{
-	const struct tcfg *c = &tm->c;
-	char n[64];
-
-	memset(r, 0, sizeof(*r));
-	r->c = c;
-	r->hd = c->n_embd / c->n_head;
-	r->qd = c->n_head * r->hd;
-	r->kvd = c->n_kv * r->hd;
-	r->embd = deq(tm, "token_embd.weight");
-	r->onorm = deq(tm, "output_norm.weight");
-	r->out = deq_mat(tm, c->tied ? "token_embd.weight" : "output.weight");
-	r->freqs = c->freqs ? deq(tm, "rope_freqs.weight") : NULL;
-	for (uint32_t i = 0; i < c->n_layer; i++) {
-		struct rlayer *l = &r->l[i];
-#define L(s) (snprintf(n, sizeof(n), "blk.%u." s ".weight", i), n)
-		l->an = deq(tm, L("attn_norm"));
-		l->q = deq_mat(tm, L("attn_q"));
-		l->k = deq_mat(tm, L("attn_k"));
-		l->v = deq_mat(tm, L("attn_v"));
-		l->o = deq_mat(tm, L("attn_output"));
-		l->fn = deq(tm, L("ffn_norm"));
-		l->g = deq_mat(tm, L("ffn_gate"));
-		l->u = deq_mat(tm, L("ffn_up"));
-		l->d = deq_mat(tm, L("ffn_down"));
-#undef L
-		for (int s = 0; s < NSEQ; s++) {
-			r->kc[s][i] = kt_alloc(8ull * c->ctx * r->kvd);
-			r->vc[s][i] = kt_alloc(8ull * c->ctx * r->kvd);
-		}
-	}
-}
-
-static void ref_free(struct ref *r)
-{
-	free(r->embd), free(r->onorm), free(r->freqs);
-	rmat_free(&r->out);
-	for (uint32_t i = 0; i < r->c->n_layer; i++) {
-		struct rlayer *l = &r->l[i];
-
-		free(l->an), free(l->fn);
-		rmat_free(&l->q), rmat_free(&l->k), rmat_free(&l->v), rmat_free(&l->o);
-		rmat_free(&l->g), rmat_free(&l->u), rmat_free(&l->d);
-		for (int s = 0; s < NSEQ; s++)
-			free(r->kc[s][i]), free(r->vc[s][i]);
-	}
-}
-
-static void rmsnorm(const double *x, const double *w, double *y, uint32_t n)
-{
-	double ss = 0;
-
-	for (uint32_t i = 0; i < n; i++)
-		ss += x[i] * x[i];
-	ss = 1.0 / sqrt(ss / n + 1e-5f);
-	for (uint32_t i = 0; i < n; i++)
-		y[i] = x[i] * ss * w[i];
-}
-
-/*
- * y (+)= W x, W: rows of k of the model's weight type.  As in ggml, x meets
- * a quantized weight quantized to the weight's partner type (Q8_0, Q8_1),
- * and that rounding is part of the computation: x is rounded the same way
- * here, and the products are summed in double.  Q8_1 also stores each
- * block's sum s (f16), which the Q4_1/Q5_1 products use for the min term:
- * sum_j (d q_j + min) x_j = d sum_j q_j x_j + min * s.
- */
-static void matvec(const struct ref *r, const struct rmat *w, const double *x, double *y,
-		   uint32_t k, uint32_t rows, int acc)
-{
-	const uint32_t vt = kk_type_vec_dot_type(r->c->wtype);
-	double xr[256], corr[8] = { 0 };
-	float xf[256], f;
-	struct { uint16_t d, s; int8_t qs[32]; } q[8];	/* Q8_1 blocks (or Q8_0) */
-
-	ck_assert_uint_le(k, 256);
-	for (uint32_t j = 0; j < k; j++)
-		xf[j] = (float)x[j];
-	if (vt != KK_TYPE_F32) {
-		ck_assert_int_eq(kk_quantize_row(vt, xf, q, k), 0);
-		ck_assert_int_eq(kk_dequantize_row(vt, q, xf, k), 0);
-	}
-	for (uint32_t j = 0; j < k; j++)
-		xr[j] = xf[j];
-	for (uint32_t b = 0; w->mins && b < k / 32; b++) {
-		kk_dequantize_row(KK_TYPE_F16, &q[b].s, &f, 1);
-		corr[b] = f;
-		for (uint32_t j = 0; j < 32; j++)
-			corr[b] -= xr[b * 32 + j];
-	}
-	for (uint32_t i = 0; i < rows; i++) {
-		double s = 0;
-
-		for (uint32_t j = 0; j < k; j++)
-			s += w->w[(uint64_t)i * k + j] * xr[j];
-		for (uint32_t b = 0; w->mins && b < k / 32; b++)
-			s += w->mins[(uint64_t)i * (k / 32) + b] * corr[b];
-		y[i] = acc ? y[i] + s : s;
-	}
-}
-
-/* Normal (adjacent pairs) RoPE on n_head heads. */
-static void rope(const struct ref *r, double *x, uint32_t n_head, int32_t pos)
-{
-	const uint32_t nr = r->c->n_rot;
-
-	for (uint32_t h = 0; h < n_head; h++)
-		for (uint32_t i = 0; i < nr / 2; i++) {
-			double th = pos * pow(500.0, -2.0 * i / nr);
-			double *p = x + h * r->hd + 2 * i, a = p[0], b = p[1];
-
-			if (r->freqs)
-				th /= r->freqs[i];
-			p[0] = a * cos(th) - b * sin(th);
-			p[1] = a * sin(th) + b * cos(th);
-		}
-}
-
-/* What the cache keeps: f16 (and q meets an f16 cache as f16, as in ggml). */
-static double f16_round(double v)
-{
-	float f = (float)v;
-	uint16_t h;
-
-	kk_quantize_row(KK_TYPE_F16, &f, &h, 1);
-	kk_dequantize_row(KK_TYPE_F16, &h, &f, 1);
-	return f;
-}
-
-static void attend(const struct ref *r, uint32_t il, int s, const double *q, int32_t pos,
-		   double *y)
-{
-	const uint32_t grp = r->c->n_head / r->c->n_kv;
-	double sc[64];
-
-	ck_assert_int_lt(pos, 64);
-	for (uint32_t h = 0; h < r->c->n_head; h++) {
-		const uint32_t g = h / grp;
-		double mx = -INFINITY, sum = 0;
-
-		for (int32_t p = 0; p <= pos; p++) {
-			const double *k = r->kc[s][il] + (uint64_t)p * r->kvd + g * r->hd;
-
-			sc[p] = 0;
-			for (uint32_t j = 0; j < r->hd; j++)
-				sc[p] += f16_round(q[h * r->hd + j]) * k[j];
-			sc[p] /= sqrt((double)r->hd);
-			mx = fmax(mx, sc[p]);
-		}
-		for (int32_t p = 0; p <= pos; p++)
-			sum += sc[p] = exp(sc[p] - mx);
-		for (uint32_t j = 0; j < r->hd; j++) {
-			double acc = 0;
-
-			for (int32_t p = 0; p <= pos; p++)
-				acc += sc[p] * r->vc[s][il][(uint64_t)p * r->kvd + g * r->hd + j];
-			y[h * r->hd + j] = acc / sum;
-		}
-	}
-}
-
-static void ref_token(struct ref *r, int32_t tok, int32_t pos, int s, double *logits)
-{
-	const struct tcfg *c = r->c;
-	const uint32_t d = c->n_embd;
-	double x[256], xn[256], q[256], k[256], v[256], a[256], g[256], u[256];
-
-	ck_assert_uint_le(d, 256);
-	ck_assert_uint_le(c->n_ff, 256);
-	memcpy(x, r->embd + (uint64_t)tok * d, 8 * d);
-	for (uint32_t il = 0; il < c->n_layer; il++) {
-		const struct rlayer *l = &r->l[il];
-
-		rmsnorm(x, l->an, xn, d);
-		matvec(r, &l->q, xn, q, d, r->qd, 0);
-		matvec(r, &l->k, xn, k, d, r->kvd, 0);
-		matvec(r, &l->v, xn, v, d, r->kvd, 0);
-		rope(r, q, c->n_head, pos);
-		rope(r, k, c->n_kv, pos);
-		for (uint32_t j = 0; j < r->kvd; j++) {
-			r->kc[s][il][(uint64_t)pos * r->kvd + j] = f16_round(k[j]);
-			r->vc[s][il][(uint64_t)pos * r->kvd + j] = f16_round(v[j]);
-		}
-		attend(r, il, s, q, pos, a);
-		matvec(r, &l->o, a, x, r->qd, d, 1);
-		rmsnorm(x, l->fn, xn, d);
-		matvec(r, &l->g, xn, g, d, c->n_ff, 0);
-		matvec(r, &l->u, xn, u, d, c->n_ff, 0);
-		for (uint32_t j = 0; j < c->n_ff; j++)
-			g[j] = g[j] / (1 + exp(-g[j])) * u[j];
-		matvec(r, &l->d, g, x, c->n_ff, d, 1);
-	}
-	rmsnorm(x, r->onorm, xn, d);
-	matvec(r, &r->out, xn, logits, d, c->n_vocab, 0);
-}
+#include "test_model_ref.h"
 
 /* ------------------------------------------------------------------ */
 /* Running.                                                             */
@@ -577,15 +371,64 @@ START_TEST(test_matches_reference_q4_1_tied_partial_rope_align8)
 }
 END_TEST
 
-START_TEST(test_batch_equals_one_by_one)
+/*
+ * qwen2: Q/K/V biases, NeoX RoPE.  gemma3: scaled embeddings, QK-norm,
+ * NeoX RoPE with another base on sliding-window layers (layer 0 of each
+ * pair here; linear RoPE scaling on the global ones only, as llama.cpp
+ * has it), a window of 3 over the 7 positions, q scaled by 1/4
+ * (head_dim 16: exact, so q rounds to f16 as in the reference), post-norms,
+ * GeGLU, a head_dim (key_length) other than n_embd / n_head, tied output.
+ */
+static const struct tcfg qwen2_cfg = {
+	.arch = "qwen2", .n_layer = 2, .n_embd = 64, .n_head = 4, .n_kv = 2,
+	.n_ff = 96, .n_vocab = 40, .n_rot = 16, .ctx = 16, .wtype = KK_TYPE_Q8_0,
+};
+
+static const struct tcfg gemma3_cfg = {
+	.arch = "gemma3", .n_layer = 2, .n_embd = 64, .n_head = 2, .n_kv = 1,
+	.n_ff = 96, .n_vocab = 40, .n_rot = 16, .ctx = 16, .wtype = KK_TYPE_Q8_0,
+	.tied = 1, .head_dim = 16, .swa = 3, .swa_period = 2, .rope_factor = 4,
+};
+
+START_TEST(test_qwen2_matches_reference)
+{
+	struct tcfg c = qwen2_cfg;
+
+	check_against_ref(&c, 1e-5);
+	c.wtype = KK_TYPE_F32;
+	check_against_ref(&c, 1e-5);
+}
+END_TEST
+
+START_TEST(test_gemma3_matches_reference)
+{
+	struct tcfg c = gemma3_cfg;
+
+	check_against_ref(&c, 1e-5);
+	c.wtype = KK_TYPE_F32;
+	check_against_ref(&c, 1e-5);
+}
+END_TEST
+
+/* The same with every layer global: the window really is what differs. */
+START_TEST(test_gemma3_no_window_matches_reference)
+{
+	struct tcfg c = gemma3_cfg;
+
+	c.swa = 0;
+	check_against_ref(&c, 1e-5);
+}
+END_TEST
+
+static void batch_equals_one_by_one(const struct tcfg *c)
 {
 	const int32_t tok[5] = { 1, 30, 7, 7, 12 }, pos[5] = { 0, 1, 2, 3, 4 };
 	const int32_t seq[5] = { 0 }, rows[5] = { 0, 1, 2, 3, 4 };
-	const uint32_t V = base_cfg.n_vocab;
+	const uint32_t V = c->n_vocab;
 	float *a = kt_alloc(4ull * V * 5), *b = kt_alloc(4ull * V * 5);
 	struct tmodel tm;
 
-	tm_make(&tm, &base_cfg, 5);
+	tm_make(&tm, c, 5);
 	KT_FOR_EACH_PATH(p, kt_paths()) {
 		struct run ra, rb;
 
@@ -604,6 +447,13 @@ START_TEST(test_batch_equals_one_by_one)
 	tm_destroy(&tm);
 	free(a);
 	free(b);
+}
+
+START_TEST(test_batch_equals_one_by_one)
+{
+	batch_equals_one_by_one(&base_cfg);
+	batch_equals_one_by_one(&qwen2_cfg);
+	batch_equals_one_by_one(&gemma3_cfg);
 }
 END_TEST
 
@@ -693,6 +543,21 @@ START_TEST(test_load_errors)
 	c = base_cfg;
 	c.rope_scaling = "yarn";
 	expect_load_error(&c, -ENOTSUP, "unsupported rope scaling 'yarn'");
+	c = gemma3_cfg;
+	c.arch = "gemma2";
+	expect_load_error(&c, -ENOTSUP, "unsupported architecture 'gemma2'");
+	c = gemma3_cfg;
+	c.skip_tensor = "blk.1.post_ffw_norm.weight";
+	expect_load_error(&c, -EINVAL, "tensor blk.1.post_ffw_norm.weight: missing");
+	c = gemma3_cfg;
+	c.odd_tensor = "blk.0.attn_k_norm.weight";
+	c.odd_type = KK_TYPE_F16;
+	expect_load_error(&c, -ENOTSUP,
+			  "tensor blk.0.attn_k_norm.weight: type f16 not supported (f32 needed)");
+	c = qwen2_cfg;
+	c.long_tensor = "blk.0.attn_v.bias";
+	expect_load_error(&c, -EINVAL, "tensor blk.0.attn_v.bias: shape [32, 2, 1, 1] "
+			  "where [32, 1] was expected");
 }
 END_TEST
 
@@ -748,6 +613,9 @@ static Suite *model_suite(void)
 	tcase_add_test(tc, test_matches_reference_f32);
 	tcase_add_test(tc, test_matches_reference_q8_0);
 	tcase_add_test(tc, test_matches_reference_q4_1_tied_partial_rope_align8);
+	tcase_add_test(tc, test_qwen2_matches_reference);
+	tcase_add_test(tc, test_gemma3_matches_reference);
+	tcase_add_test(tc, test_gemma3_no_window_matches_reference);
 	tcase_add_test(tc, test_batch_equals_one_by_one);
 	tcase_add_test(tc, test_two_sequences_in_one_batch);
 	suite_add_tcase(s, tc);

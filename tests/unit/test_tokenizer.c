@@ -544,6 +544,112 @@ START_TEST(invalid_utf8)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Gemma-style SentencePiece                                           */
+
+/*
+ * A vocabulary shaped like Gemma 3's: SentencePiece without the leading
+ * space (add_space_prefix false), control tokens <start_of_turn> and
+ * <end_of_turn>, "\n" as a user-defined token, EOS 1 and BOS 2.
+ */
+static struct kllm_tok *gemma_vocab(void)
+{
+	static const char *const fixed[] = { "<pad>", "<eos>", "<bos>", "<unk>",
+		"<start_of_turn>", "<end_of_turn>", "\n" };
+	static const char *const words[] = { "\xe2\x96\x81", "h", "i", "u", "s", "e",
+		"r", "hi", "\xe2\x96\x81hi", "us", "er", "user" };
+	enum { NF = 7, NW = 12, N = NF + 256 + NW };
+	static char bytes[256][8];
+	const char *toks[N];
+	float scores[N];
+	int32_t types[N];
+	struct gguf_writer *w = gguf_writer_new();
+	struct kllm_tok *t;
+	struct gguf *g;
+	void *buf;
+	size_t size;
+
+	for (int i = 0; i < N; i++) {
+		if (i < NF) {
+			toks[i] = fixed[i];
+			types[i] = i == NF - 1 ? KLLM_TOK_USER_DEFINED : KLLM_TOK_CONTROL;
+			scores[i] = -1000;
+		} else if (i < NF + 256) {
+			snprintf(bytes[i - NF], sizeof(bytes[0]), "<0x%02X>", i - NF);
+			toks[i] = bytes[i - NF];
+			types[i] = KLLM_TOK_BYTE;
+			scores[i] = 0;
+		} else {
+			toks[i] = words[i - NF - 256];
+			types[i] = KLLM_TOK_NORMAL;
+			/* longer pieces score higher: they win the merges */
+			scores[i] = -10.0f + (float)strlen(toks[i]);
+		}
+	}
+	ck_assert_int_eq(gguf_writer_add_str(w, "tokenizer.ggml.model", "llama"), 0);
+	ck_assert_int_eq(gguf_writer_add_str(w, "tokenizer.ggml.pre", "default"), 0);
+	ck_assert_int_eq(gguf_writer_add_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, N), 0);
+	ck_assert_int_eq(gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32,
+					     scores, N), 0);
+	ck_assert_int_eq(gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32,
+					     types, N), 0);
+	ck_assert_int_eq(gguf_writer_add_u32(w, "tokenizer.ggml.bos_token_id", 2), 0);
+	ck_assert_int_eq(gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 1), 0);
+	ck_assert_int_eq(gguf_writer_add_u32(w, "tokenizer.ggml.unknown_token_id", 3), 0);
+	ck_assert_int_eq(gguf_writer_add_u32(w, "tokenizer.ggml.padding_token_id", 0), 0);
+	ck_assert_int_eq(gguf_writer_add_bool(w, "tokenizer.ggml.add_bos_token", 1), 0);
+	ck_assert_int_eq(gguf_writer_add_bool(w, "tokenizer.ggml.add_space_prefix", 0), 0);
+	ck_assert_int_eq(gguf_writer_to_mem(w, &buf, &size), 0);
+	gguf_writer_free(w);
+	ck_assert_int_eq(gguf_open_mem(&g, buf, size, err, sizeof(err)), 0);
+	ck_assert_msg(kllm_tok_load(&t, g, err, sizeof(err)) == 0, "%s", err);
+	gguf_close(g);
+	free(buf);
+	return t;
+}
+
+START_TEST(special_gemma)
+{
+	struct kllm_tok *t = gemma_vocab();
+	const char *chat = "<start_of_turn>user\nhi<end_of_turn>";
+	const int32_t hi = kllm_tok_find(t, "hi", 2), user = kllm_tok_find(t, "user", 4);
+	const int32_t sp_hi = kllm_tok_find(t, "\xe2\x96\x81hi", 5);
+	const int32_t want[] = { 2, 4, user, 6, hi, 5 };
+	int32_t *ids;
+	int n;
+
+	ck_assert_int_ge(hi, 0);
+	ck_assert_int_ge(user, 0);
+	/* no space prefix: "hi" is "hi", " hi" is "_hi" */
+	ids = encode(t, "hi", 2, 1, 1, &n);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(ids[0], 2);
+	ck_assert_int_eq(ids[1], hi);
+	free(ids);
+	ids = encode(t, " hi", 3, 0, 0, &n);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(ids[0], sp_hi);
+	free(ids);
+	/* the turn markers parse as control tokens; "\n" is user-defined */
+	ids = encode(t, chat, strlen(chat), 1, 1, &n);
+	ck_assert_int_eq(n, 6);
+	ck_assert(!memcmp(ids, want, sizeof(want)));
+	free(ids);
+	ids = encode(t, chat, strlen(chat), 1, 0, &n);
+	for (int i = 0; i < n; i++)
+		ck_assert(ids[i] != 4 && ids[i] != 5);
+	free(ids);
+	/* <end_of_turn> ends a generation, as in llama.cpp, and so does EOS */
+	ck_assert_int_eq(kllm_tok_eot(t), 5);
+	ck_assert(kllm_tok_is_eog(t, 5));
+	ck_assert(kllm_tok_is_eog(t, 1));
+	ck_assert(!kllm_tok_is_eog(t, 4));
+	ck_assert(!kllm_tok_is_eog(t, 2));
+	ck_assert(!kllm_tok_is_eog(t, hi));
+	kllm_tok_free(t);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Refusals                                                            */
 
 /* A vocabulary GGUF in memory with the given model/pre (NULL: absent). */
@@ -672,6 +778,7 @@ int main(void)
 	tcase_add_test(tm, special_gpt2);
 	tcase_add_test(tm, special_spm);
 	tcase_add_test(tm, special_qwen2);
+	tcase_add_test(tm, special_gemma);
 	tcase_add_test(tm, short_buffer);
 	tcase_add_test(tm, round_spm);
 	tcase_add_test(tm, round_gpt2);

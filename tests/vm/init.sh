@@ -18,6 +18,13 @@ checks=0
 failures=0
 echo "vm: kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus"
 
+# The kernel log up to here is the kernel's own boot, before any module we
+# load: keep it apart (shown at the end) and clear the buffer, so that the
+# scan below judges only what happened while our modules ran.  A splat in
+# the boot log is reported as a note: it is the kernel's (or the emulator's)
+# and no test of ours could have caused it.
+dmesg -c > /tmp/dmesg.boot
+
 # The DRM helpers the driver builds on, in dependency order.
 while read -r mod; do
 	if insmod "/modules/$mod.ko"; then
@@ -38,7 +45,10 @@ for t in /tests/guest_*; do
 	rc=$?
 	t1=$(cut -d' ' -f1 /proc/uptime)
 	cat /tmp/out
-	sum=$(sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' /tmp/out | tail -1)
+	# A binary may run several suites (e.g. one as nobody, one as root):
+	# add up every summary it printed.
+	sum=$(sed -n 's/.*Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\).*/\1 \2 \3/p' /tmp/out |
+		awk '{c += $1; f += $2; e += $3} END {if (NR) print c, f, e}')
 	if [ -n "$sum" ]; then
 		# shellcheck disable=SC2086 # three numbers, split on purpose
 		set -- $sum
@@ -55,6 +65,21 @@ for t in /tests/guest_*; do
 	echo "vm-bin: $name: $r ($t0 -> $t1 s)"
 done
 
+# A kernel with kmemleak (the debug one): leaks allocated by kllm fail it.
+if mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null && [ -e /sys/kernel/debug/kmemleak ]; then
+	echo scan > /sys/kernel/debug/kmemleak
+	echo scan > /sys/kernel/debug/kmemleak	# objects must look unreferenced twice
+	cat /sys/kernel/debug/kmemleak > /tmp/leaks
+	checks=$((checks + 1))
+	if grep -q kllm /tmp/leaks; then
+		echo "vm-test: kmemleak clean: FAIL"
+		sed 's/^/vm-dmesg-bad: /' /tmp/leaks
+		failures=$((failures + 1))
+	else
+		echo "vm-test: kmemleak clean: ok ($(grep -c '^unreferenced' /tmp/leaks) reports, none from kllm)"
+	fi
+fi
+
 # Anything the kernel complained about during the run fails it.
 dmesg > /tmp/dmesg
 checks=$((checks + 1))
@@ -67,7 +92,13 @@ if grep -E '(^|[^[:alnum:]_])BUG|WARNING|Oops|KFENCE|refcount|list_del|lockdep|s
 else
 	echo "vm-test: dmesg clean: ok"
 fi
-echo "---- dmesg"
+if grep -E '(^|[^[:alnum:]_])BUG|WARNING|Oops|KFENCE|refcount|list_del|sleeping function' \
+	/tmp/dmesg.boot > /tmp/bad; then
+	sed 's/^/vm-note: in the boot log, before any module was loaded: /' /tmp/bad
+fi
+echo "---- dmesg (boot)"
+cat /tmp/dmesg.boot
+echo "---- dmesg (tests)"
 cat /tmp/dmesg
 echo "---- end dmesg"
 echo "vm-verdict: $(uname -r): $((checks - failures)) passed, $failures failed"

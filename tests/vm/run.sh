@@ -9,14 +9,18 @@
 #   VM_SERIES="6.1 6.12"   kernel series to test: the newest installed
 #                          kernel of each with headers (tools/deps-vm.sh)
 #   VM_KERNELS="rel ..."   exact kernel releases instead
-#   VM_TIMEOUT=240         seconds per boot
+#   VM_TIMEOUT=240         seconds per boot (600 with VM_DEBUG=1)
+#   VM_DEBUG=1             instead: the debug 6.12 of tests/vm/debug-kernel.sh
+#                          (lockdep, KASAN, kmemleak; DRM built in), built
+#                          once into ~/.cache/kllm/debug-kernel (make vm-check-debug)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 out=$top/build/vm
 ci=${CI:-false}
 series=${VM_SERIES:-6.1 6.12}
-boot_timeout=${VM_TIMEOUT:-240}
+debug=${VM_DEBUG:-0}
+if [ "$debug" = 1 ]; then boot_timeout=${VM_TIMEOUT:-600}; else boot_timeout=${VM_TIMEOUT:-240}; fi
 mkdir -p "$out"
 
 failed=0
@@ -30,7 +34,10 @@ cannot() {
 	untested=$((untested + 1))
 }
 
-headers_of() { echo "/usr/src/linux-headers-$1"; }
+# Kernel image and build tree of each release (Debian's, or the debug one).
+declare -A kimage kheaders
+headers_of() { echo "${kheaders[$1]:-/usr/src/linux-headers-$1}"; }
+image_of() { echo "${kimage[$1]:-/boot/vmlinuz-$1}"; }
 
 # A module must be built with the compiler that built the kernel.
 same_compiler() {
@@ -64,7 +71,18 @@ for tool in qemu-system-x86_64 cpio /bin/busybox modinfo xz; do
 done
 
 kernels=()
-if [ -n "${VM_KERNELS:-}" ]; then
+if [ "$debug" = 1 ]; then
+	t0=$SECONDS
+	if ! dkdir=$(tests/vm/debug-kernel.sh | tail -1) || [ ! -e "$dkdir/arch/x86/boot/bzImage" ]; then
+		say "debug kernel: FAILED to build (tests/vm/debug-kernel.sh)"
+		exit 1
+	fi
+	rel=$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' "$dkdir/include/generated/utsrelease.h")
+	kimage[$rel]=$dkdir/arch/x86/boot/bzImage
+	kheaders[$rel]=$dkdir
+	kernels+=("$rel")
+	say "step debug kernel $rel: $((SECONDS - t0)) s (last full build: $(cat "$dkdir/../build-time.txt" 2>/dev/null || echo '?') s)"
+elif [ -n "${VM_KERNELS:-}" ]; then
 	read -r -a kernels <<< "$VM_KERNELS"
 else
 	for s in $series; do
@@ -89,7 +107,7 @@ build_guest() {
 	local src=$1 bin=$2 dep
 	if [ -e "$bin" ]; then
 		local stale=0
-		for dep in "$src" tests/vm/*.h tests/unit/kt.h; do
+		for dep in "$src" tests/vm/*.h tests/unit/kt.h uapi/kllm_drm.h; do
 			[ "$dep" -nt "$bin" ] && stale=1
 		done
 		[ $stale = 0 ] && return 0
@@ -132,7 +150,11 @@ pack() {
 	strip --strip-debug -o "$root/modules/kllm.ko" "$ko" || return 1
 	# DRM modules for the driver (drm, drm_shmem_helper and what they need).
 	local order
-	if ! order=$(mod_order "$rel" drm_shmem_helper); then
+	: > "$root/modules/deps.order"
+	# A kernel with DRM built in (the debug one) needs no helper modules.
+	if grep -q '^CONFIG_DRM_GEM_SHMEM_HELPER=y' "$(headers_of "$rel")/.config" 2>/dev/null; then
+		order=
+	elif ! order=$(mod_order "$rel" drm_shmem_helper); then
 		say "$rel: no drm_shmem_helper module under /lib/modules/$rel"
 		return 1
 	fi
@@ -143,7 +165,7 @@ pack() {
 		*) cp "$f" "$root/modules/$name.ko" ;;
 		esac || return 1
 		echo "$name" >> "$root/modules/deps.order"
-	done < <(echo "$order" | awk '!seen[$1]++')
+	done < <(echo "$order" | awk 'NF && !seen[$1]++')
 	(cd "$root" && find . -print0 | cpio -o -0 -H newc -R 0:0 --quiet) > "$root.cpio"
 }
 
@@ -151,7 +173,7 @@ boot() {
 	local rel=$1 dir=$2 log=$2/serial.log
 	timeout "$boot_timeout" qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2 \
 		-nographic -no-reboot -nodefaults -serial stdio \
-		-kernel "/boot/vmlinuz-$rel" -initrd "$dir/initramfs.cpio" \
+		-kernel "$(image_of "$rel")" -initrd "$dir/initramfs.cpio" \
 		-append "console=ttyS0 panic=-1 quiet" < /dev/null 2>&1 | tr -d '\r' > "$log"
 	return "${PIPESTATUS[0]}"
 }
@@ -163,8 +185,8 @@ case " $kmake " in *" -j"*|*jobserver*) ;; *) kmake="$kmake -j$(nproc)" ;; esac
 for rel in "${kernels[@]}"; do
 	dir=$out/$rel
 	mkdir -p "$dir"
-	if [ ! -r "/boot/vmlinuz-$rel" ]; then
-		cannot "$rel" "no /boot/vmlinuz-$rel"
+	if [ ! -r "$(image_of "$rel")" ]; then
+		cannot "$rel" "no $(image_of "$rel")"
 		continue
 	fi
 	t0=$SECONDS

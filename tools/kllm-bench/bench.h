@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench.h - shared pieces of kllm-bench: one file per mode (kernels.c, and
- * later pp/tg/batched/submit/compare/serve), helpers in common.c.
+ * bench.h - shared pieces of kllm-bench: one file per mode (kernels.c,
+ * pp_tg.c, batched.c, compare.c), helpers in common.c (shapes, timing,
+ * options) and lm.c (whole models in process).
  */
 #ifndef KLLM_BENCH_H
 #define KLLM_BENCH_H
@@ -11,6 +12,7 @@
 
 #include "../../kernels/kk.h"
 #include "../../runtime/pool.h"
+#include "../../runtime/seq.h"
 
 /* A mode: argv[0] is the mode name; returns the process exit status. */
 struct bench_mode {
@@ -22,6 +24,14 @@ struct bench_mode {
 
 int bench_kernels_main(int argc, char **argv);
 void bench_kernels_usage(void);
+int bench_pp_main(int argc, char **argv);		/* pp_tg.c */
+void bench_pp_usage(void);
+int bench_tg_main(int argc, char **argv);
+void bench_tg_usage(void);
+int bench_batched_main(int argc, char **argv);	/* batched.c */
+void bench_batched_usage(void);
+int bench_compare_main(int argc, char **argv);	/* compare.c */
+void bench_compare_usage(void);
 
 /* ------------------------------------------------------------ shapes */
 
@@ -69,5 +79,50 @@ void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Read bandwidth of @bytes with the pool's threads, best of @reps: GB/s. */
 double bench_read_bw(struct kllm_pool *pool, const void *buf, uint64_t bytes, int reps);
+
+/* ------------------------------------------------------------ models (lm.c) */
+
+struct kllm_ctx;
+
+struct bench_lm {
+	struct kllm_model *m;
+	const char *path;
+	char name[128];		/* file name without the directory */
+	uint64_t file_bytes;
+	uint64_t n_params;
+};
+
+/* One batched run: n_seqs sequences of npp prompt then ntg decoded tokens. */
+struct bench_batched {
+	uint32_t n_seqs, npp, ntg;
+	double t_pp, t_tg;		/* seconds */
+	double s_pp, s_tg, s_all;	/* aggregate tokens/s */
+};
+
+int bench_lm_load(struct bench_lm *lm, const char *path);	/* 0 or -errno */
+void bench_lm_free(struct bench_lm *lm);
+int bench_lm_ctx(const struct bench_lm *lm, uint32_t n_ctx, uint32_t max_batch,
+		 uint32_t n_seqs, uint32_t threads, struct kllm_ctx **out);
+/* Sequence 0 from empty: @n prompt tokens in batches of @max_batch. */
+int bench_lm_pp(struct kllm_ctx *ctx, const struct bench_lm *lm, uint32_t n,
+		uint32_t max_batch, double *seconds);
+/* Sequence 0 from empty: an untimed prompt, then @n_gen timed 1-token steps. */
+int bench_lm_tg(struct kllm_ctx *ctx, const struct bench_lm *lm, uint32_t n_prompt,
+		uint32_t n_gen, double *seconds);
+/* Sequences [0, n_seqs) from empty: prompts, then ntg steps of n_seqs tokens. */
+int bench_lm_batched(struct kllm_ctx *ctx, const struct bench_lm *lm, uint32_t n_seqs,
+		     uint32_t npp, uint32_t ntg, uint32_t max_batch,
+		     struct bench_batched *r);
+/* pp_tg.c: one pp (n_prompt > 0) or tg test, warm-up then @reps runs. */
+int bench_pptg_run(const struct bench_lm *lm, uint32_t threads, uint32_t n_prompt,
+		   uint32_t n_gen, int reps, double *mean, double *sd);
+/* batched.c: best of @reps runs of P = @n_seqs, after a short warm-up. */
+int bench_batched_run(const struct bench_lm *lm, uint32_t threads, uint32_t n_seqs,
+		      uint32_t npp, uint32_t ntg, uint32_t batch, int reps,
+		      struct bench_batched *best);
+/* Mean and sample standard deviation (0 for n < 2). */
+void bench_stats(const double *v, int n, double *mean, double *sd);
+/* @s as a JSON string literal on stdout. */
+void bench_json_str(const char *s);
 
 #endif /* KLLM_BENCH_H */

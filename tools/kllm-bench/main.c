@@ -12,6 +12,14 @@
 static const struct bench_mode modes[] = {
 	{ "kernels", "matvec/matmul speed of each weight format vs read bandwidth",
 	  bench_kernels_main, bench_kernels_usage },
+	{ "pp", "prompt processing tokens/s of a GGUF model (like llama-bench -p)",
+	  bench_pp_main, bench_pp_usage },
+	{ "tg", "text generation tokens/s of a GGUF model (like llama-bench -n)",
+	  bench_tg_main, bench_tg_usage },
+	{ "batched", "aggregate tokens/s of P parallel sequences (like llama-batched-bench)",
+	  bench_batched_main, bench_batched_usage },
+	{ "compare", "pp/tg/batched side by side with llama.cpp's own benches",
+	  bench_compare_main, bench_compare_usage },
 };
 
 #define N_MODES (sizeof(modes) / sizeof(modes[0]))

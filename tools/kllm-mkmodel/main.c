@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * kllm-mkmodel - write a seeded, synthetic Llama-architecture GGUF.
+ * kllm-mkmodel - write a seeded, synthetic GGUF of the llama, qwen2 or
+ * gemma3 architecture.
  *
  * The weights are random but valid blocks of the requested type (see
  * gen.c), so real model shapes (TinyLlama 1.1B, Llama-2 7B, SmolLM2 135M)
@@ -21,20 +22,30 @@
 #include "mkmodel.h"
 
 #define CHUNK_BYTES (4u << 20)
-#define MAX_TENSORS (16 + 9 * 1024)
+#define MAX_TENSORS (16 + 16 * 1024)
 
 struct shape {
 	const char *name;
 	uint32_t layers, embd, heads, kv_heads, ffn, vocab, ctx;
 	int tied;
 	float rope_base, eps;
+	const char *arch;	/* the shape's architecture (--arch overrides) */
+	uint32_t head_dim;	/* attention.key_length; 0: embd / heads */
+	uint32_t swa;		/* gemma3: attention.sliding_window */
 };
 
 static const struct shape shapes[] = {
-	{ "tiny", 2, 256, 4, 2, 512, 512, 512, 0, 10000.0f, 1e-5f },
-	{ "tinyllama-1.1b", 22, 2048, 32, 4, 5632, 32000, 2048, 0, 10000.0f, 1e-5f },
-	{ "llama2-7b", 32, 4096, 32, 32, 11008, 32000, 4096, 0, 10000.0f, 1e-5f },
-	{ "smollm2-135m", 30, 576, 9, 3, 1536, 49152, 8192, 1, 100000.0f, 1e-5f },
+	{ "tiny", 2, 256, 4, 2, 512, 512, 512, 0, 10000.0f, 1e-5f, "llama", 0, 0 },
+	{ "tinyllama-1.1b", 22, 2048, 32, 4, 5632, 32000, 2048, 0, 10000.0f, 1e-5f,
+	  "llama", 0, 0 },
+	{ "llama2-7b", 32, 4096, 32, 32, 11008, 32000, 4096, 0, 10000.0f, 1e-5f,
+	  "llama", 0, 0 },
+	{ "smollm2-135m", 30, 576, 9, 3, 1536, 49152, 8192, 1, 100000.0f, 1e-5f,
+	  "llama", 0, 0 },
+	{ "qwen2-0.5b", 24, 896, 14, 2, 4864, 151936, 32768, 1, 1000000.0f, 1e-6f,
+	  "qwen2", 0, 0 },
+	{ "gemma3-270m", 18, 640, 4, 1, 2048, 262144, 32768, 1, 1000000.0f, 1e-6f,
+	  "gemma3", 256, 512 },
 };
 
 /* --type names, their base tensor type and llama.cpp's general.file_type. */
@@ -68,14 +79,16 @@ struct plan {
 	uint32_t n_dims;
 	uint64_t ne[2];
 	int is_norm;
+	int is_bias;
 };
 
 static void usage(FILE *f)
 {
 	size_t i;
 
-	fprintf(f, "usage: kllm-mkmodel -o OUT.gguf [--shape NAME] [--arch llama]\n"
+	fprintf(f, "usage: kllm-mkmodel -o OUT.gguf [--shape NAME] [--arch llama|qwen2|gemma3]\n"
 		"  [--layers N] [--embd D] [--heads H] [--kv-heads KV] [--ffn F]\n"
+		"  [--head-dim HD] [--swa WINDOW]\n"
 		"  [--vocab V] [--ctx C] [--tied] [--type TYPE] [--seed S]\n"
 		"  [--tokenizer FROM.gguf] [--name NAME] [--rope-base B] [--eps E] [-v]\n"
 		"shapes:");
@@ -117,6 +130,7 @@ static int parse_float(const char *opt, const char *s, float *out)
 enum {
 	O_ARCH = 256, O_LAYERS, O_EMBD, O_HEADS, O_KV, O_FFN, O_VOCAB, O_CTX,
 	O_TIED, O_TYPE, O_SEED, O_TOK, O_SHAPE, O_NAME, O_ROPE, O_EPS,
+	O_HEAD_DIM, O_SWA,
 };
 
 static const struct option long_opts[] = {
@@ -137,6 +151,8 @@ static const struct option long_opts[] = {
 	{ "name", required_argument, 0, O_NAME },
 	{ "rope-base", required_argument, 0, O_ROPE },
 	{ "eps", required_argument, 0, O_EPS },
+	{ "head-dim", required_argument, 0, O_HEAD_DIM },
+	{ "swa", required_argument, 0, O_SWA },
 	{ "verbose", no_argument, 0, 'v' },
 	{ "help", no_argument, 0, 'h' },
 	{ 0, 0, 0, 0 },
@@ -203,6 +219,8 @@ static int parse_opt(struct cfg *c, int o, const char *a)
 	case O_NAME: c->name = a; return 0;
 	case O_ROPE: return parse_float("--rope-base", a, &c->s.rope_base);
 	case O_EPS: return parse_float("--eps", a, &c->s.eps);
+	case O_HEAD_DIM: return parse_u32("--head-dim", a, &c->s.head_dim);
+	case O_SWA: return parse_u32("--swa", a, &c->s.swa);
 	case 'v': c->verbose = 1; return 0;
 	case O_SEED:
 		errno = 0;
@@ -226,16 +244,21 @@ static int check_cfg(const struct cfg *c)
 
 	if (!c->out)
 		why = "-o OUT.gguf is required";
-	else if (strcmp(c->arch, "llama"))
-		why = "only --arch llama is supported";
+	else if (strcmp(c->arch, "llama") && strcmp(c->arch, "qwen2") &&
+		 strcmp(c->arch, "gemma3"))
+		why = "--arch must be llama, qwen2 or gemma3";
 	else if (!s->layers || s->layers > 1024)
 		why = "--layers must be in [1, 1024]";
 	else if (!s->embd || !s->heads || !s->kv_heads || !s->ffn || !s->ctx)
 		why = "sizes must be positive";
 	else if (s->embd > (1u << 20) || s->ffn > (1u << 22))
 		why = "--embd or --ffn is unreasonably large";
-	else if (s->embd % s->heads || (s->embd / s->heads) % 2)
+	else if (!s->head_dim && (s->embd % s->heads || (s->embd / s->heads) % 2))
 		why = "--embd must be a multiple of --heads with an even head size";
+	else if (s->head_dim % 2 || s->head_dim > 4096)
+		why = "--head-dim must be even and at most 4096";
+	else if (s->swa && strcmp(c->arch, "gemma3"))
+		why = "--swa is for --arch gemma3";
 	else if (s->heads % s->kv_heads)
 		why = "--heads must be a multiple of --kv-heads";
 	if (why)
@@ -294,14 +317,35 @@ static void add_plan(struct plan *p, uint32_t *n, const char *name,
 	e->is_norm = !ne1;
 }
 
+/* A 1-D f32 tensor of layer l: a norm (values near 1) or a bias. */
+static void add_vec(struct plan *p, uint32_t *n, uint32_t l, const char *role,
+		    uint64_t ne0, int bias)
+{
+	char name[GGUF_MAX_NAME];
+
+	snprintf(name, sizeof(name), "blk.%u.%s", l, role);
+	add_plan(p, n, name, KK_TYPE_F32, ne0, 0);
+	p[*n - 1].is_norm = !bias;
+}
+
+static uint32_t head_dim(const struct shape *s)
+{
+	return s->head_dim ? s->head_dim : s->embd / s->heads;
+}
+
+/*
+ * Per layer: llama's tensors; qwen2 adds Q/K/V biases, gemma3 the QK-norm
+ * and post-attention / post-FFN norms (llama.cpp's names).
+ */
 static uint32_t make_plan(const struct cfg *c, struct plan *p)
 {
 	static const char *const roles[] = { "attn_q", "attn_k", "attn_v",
 		"attn_output", "ffn_gate", "ffn_up", "ffn_down" };
 	const struct shape *s = &c->s;
-	uint64_t kv = (uint64_t)s->embd / s->heads * s->kv_heads;
-	uint64_t in[7] = { s->embd, s->embd, s->embd, s->embd, s->embd, s->embd, s->ffn };
-	uint64_t out[7] = { s->embd, kv, kv, s->embd, s->ffn, s->ffn, s->embd };
+	const uint64_t hd = head_dim(s), q = hd * s->heads, kv = hd * s->kv_heads;
+	uint64_t in[7] = { s->embd, s->embd, s->embd, q, s->embd, s->embd, s->ffn };
+	uint64_t out[7] = { q, kv, kv, s->embd, s->ffn, s->ffn, s->embd };
+	const int qwen2 = !strcmp(c->arch, "qwen2"), gemma3 = !strcmp(c->arch, "gemma3");
 	uint32_t n = 0, l, r, norm = KK_TYPE_F32;	/* norms stay F32, as in llama.cpp */
 	char name[GGUF_MAX_NAME];
 
@@ -319,12 +363,42 @@ static uint32_t make_plan(const struct cfg *c, struct plan *p)
 			add_plan(p, &n, name, weight_type(c, roles[r], l, in[r]),
 				 in[r], out[r]);
 		}
+		if (qwen2) {
+			add_vec(p, &n, l, "attn_q.bias", q, 1);
+			add_vec(p, &n, l, "attn_k.bias", kv, 1);
+			add_vec(p, &n, l, "attn_v.bias", kv, 1);
+		}
+		if (gemma3) {
+			add_vec(p, &n, l, "attn_q_norm.weight", hd, 0);
+			add_vec(p, &n, l, "attn_k_norm.weight", hd, 0);
+			add_vec(p, &n, l, "post_attention_norm.weight", s->embd, 0);
+			add_vec(p, &n, l, "post_ffw_norm.weight", s->embd, 0);
+		}
 	}
 	add_plan(p, &n, "output_norm.weight", norm, s->embd, 0);
 	if (!s->tied)
 		add_plan(p, &n, "output.weight",
 			 weight_type(c, "output", 0, s->embd), s->embd, s->vocab);
 	return n;
+}
+
+/* "<arch>.<key>" = v */
+static int arch_u32(struct gguf_writer *w, const struct cfg *c, const char *key,
+		    uint32_t v)
+{
+	char k[128];
+
+	snprintf(k, sizeof(k), "%s.%s", c->arch, key);
+	return gguf_writer_add_u32(w, k, v);
+}
+
+static int arch_f32(struct gguf_writer *w, const struct cfg *c, const char *key,
+		    float v)
+{
+	char k[128];
+
+	snprintf(k, sizeof(k), "%s.%s", c->arch, key);
+	return gguf_writer_add_f32(w, k, v);
 }
 
 static int add_kvs(struct gguf_writer *w, const struct cfg *c, uint32_t *n_vocab)
@@ -347,19 +421,24 @@ static int add_kvs(struct gguf_writer *w, const struct cfg *c, uint32_t *n_vocab
 		fprintf(stderr, "kllm-mkmodel: %s\n", err);
 		return r;
 	}
-	r = gguf_writer_add_u32(w, "llama.vocab_size", *n_vocab);
-	r = r ? r : gguf_writer_add_u32(w, "llama.context_length", s->ctx);
-	r = r ? r : gguf_writer_add_u32(w, "llama.embedding_length", s->embd);
-	r = r ? r : gguf_writer_add_u32(w, "llama.block_count", s->layers);
-	r = r ? r : gguf_writer_add_u32(w, "llama.feed_forward_length", s->ffn);
-	r = r ? r : gguf_writer_add_u32(w, "llama.rope.dimension_count",
-					s->embd / s->heads);
-	r = r ? r : gguf_writer_add_u32(w, "llama.attention.head_count", s->heads);
-	r = r ? r : gguf_writer_add_u32(w, "llama.attention.head_count_kv",
-					s->kv_heads);
-	r = r ? r : gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon",
-					s->eps);
-	r = r ? r : gguf_writer_add_f32(w, "llama.rope.freq_base", s->rope_base);
+	r = arch_u32(w, c, "vocab_size", *n_vocab);
+	r = r ? r : arch_u32(w, c, "context_length", s->ctx);
+	r = r ? r : arch_u32(w, c, "embedding_length", s->embd);
+	r = r ? r : arch_u32(w, c, "block_count", s->layers);
+	r = r ? r : arch_u32(w, c, "feed_forward_length", s->ffn);
+	r = r ? r : arch_u32(w, c, "rope.dimension_count", head_dim(s));
+	r = r ? r : arch_u32(w, c, "attention.head_count", s->heads);
+	r = r ? r : arch_u32(w, c, "attention.head_count_kv", s->kv_heads);
+	if (!r && s->head_dim) {
+		r = arch_u32(w, c, "attention.key_length", s->head_dim);
+		r = r ? r : arch_u32(w, c, "attention.value_length", s->head_dim);
+	}
+	if (!r && s->swa) {	/* gemma3: the base of its sliding-window layers */
+		r = arch_u32(w, c, "attention.sliding_window", s->swa);
+		r = r ? r : arch_f32(w, c, "rope.freq_base_swa", 10000.0f);
+	}
+	r = r ? r : arch_f32(w, c, "attention.layer_norm_rms_epsilon", s->eps);
+	r = r ? r : arch_f32(w, c, "rope.freq_base", s->rope_base);
 	r = r ? r : gguf_writer_add_u32(w, "general.file_type", c->ft->file_type);
 	if (!r && kk_type_block_elems(c->ft->type) > 1)
 		r = gguf_writer_add_u32(w, "general.quantization_version", 2);
@@ -480,6 +559,7 @@ int main(int argc, char **argv)
 
 	if (find_shape(argc, argv, &c.s))
 		return 2;
+	c.arch = c.s.arch;
 	while ((o = getopt_long(argc, argv, "o:vh", long_opts, NULL)) != -1)
 		if (parse_opt(&c, o, optarg))
 			return 2;

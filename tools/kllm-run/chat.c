@@ -12,12 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chat.h"
-#include "gguf.h"
 #include "run.h"
 
 struct conv {
-	struct kllm_chat_msg *msgs;
+	struct kllm_chat_message *msgs;
 	size_t n, cap;
 	char *kv_text;		/* what the cache holds, as text */
 	size_t kv_len;
@@ -31,7 +29,7 @@ static int conv_add(struct conv *c, const char *role, const char *content)
 		return -1;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : 8;
-		struct kllm_chat_msg *p = realloc(c->msgs, cap * sizeof(*p));
+		struct kllm_chat_message *p = realloc(c->msgs, cap * sizeof(*p));
 
 		if (!p) {
 			free(dup);
@@ -57,47 +55,32 @@ static void conv_free(struct conv *c)
 /* The template: --template NAME, else the model's tokenizer.chat_template. */
 static int pick_template(const struct gen *g)
 {
-	struct gguf_str s;
-	char *tmpl;
-	int t;
+	int t = kllm_chat_template(g->llm, g->o->tmpl_name);
 
-	if (g->o->tmpl_name) {
-		t = kllm_chat_from_name(g->o->tmpl_name);
-		if (t < 0)
-			fprintf(stderr, "kllm-run: --template %s: unknown template\n",
-				g->o->tmpl_name);
+	if (t >= 0 && !g->o->tmpl_name && !kllm_llm_info(g->llm)->chat_template)
+		fprintf(stderr, "kllm-run: %s: no tokenizer.chat_template; using "
+			"%s, the template of its architecture\n", g->o->model,
+			kllm_chat_template_name(t));
+	if (t >= 0)
 		return t;
-	}
-	if (gguf_get_str(g->m->gguf, "tokenizer.chat_template", &s)) {
-		fprintf(stderr, "kllm-run: %s: no tokenizer.chat_template; "
-			"pick one with --template NAME (e.g. chatml)\n", g->o->model);
-		return -ENOENT;
-	}
-	tmpl = strndup(s.s, s.n);
-	if (!tmpl)
-		return -ENOMEM;
-	t = kllm_chat_detect(tmpl);
-	if (t < 0) {
-		const char *nl = strchr(tmpl, '\n');
-
-		fprintf(stderr, "kllm-run: chat template not recognised: \"%.*s%s\"; "
-			"pick one with --template NAME (e.g. chatml)\n",
-			(int)(nl && nl - tmpl < 60 ? nl - tmpl : 60), tmpl,
-			strlen(tmpl) > 60 || nl ? "..." : "");
-	}
-	free(tmpl);
+	if (g->o->tmpl_name)
+		fprintf(stderr, "kllm-run: --template %s: unknown template\n",
+			g->o->tmpl_name);
+	else
+		fprintf(stderr, "kllm-run: %s: %s; pick one with --template NAME "
+			"(e.g. chatml)\n", g->o->model, kllm_last_error());
 	return t;
 }
 
 static char *format(int tmpl, const struct conv *c, int add_gen)
 {
-	int n = kllm_chat_format(tmpl, c->msgs, c->n, add_gen, NULL, 0);
+	int n = kllm_chat_apply(tmpl, c->msgs, c->n, add_gen, NULL, 0);
 	char *out;
 
 	if (n < 0)
 		return NULL;
 	out = malloc((size_t)n + 1);
-	if (out && kllm_chat_format(tmpl, c->msgs, c->n, add_gen, out, (size_t)n + 1) != n) {
+	if (out && kllm_chat_apply(tmpl, c->msgs, c->n, add_gen, out, (size_t)n + 1) != n) {
 		free(out);
 		return NULL;
 	}
@@ -152,11 +135,12 @@ static int turn(struct gen *g, struct conv *c, int tmpl, const char *user)
 	free(full);
 	if (ret)
 		return -1;
+	/* interrupted (1): the answer so far stays in the conversation */
 	ret = gen_generate(g, g->o->n_predict, &answer, &answer_len);
-	if (!ret && (g->o->ids || !answer_len || answer[answer_len - 1] != '\n'))
+	if (ret >= 0 && (g->o->ids || !answer_len || answer[answer_len - 1] != '\n'))
 		putchar('\n');
 	fflush(stdout);
-	if (ret) {
+	if (ret < 0) {
 		free(answer);
 		return -1;
 	}

@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * gen.c - kllm-run's generator: load a model, prefill a prompt in batches,
- * then decode one token at a time, streaming text as it completes.
+ * gen.c - kllm-run's generator on the public API: load a model, feed a
+ * prompt to one sequence (run in chunks of -b tokens), then kllm_generate
+ * streams text as whole UTF-8 characters complete.  Ctrl-C during a
+ * generation stops it through kllm_abort().
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "kllm.h"
 #include "run.h"
+
+/* The engine a SIGINT aborts (set while a generation runs). */
+static struct kllm_engine *volatile abort_target;
 
 double run_now(void)
 {
@@ -22,7 +27,7 @@ double run_now(void)
 
 static int gen_fail(const char *what, const char *msg)
 {
-	/* the file's errors often name it already */
+	/* the library's messages often name it already */
 	if (!strncmp(msg, what, strlen(what)))
 		fprintf(stderr, "kllm-run: %s\n", msg);
 	else
@@ -32,32 +37,24 @@ static int gen_fail(const char *what, const char *msg)
 
 int gen_open(struct gen *g, const struct run_opts *o)
 {
-	struct kllm_ctx_opts co = { .n_seqs = 1 };
-	char err[256] = "";
+	struct kllm_engine_params ep;
 	double t0 = run_now();
 
 	memset(g, 0, sizeof(*g));
 	g->o = o;
-	kllm_cpu_init();
-	if (kllm_model_load(&g->m, o->model, err, sizeof(err)))
-		return gen_fail(o->model, err);
-	if (kllm_tok_load(&g->tok, g->m->gguf, err, sizeof(err)))
-		return gen_fail(o->model, err[0] ? err : "cannot load the tokenizer");
-	g->n_vocab = g->m->hp.n_vocab;
-	if (kllm_tok_n_vocab(g->tok) > g->n_vocab)
-		return gen_fail(o->model, "tokenizer has more tokens than token_embd rows");
-	co.n_ctx = o->n_ctx ? o->n_ctx : g->m->hp.n_ctx_train;
-	if (!co.n_ctx)
-		co.n_ctx = 4096;
-	co.max_batch = o->n_batch < co.n_ctx ? o->n_batch : co.n_ctx;
-	co.n_threads = o->n_threads;
-	if (kllm_ctx_create(&g->ctx, g->m, &co, err, sizeof(err)))
-		return gen_fail(o->model, err);
-	g->n_ctx = co.n_ctx;
-	g->n_batch = co.max_batch;
+	g->seq = -1;
+	if (kllm_llm_load(o->model, &g->llm))
+		return gen_fail(o->model, kllm_last_error());
+	kllm_engine_default_params(&ep);
+	ep.n_ctx = o->n_ctx;		/* 0: the model's */
+	ep.max_batch = o->n_batch;
+	ep.n_threads = o->n_threads;
+	if (kllm_engine_create(g->llm, &ep, &g->e))
+		return gen_fail(o->model, kllm_last_error());
+	g->n_ctx = kllm_engine_params(g->e)->n_ctx;
+	g->seq = kllm_seq_new(g->e);
 	g->smp = kllm_sampler_create(&o->sp);
-	g->logits = malloc(4ull * g->n_vocab);
-	if (!g->smp || !g->logits)
+	if (g->seq < 0 || !g->smp)
 		return gen_fail("memory", strerror(ENOMEM));
 	g->t_load = run_now() - t0;
 	return 0;
@@ -65,174 +62,143 @@ int gen_open(struct gen *g, const struct run_opts *o)
 
 void gen_close(struct gen *g)
 {
-	free(g->logits);
 	kllm_sampler_free(g->smp);
-	if (g->ctx)
-		kllm_ctx_free(g->ctx);
-	kllm_tok_free(g->tok);
-	if (g->m)
-		kllm_model_free(g->m);
+	kllm_engine_free(g->e);
+	kllm_llm_free(g->llm);
 	memset(g, 0, sizeof(*g));
 }
 
 int gen_tokenize(struct gen *g, const char *text, int bos, int32_t **ids)
 {
 	size_t len = strlen(text);
-	int n = kllm_tok_encode(g->tok, text, len, bos, 1, NULL, 0);
+	int n = kllm_tokenize(g->llm, text, len, bos, 1, NULL, 0);
 
 	if (n < 0)
-		return gen_fail("tokenize", strerror(-n));
+		return gen_fail("tokenize", kllm_last_error());
 	*ids = malloc(sizeof(**ids) * (n ? n : 1));
 	if (!*ids)
 		return gen_fail("memory", strerror(ENOMEM));
-	if (kllm_tok_encode(g->tok, text, len, bos, 1, *ids, n) != n) {
+	if (kllm_tokenize(g->llm, text, len, bos, 1, *ids, (size_t)n) != n) {
 		free(*ids);
 		return gen_fail("tokenize", "inconsistent token count");
 	}
 	return n;
 }
 
-/* One forward of ids[0..n) at positions n_past...; logits of the last
- * token when @want_logits. */
-static int forward(struct gen *g, const int32_t *ids, uint32_t n, int want_logits)
+static void on_sigint(int sig)
 {
-	int32_t *pos = malloc(sizeof(*pos) * n), *seq = calloc(n, sizeof(*seq));
-	int32_t row = (int32_t)n - 1;
-	int ret;
+	(void)sig;
+	kllm_abort(abort_target);
+}
 
-	if (!pos || !seq) {
-		free(pos);
-		free(seq);
-		return gen_fail("memory", strerror(ENOMEM));
-	}
-	for (uint32_t i = 0; i < n; i++)
-		pos[i] = (int32_t)(g->n_past + i);
-	ret = kllm_forward(g->ctx, n, ids, pos, seq, &row, want_logits ? 1 : 0,
-			   g->logits);
-	free(pos);
-	free(seq);
-	if (ret)
-		return gen_fail("forward", kllm_ctx_error(g->ctx)[0] ?
-				kllm_ctx_error(g->ctx) : strerror(-ret));
-	g->n_past += n;
-	g->have_logits = want_logits;
-	return 0;
+/* Ctrl-C aborts the engine between forward passes while @on. */
+static void catch_sigint(struct gen *g, int on)
+{
+	struct sigaction sa = { .sa_handler = on ? on_sigint : SIG_DFL };
+
+	abort_target = on ? g->e : NULL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
 }
 
 int gen_prefill(struct gen *g, const int32_t *ids, int n)
 {
 	double t0 = run_now();
-	char msg[128];
+	int ret;
 
 	if (n <= 0)
 		return 0;
-	if ((uint64_t)g->n_past + (uint64_t)n > g->n_ctx) {
-		snprintf(msg, sizeof(msg), "%d tokens after %u do not fit in the "
-			 "context of %u (use -c to enlarge it)", n, g->n_past, g->n_ctx);
-		return gen_fail("prompt too long", msg);
-	}
-	for (int i = 0; i < n; i += (int)g->n_batch) {
-		uint32_t k = (uint32_t)(n - i) < g->n_batch ? (uint32_t)(n - i) : g->n_batch;
-
-		if (forward(g, ids + i, k, i + (int)k == n))
-			return -1;
+	if (kllm_seq_feed(g->e, g->seq, ids, (size_t)n)) {
+		fprintf(stderr, "kllm-run: prompt too long: %s (use -c to enlarge it)\n",
+			kllm_last_error());
+		return -1;
 	}
 	for (int i = 0; i < n; i++)
 		kllm_sampler_accept(g->smp, ids[i]);
+	catch_sigint(g, 1);
+	ret = kllm_seq_decode(g->e, g->seq);
+	catch_sigint(g, 0);
 	g->t_prompt += run_now() - t0;
 	g->n_prompt += (uint64_t)n;
-	return 0;
+	if (ret == -ECANCELED) {
+		kllm_abort_clear(g->e);
+		fprintf(stderr, "kllm-run: interrupted\n");
+		return 1;
+	}
+	return ret ? gen_fail("prompt", kllm_last_error()) : 0;
 }
 
-static int append(char **text, size_t *len, const char *s, size_t n)
+struct sink {
+	struct gen *g;
+	char **text;
+	size_t *len;
+	int oom;
+};
+
+static void append(struct sink *k, const char *s, size_t n)
 {
 	char *p;
 
-	if (!text)
-		return 0;
-	p = realloc(*text, *len + n + 1);
-	if (!p)
-		return gen_fail("memory", strerror(ENOMEM));
-	memcpy(p + *len, s, n);
-	*len += n;
-	p[*len] = '\0';
-	*text = p;
-	return 0;
+	if (!k->text || k->oom)
+		return;
+	p = realloc(*k->text, *k->len + n + 1);
+	if (!p) {
+		k->oom = 1;
+		return;
+	}
+	memcpy(p + *k->len, s, n);
+	*k->len += n;
+	p[*k->len] = '\0';
+	*k->text = p;
 }
 
-/* Write one token: its id, or its completed text. */
-static int emit(struct gen *g, struct kllm_tok_stream *st, int32_t id,
-		char **text, size_t *text_len)
+/* Stream one token: its id with --ids, else its completed text. */
+static int on_token(void *arg, int32_t id, const char *text, size_t len)
 {
-	char buf[512];
-	int n;
+	struct sink *k = arg;
 
-	if (g->o->ids) {
-		printf("%s%d", g->ids_printed++ ? " " : "", id);
-		fflush(stdout);
-		return 0;
+	if (k->g->o->ids) {
+		if (id >= 0)
+			printf("%s%d", k->g->ids_printed++ ? " " : "", id);
+	} else {
+		fwrite(text, 1, len, stdout);
 	}
-	n = kllm_tok_stream_push(g->tok, st, id, 0, buf, sizeof(buf));
-	if (n < 0)
-		return gen_fail("detokenize", strerror(-n));
-	fwrite(buf, 1, (size_t)n, stdout);
 	fflush(stdout);
-	return append(text, text_len, buf, (size_t)n);
+	append(k, text, len);
+	return 0;
 }
 
 int gen_generate(struct gen *g, int n_predict, char **text, size_t *text_len)
 {
-	struct kllm_tok_stream st;
-	double t0 = run_now();
-	char tail[8];
-	int ret = 0, n;
+	struct sink k = { .g = g, .text = text, .len = text_len };
+	struct kllm_gen_params p = { .n_predict = n_predict, .on_token = on_token,
+				     .arg = &k };
+	struct kllm_gen_result r;
+	int ret;
 
-	kllm_tok_stream_init(&st);
-	if (!g->have_logits)
-		return gen_fail("generate", "no prompt");
-	for (int i = 0; n_predict < 0 || i < n_predict; i++) {
-		int32_t id = kllm_sample(g->smp, g->logits, (int32_t)g->n_vocab);
-
-		if (id < 0) {
-			ret = gen_fail("sample", strerror(-id));
-			break;
-		}
-		kllm_sampler_accept(g->smp, id);
-		if (kllm_tok_is_eog(g->tok, id))
-			break;
-		g->n_gen++;
-		if (emit(g, &st, id, text, text_len)) {
-			ret = -1;
-			break;
-		}
-		/* the last token needs a forward only when a chat goes on */
-		if (n_predict >= 0 && i + 1 == n_predict && !g->o->chat)
-			break;
-		if (g->n_past >= g->n_ctx) {
-			fprintf(stderr, "\nkllm-run: context of %u tokens full\n", g->n_ctx);
-			break;
-		}
-		if (forward(g, &id, 1, 1)) {
-			ret = -1;
-			break;
-		}
-		if (n_predict >= 0 && i + 1 == n_predict)
-			break;
+	catch_sigint(g, 1);
+	ret = kllm_generate(g->e, g->seq, g->smp, &p, &r);
+	catch_sigint(g, 0);
+	g->t_prompt += r.t_prompt_s;
+	g->t_gen += r.t_gen_s;
+	g->n_gen += r.n_gen;
+	if (k.oom)
+		return gen_fail("memory", strerror(ENOMEM));
+	if (ret == -ENOSPC) {
+		fprintf(stderr, "\nkllm-run: context of %u tokens full\n", g->n_ctx);
+		return 0;
 	}
-	n = kllm_tok_stream_flush(&st, tail, sizeof(tail));
-	if (n > 0) {
-		fwrite(tail, 1, (size_t)n, stdout);
-		append(text, text_len, tail, (size_t)n);
+	if (ret == -ECANCELED) {
+		kllm_abort_clear(g->e);
+		fprintf(stderr, "\nkllm-run: interrupted\n");
+		return 1;
 	}
-	g->t_gen += run_now() - t0;
-	return ret;
+	return ret ? gen_fail("generate", kllm_last_error()) : 0;
 }
 
 void gen_reset(struct gen *g)
 {
-	kllm_seq_clear(g->ctx, 0);
-	g->n_past = 0;
-	g->have_logits = 0;
+	kllm_seq_truncate(g->e, g->seq, 0);
 }
 
 static double rate(uint64_t n, double t)

@@ -6,9 +6,12 @@
  *	kllm-run -m MODEL --chat [-sys TEXT] [-p QUESTION]
  *
  * Text streams to stdout; errors are one line on stderr with exit status
- * 1; the timings line goes to stderr at the end.
+ * 1; the timings line goes to stderr at the end.  Ctrl-C stops a
+ * generation: --chat waits for the next turn, a prompt run exits with
+ * status 130.  Only the public API (kllm.h) is used.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +40,7 @@ static const char usage[] =
 "  -sys, --system TEXT     system prompt for --chat\n"
 "  --template NAME         chat template (chatml, llama3, phi3, gemma, ...)\n"
 "  --ids                   print generated token ids instead of text\n"
+"Ctrl-C stops a generation (--chat: back to the prompt; else exit 130).\n"
 "env KLLM_SIMD=scalar|avx2|avx512|neon|dotprod picks the kernels' path\n";
 
 static int bad_value(const char *opt, const char *v)
@@ -219,9 +223,10 @@ int main(int argc, char **argv)
 		gen_close(&g);
 		return 1;
 	}
+	/* 1: interrupted (Ctrl-C), which exits as a shell expects */
 	r = o.chat ? run_chat(&g) : run_prompt(&g);
-	if (!r)
+	if (r >= 0)
 		gen_print_timings(&g);
 	gen_close(&g);
-	return r ? 1 : 0;
+	return r < 0 ? 1 : r ? 128 + SIGINT : 0;
 }

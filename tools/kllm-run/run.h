@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * run.h - kllm-run's pieces: options (main.c), the generator that owns the
- * model, context, tokenizer and sampler (gen.c), and the chat loop (chat.c).
+ * model, engine and sampler (gen.c), and the chat loop (chat.c).  Only
+ * the public API (kllm.h) is used.
  */
 #ifndef KLLM_RUN_H
 #define KLLM_RUN_H
@@ -9,10 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
-#include "sample.h"
-#include "seq.h"
-#include "tokenizer.h"
+#include "kllm.h"
 
 struct run_opts {
 	const char *model;
@@ -30,14 +28,11 @@ struct run_opts {
 
 struct gen {
 	const struct run_opts *o;
-	struct kllm_model *m;
-	struct kllm_ctx *ctx;
-	struct kllm_tok *tok;
+	struct kllm_llm *llm;
+	struct kllm_engine *e;
 	struct kllm_sampler *smp;
-	float *logits;		/* one row of n_vocab */
-	uint32_t n_vocab, n_ctx, n_batch;
-	uint32_t n_past;	/* positions filled in sequence 0 */
-	int have_logits;	/* logits hold the row after the last token */
+	int seq;		/* the conversation's sequence */
+	uint32_t n_ctx;
 	int ids_printed;	/* ids written on the current output line */
 	/* timings */
 	double t_load;
@@ -55,15 +50,16 @@ void gen_close(struct gen *g);
  * a malloc'ed array; its length, or -1 after printing an error. */
 int gen_tokenize(struct gen *g, const char *text, int bos, int32_t **ids);
 
-/* Feed ids[0..n) in batches; 0, or -1 after printing an error (e.g. the
- * prompt does not fit in the context). */
+/* Feed ids[0..n) and run them (in batches of -b); 0, 1 when interrupted,
+ * or -1 after printing an error (e.g. the prompt does not fit in the
+ * context). */
 int gen_prefill(struct gen *g, const int32_t *ids, int n);
 
 /*
  * Sample and stream up to n_predict tokens (< 0: until end of generation
  * or context end).  When @text is not NULL the generated text (without
  * the end-of-generation token) is appended to the malloc'ed *text.
- * 0, or -1 after printing an error.
+ * 0, 1 when interrupted (Ctrl-C), or -1 after printing an error.
  */
 int gen_generate(struct gen *g, int n_predict, char **text, size_t *text_len);
 

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/*
+ * kk_mm_x86_t.h - x86 Q4_0 and Q8_0 tiles with one int32 lane per block,
+ * part of kk_mm_x86.h (included by it after its 32-element block helpers;
+ * same KX_* settings, same rules).
+ *
+ * The pair kernels of kk_mm_x86.h leave each block's dot spread over four
+ * int32 lanes, so every pair of blocks costs each y element a convert, a
+ * permute and an fma besides its dot products.  Here eight blocks are
+ * transposed so that dword t of lane b holds bytes 4t..4t+3 of block b:
+ * eight dot-product steps then leave lane b holding block b's whole dot,
+ * and the eight blocks cost each y element one convert, one add (the bias)
+ * and one fma.  The weights are transposed as they are loaded (once per
+ * row, shared by the tile's columns); the activations once, when they are
+ * quantized (kx_quant_q8_0 writes the transposed copy after the floats,
+ * which kk_mm_xq_bytes() sizes).
+ *
+ * Every y element goes through the same operations in the same order
+ * whatever the tile's shape, so matvec and matmul columns agree bitwise.
+ * The integer dot is exact, and so is its sum with -bias * sum(x), which
+ * stays far below 2^24: the float work is (dot) * (dw * dx) per block.
+ */
+#ifndef KLLM_KK_MM_X86_T_H
+#define KLLM_KK_MM_X86_T_H
+
+/* Rows x columns of a tile (plain numbers: they name functions). */
+#if KX_AVX512
+#define KX_TNR 4
+#define KX_TNC 4
+#else
+#define KX_TNR 2
+#define KX_TNC 2
+#endif
+#define KX_TMR 4
+#define KX_TMC 4
+
+/*
+ * Dword t (0-3) of the 16 bytes at @p of each of @n (<= 8) blocks @bb
+ * bytes apart, into lane b of v[t]; lanes past n are 0.  Never reads past
+ * block n - 1.
+ */
+KX_INLINE void kx_transpose8(const kk_u8 *p, kk_u32 bb, kk_u32 n, __m256i v[4])
+{
+	__m128i q[8];
+	__m256i y[4], t0, t1, t2, t3;
+
+	KX_UNROLL
+	for (kk_u32 b = 0; b < 8; b++)
+		q[b] = b < n ? _mm_loadu_si128((const __m128i *)(p + b * bb)) :
+			       _mm_setzero_si128();
+	KX_UNROLL
+	for (int b = 0; b < 4; b++)
+		y[b] = _mm256_set_m128i(q[b + 4], q[b]);
+	t0 = _mm256_unpacklo_epi32(y[0], y[1]);
+	t1 = _mm256_unpackhi_epi32(y[0], y[1]);
+	t2 = _mm256_unpacklo_epi32(y[2], y[3]);
+	t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+	v[0] = _mm256_unpacklo_epi64(t0, t2);
+	v[1] = _mm256_unpackhi_epi64(t0, t2);
+	v[2] = _mm256_unpacklo_epi64(t1, t3);
+	v[3] = _mm256_unpackhi_epi64(t1, t3);
+}
+
+/* Bytes of the transposed activation copy per group of eight blocks. */
+#define KX_TX_GROUP 256
+
+/*
+ * The transposed copy of @nb Q8_0 blocks for nbp (a multiple of 8) blocks:
+ * per group, lo[0..3] (bytes 0-15 of each block) then hi[0..3] (16-31).
+ */
+static void kx_transpose_x(const struct kk_block_q8_0 *y, kk_u32 nb, kk_u32 nbp, kk_u8 *tx)
+{
+	for (kk_u32 g = 0; g < nbp; g += 8, tx += KX_TX_GROUP) {
+		const kk_u32 n = g >= nb ? 0 : nb - g >= 8 ? 8 : nb - g;
+		__m256i v[4];
+
+		kx_transpose8((const kk_u8 *)y[g].qs, sizeof(*y), n, v);
+		for (int t = 0; t < 4; t++)
+			_mm256_storeu_si256((__m256i *)(tx + 32 * t), v[t]);
+		kx_transpose8((const kk_u8 *)y[g].qs + 16, sizeof(*y), n, v);
+		for (int t = 0; t < 4; t++)
+			_mm256_storeu_si256((__m256i *)(tx + 128 + 32 * t), v[t]);
+	}
+}
+
+/* Weights of @n blocks at @blk, transposed: lo[t] pairs with x lo[t]. */
+KX_INLINE void kx_load_wt(int type, const kk_u8 *blk, kk_u32 n, __m256i lo[4], __m256i hi[4])
+{
+	if (type == KX_Q8_0) {
+		kx_transpose8(blk + 2, sizeof(struct kk_block_q8_0), n, lo);
+		kx_transpose8(blk + 18, sizeof(struct kk_block_q8_0), n, hi);
+#if KX_VNNI
+		KX_UNROLL
+		for (int t = 0; t < 4; t++) {
+			lo[t] = _mm256_xor_si256(lo[t], _mm256_set1_epi8((char)0x80));
+			hi[t] = _mm256_xor_si256(hi[t], _mm256_set1_epi8((char)0x80));
+		}
+#endif
+		return;
+	}
+	{
+		const __m256i m4 = _mm256_set1_epi8(0x0f);
+		__m256i v[4];
+
+		kx_transpose8(blk + 2, sizeof(struct kk_block_q4_0), n, v);
+		KX_UNROLL
+		for (int t = 0; t < 4; t++) {
+			lo[t] = _mm256_and_si256(v[t], m4);
+			hi[t] = _mm256_and_si256(_mm256_srli_epi16(v[t], 4), m4);
+		}
+	}
+}
+
+/* Lane b: block b's whole (biased) dot. */
+KX_INLINE __m256i kx_dot_t(int type, const __m256i wl[4], const __m256i wh[4],
+			   const kk_u8 *tx)
+{
+	const __m256i *xl = (const __m256i *)tx, *xh = (const __m256i *)(tx + 128);
+	__m256i d = _mm256_setzero_si256();
+
+	KX_UNROLL
+	for (int t = 0; t < 4; t++) {
+		const __m256i a = _mm256_loadu_si256(xl + t), b = _mm256_loadu_si256(xh + t);
+#if KX_VNNI
+		(void)type;
+		d = _mm256_dpbusd_epi32(d, wl[t], a);
+		d = _mm256_dpbusd_epi32(d, wh[t], b);
+#else
+		const __m256i ones = _mm256_set1_epi16(1);
+
+		if (type == KX_Q8_0) {
+			/* |w| * (x with w's sign): u8 x s8 without saturation */
+			__m256i pl = _mm256_maddubs_epi16(_mm256_abs_epi8(wl[t]),
+							  _mm256_sign_epi8(a, wl[t]));
+			__m256i ph = _mm256_maddubs_epi16(_mm256_abs_epi8(wh[t]),
+							  _mm256_sign_epi8(b, wh[t]));
+
+			d = _mm256_add_epi32(d, _mm256_add_epi32(_mm256_madd_epi16(pl, ones),
+								 _mm256_madd_epi16(ph, ones)));
+		} else {
+			/* nibbles: each int16 at most 2 * 2 * 15 * 128 */
+			__m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(wl[t], a),
+						     _mm256_maddubs_epi16(wh[t], b));
+
+			d = _mm256_add_epi32(d, _mm256_madd_epi16(p, ones));
+		}
+#endif
+	}
+	return d;
+}
+
+struct kx_trows {
+	const kk_u8 *w[KX_TMR];
+	const float *dx[KX_TMC], *sx[KX_TMC];
+	const kk_u8 *tx[KX_TMC];
+	kk_u64 pf;
+};
+
+/* Blocks [g, g + n) of an NR x NC tile, n <= 8. */
+KX_INLINE void kx_group_t(int type, int NR, int NC, const struct kx_trows *p,
+			  kk_u32 g, kk_u32 n, __m256 acc[KX_TMR][KX_TMC])
+{
+	const kk_u32 wb = kx_wbytes(type);
+	const int bias = kx_dot_bias(type);
+	__m256 dx[KX_TMC], sxb[KX_TMC];
+
+	KX_UNROLL
+	for (int c = 0; c < NC; c++) {
+		dx[c] = _mm256_loadu_ps(p->dx[c] + g);
+		sxb[c] = bias ? _mm256_mul_ps(_mm256_loadu_ps(p->sx[c] + g),
+					      _mm256_set1_ps((float)-bias)) :
+				_mm256_setzero_ps();
+	}
+	KX_UNROLL
+	for (int r = 0; r < NR; r++) {
+		const kk_u8 *blk = p->w[r] + (kk_u64)g * wb;
+		const __m256 dw = kx_gather_f16(type, blk, n, 0);
+		__m256i wl[4], wh[4];
+
+		for (kk_u32 o = 0; o < 8 * wb; o += 64)
+			_mm_prefetch((const char *)blk + p->pf + o, _MM_HINT_T0);
+		kx_load_wt(type, blk, n, wl, wh);
+		KX_UNROLL
+		for (int c = 0; c < NC; c++) {
+			__m256 f = _mm256_cvtepi32_ps(kx_dot_t(type, wl, wh,
+						p->tx[c] + (kk_u64)g / 8 * KX_TX_GROUP));
+
+			if (bias)
+				f = _mm256_add_ps(f, sxb[c]);
+			acc[r][c] = _mm256_fmadd_ps(f, _mm256_mul_ps(dw, dx[c]), acc[r][c]);
+		}
+	}
+}
+
+/* Rows [r0, r0 + NR) x columns [c0, c0 + NC) of a tile. */
+KX_INLINE void kx_tile_t(int type, int NR, int NC, const struct kk_mm_tile *t,
+			 kk_u32 r0, kk_u32 c0)
+{
+	const kk_u32 nb = t->k / 32, nbp = kx_nbp(nb);
+	const kk_u64 extras = kx_blocks_bytes(nb, sizeof(struct kk_block_q8_0));
+	__m256 acc[KX_TMR][KX_TMC];
+	struct kx_trows p;
+	kk_u32 g;
+
+	p.pf = NR * t->w_row_bytes;
+	KX_UNROLL
+	for (int r = 0; r < NR; r++)
+		p.w[r] = (const kk_u8 *)t->w + (r0 + r) * t->w_row_bytes;
+	KX_UNROLL
+	for (int c = 0; c < NC; c++) {
+		const kk_u8 *x = (const kk_u8 *)t->xq + (c0 + c) * t->xq_row_bytes;
+
+		p.dx[c] = (const float *)(x + extras);
+		p.sx[c] = p.dx[c] + nbp;
+		p.tx[c] = (const kk_u8 *)(p.sx[c] + nbp);
+		KX_UNROLL
+		for (int r = 0; r < NR; r++)
+			acc[r][c] = _mm256_setzero_ps();
+	}
+	for (g = 0; g + 8 <= nb; g += 8)
+		kx_group_t(type, NR, NC, &p, g, 8, acc);
+	if (g < nb)
+		kx_group_t(type, NR, NC, &p, g, nb - g, acc);
+	KX_UNROLL
+	for (int r = 0; r < NR; r++) {
+		KX_UNROLL
+		for (int c = 0; c < NC; c++)
+			kx_store(t, r0 + r, c0 + c, kx_hsum(acc[r][c]));
+	}
+}
+
+/*
+ * Each tile shape in a function of its own: inlined together, their
+ * vector temporaries got separate stack slots (frames of over 1 KiB).
+ */
+#define KX_TILE_T(name, type, NR, NC)					\
+static __attribute__((__noinline__)) void				\
+kx_tile_##name##_##NR##x##NC(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c) \
+{									\
+	kx_tile_t(type, NR, NC, t, r, c);				\
+}
+
+#define KX_GEMMT_(name, type, NR, NC)					\
+KX_TILE_T(name, type, NR, NC)						\
+KX_TILE_T(name, type, NR, 1)						\
+KX_TILE_T(name, type, 1, NC)						\
+KX_TILE_T(name, type, 1, 1)						\
+static void kx_gemm_##name(const struct kk_mm_tile *t)			\
+{									\
+	kk_u32 r = 0, c;						\
+									\
+	for (; r + (NR) <= t->nr; r += (NR)) {				\
+		for (c = 0; c + (NC) <= t->nc; c += (NC))		\
+			kx_tile_##name##_##NR##x##NC(t, r, c);		\
+		for (; c < t->nc; c++)					\
+			kx_tile_##name##_##NR##x1(t, r, c);		\
+	}								\
+	for (; r < t->nr; r++) {					\
+		for (c = 0; c + (NC) <= t->nc; c += (NC))		\
+			kx_tile_##name##_1x##NC(t, r, c);		\
+		for (; c < t->nc; c++)					\
+			kx_tile_##name##_1x1(t, r, c);			\
+	}								\
+}
+/* expands NR and NC first, for the function names */
+#define KX_GEMMT(name, type, NR, NC) KX_GEMMT_(name, type, NR, NC)
+
+#endif /* KLLM_KK_MM_X86_T_H */

@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: MIT
+/*
+ * compare.c - `kllm-bench compare`: kllm next to llama.cpp on the same
+ * GGUF, thread count and sizes.  llama.cpp's own tools measure it:
+ * llama-bench for ppN and tgM, llama-batched-bench for batchedP (aggregate
+ * generation tokens/s of P sequences).  Runs alternate, kllm then
+ * llama.cpp, figure by figure and round by round, so that on a shared
+ * machine both see the same load; the ratio of each figure comes from the
+ * same rounds.
+ *
+ * The llama.cpp binaries are found in --llama-bin DIR or $LLAMA_CPP_BIN
+ * (a build's bin/ directory); nothing about them is compiled in.  They
+ * inherit the environment: on a machine shared with other jobs, an OpenMP
+ * build's spinning barriers (OMP_WAIT_POLICY unset = active) can make
+ * llama.cpp ten times slower than OMP_WAIT_POLICY=passive, so the policy
+ * is reported with the figures.
+ */
+#include "bench.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_ROUNDS 20
+
+struct copts {
+	const char *model;
+	const char *bin;
+	int threads;
+	int pp, tg, par;		/* 0 skips the figure */
+	int bpp, btg;			/* batched prompt / generated tokens */
+	int reps, rounds;
+	int repack;			/* llama-bench --repack; -1: its default */
+	int json;
+};
+
+enum cfig { FIG_PP, FIG_TG, FIG_BATCHED, FIG_COUNT };
+
+struct cfigure {
+	char test[32];
+	int enabled;
+	double kllm[MAX_ROUNDS], llama[MAX_ROUNDS];
+	double kllm_run_sd, llama_run_sd;	/* within the last round's runs */
+	int n;
+	double kllm_mean, kllm_sd, llama_mean, llama_sd;
+};
+
+void bench_compare_usage(void)
+{
+	fprintf(stderr,
+		"usage: kllm-bench compare -m MODEL [-t T] [-p N] [-n M] [-P PAR] [--bpp N]\n"
+		"                          [--btg M] [-r REPS] [--rounds R] [--repack 0|1]\n"
+		"                          [--llama-bin DIR] [--json]\n"
+		"  kllm vs llama.cpp on the same GGUF: ppN and tgM (llama-bench, -r REPS\n"
+		"  each, default 3) and batchedPAR (llama-batched-bench: PAR sequences of\n"
+		"  --bpp prompt tokens, default 64, then --btg steps, default 32; figure =\n"
+		"  aggregate generation tokens/s).  Defaults -t 2 -p 128 -n 64 -P 8; 0\n"
+		"  skips a figure.  R rounds (default 1) alternate kllm and llama.cpp.\n"
+		"  llama.cpp binaries: --llama-bin DIR or $LLAMA_CPP_BIN (its bin/ dir).\n"
+		"  --repack is passed to llama-bench (its extra buffer types: Q4_0 etc.\n"
+		"  repacked for its GEMM kernels; default on in llama.cpp).\n");
+}
+
+static int parse_opts(struct copts *o, int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "llama-bin", required_argument, NULL, 'L' },
+		{ "bpp", required_argument, NULL, 'A' },
+		{ "btg", required_argument, NULL, 'B' },
+		{ "rounds", required_argument, NULL, 'R' },
+		{ "repack", required_argument, NULL, 'K' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, v, *dst;
+
+	memset(o, 0, sizeof(*o));
+	o->threads = 2;
+	o->pp = 128;
+	o->tg = 64;
+	o->par = 8;
+	o->bpp = 64;
+	o->btg = 32;
+	o->reps = 3;
+	o->rounds = 1;
+	o->repack = -1;
+	o->bin = getenv("LLAMA_CPP_BIN");
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:t:p:n:P:r:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o->json = 1;
+			continue;
+		case 'm':
+			o->model = optarg;
+			continue;
+		case 'L':
+			o->bin = optarg;
+			continue;
+		case 't': dst = &o->threads; break;
+		case 'p': dst = &o->pp; break;
+		case 'n': dst = &o->tg; break;
+		case 'P': dst = &o->par; break;
+		case 'A': dst = &o->bpp; break;
+		case 'B': dst = &o->btg; break;
+		case 'r': dst = &o->reps; break;
+		case 'R': dst = &o->rounds; break;
+		case 'K': dst = &o->repack; break;
+		default:
+			return -1;
+		}
+		v = bench_parse_uint(optarg);
+		if (v < 0 || v > 4096 || (c == 'K' && v > 1) ||
+		    ((c == 't' || c == 'r' || c == 'B' || c == 'R') && v < 1) ||
+		    (c == 'R' && v > MAX_ROUNDS) || (c == 'r' && v > 100) ||
+		    (c == 't' && v > KLLM_POOL_MAX_THREADS) || (c == 'P' && v > 256)) {
+			fprintf(stderr, "kllm-bench: bad value '%s' for -%c\n", optarg, c);
+			return -1;
+		}
+		*dst = v;
+	}
+	if (!o->model || optind != argc) {
+		fprintf(stderr, "kllm-bench compare: -m MODEL is required\n");
+		return -1;
+	}
+	if (!o->bin || !*o->bin) {
+		fprintf(stderr, "kllm-bench compare: where is llama.cpp?  Set LLAMA_CPP_BIN or "
+			"--llama-bin to the directory holding llama-bench\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ llama.cpp */
+
+/* @s single-quoted for sh into @out. */
+static void shell_quote(char *out, size_t len, const char *s)
+{
+	size_t n = 0;
+
+	if (len < 3)
+		return;
+	out[n++] = '\'';
+	for (; *s && n + 6 < len; s++) {
+		if (*s == '\'') {
+			memcpy(out + n, "'\\''", 4);
+			n += 4;
+		} else {
+			out[n++] = *s;
+		}
+	}
+	out[n++] = '\'';
+	out[n] = 0;
+}
+
+/* The number after "key": in a one-line JSON object; -1 if absent. */
+static double json_num(const char *line, const char *key)
+{
+	char pat[64];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(line, pat);
+	if (!p)
+		return -1;
+	p += strlen(pat);
+	while (*p == ' ')
+		p++;
+	if (!strncmp(p, "true", 4))
+		return 1;
+	if (!strncmp(p, "false", 5))
+		return 0;
+	return strtod(p, NULL);
+}
+
+/*
+ * Run @cmd, return the first output line that starts with @prefix
+ * (malloc'd) or NULL; the command's own log goes to @log.
+ */
+static char *run_for_line(const char *cmd, const char *prefix)
+{
+	FILE *f = popen(cmd, "r");
+	char *line = NULL, *found = NULL;
+	size_t cap = 0;
+
+	if (!f) {
+		perror("kllm-bench: popen");
+		return NULL;
+	}
+	while (getline(&line, &cap, f) > 0)
+		if (!found && !strncmp(line, prefix, strlen(prefix)))
+			found = strdup(line);
+	free(line);
+	if (pclose(f) && found) {
+		free(found);
+		found = NULL;
+	}
+	return found;
+}
+
+static const char *llama_log = "/tmp/kllm-bench-llamacpp.log";
+
+/* llama-bench, one test; tokens/s mean (and sd, repack) or -1. */
+static double llama_bench(const struct copts *o, const char *qmodel, int pp, int tg,
+			  double *sd, int *repack)
+{
+	char cmd[4096], qbin[1024], extra[32] = "";
+	char *line;
+	double ts;
+
+	shell_quote(qbin, sizeof(qbin), o->bin);
+	if (o->repack >= 0)
+		snprintf(extra, sizeof(extra), " --repack %d", o->repack);
+	snprintf(cmd, sizeof(cmd), "%s/llama-bench -m %s -t %d -p %d -n %d -r %d%s -o jsonl "
+		 "2>>%s", qbin, qmodel, o->threads, pp, tg, o->reps, extra, llama_log);
+	line = run_for_line(cmd, "{");
+	if (!line) {
+		fprintf(stderr, "kllm-bench: llama-bench failed (its log: %s)\n", llama_log);
+		return -1;
+	}
+	ts = json_num(line, "avg_ts");
+	*sd = json_num(line, "stddev_ts");
+	*repack = (int)json_num(line, "repack");
+	free(line);
+	return ts;
+}
+
+/* llama-batched-bench, one P; aggregate generation tokens/s or -1. */
+static double llama_batched(const struct copts *o, const char *qmodel)
+{
+	char cmd[4096], qbin[1024];
+	char *line;
+	double ts;
+
+	shell_quote(qbin, sizeof(qbin), o->bin);
+	snprintf(cmd, sizeof(cmd), "%s/llama-batched-bench -m %s -t %d -tb %d -c %d -b 512 "
+		 "-ub 512 -npp %d -ntg %d -npl %d --output-format jsonl 2>>%s", qbin, qmodel,
+		 o->threads, o->threads, o->par * (o->bpp + o->btg), o->bpp, o->btg, o->par,
+		 llama_log);
+	line = run_for_line(cmd, "{\"n_kv_max\"");
+	if (!line) {
+		fprintf(stderr, "kllm-bench: llama-batched-bench failed (its log: %s)\n",
+			llama_log);
+		return -1;
+	}
+	ts = json_num(line, "speed_tg");
+	free(line);
+	return ts;
+}
+
+/* What llama.cpp's OpenMP threads do while they wait. */
+static const char *omp_policy(void)
+{
+	const char *p = getenv("OMP_WAIT_POLICY");
+
+	return p && *p ? p : "unset (active)";
+}
+
+/* ------------------------------------------------------------ rounds */
+
+static double kllm_figure(const struct copts *o, const struct bench_lm *lm, enum cfig f,
+			  double *sd)
+{
+	struct bench_batched b;
+	double mean = -1;
+
+	*sd = 0;
+	if (f == FIG_BATCHED)
+		return bench_batched_run(lm, o->threads, o->par, o->bpp, o->btg, 512, 1, &b) ?
+		       -1 : b.s_tg;
+	if (bench_pptg_run(lm, o->threads, f == FIG_PP ? o->pp : 0, f == FIG_TG ? o->tg : 0,
+			   o->reps, &mean, sd))
+		return -1;
+	return mean;
+}
+
+static double llama_figure(const struct copts *o, const char *qmodel, enum cfig f,
+			   double *sd, int *repack)
+{
+	*sd = 0;
+	if (f == FIG_BATCHED)
+		return llama_batched(o, qmodel);
+	return llama_bench(o, qmodel, f == FIG_PP ? o->pp : 0, f == FIG_TG ? o->tg : 0, sd,
+			   repack);
+}
+
+static void print_table(const struct copts *o, const struct bench_lm *lm,
+			const struct cfigure *fig, int repack)
+{
+	printf("kllm vs llama.cpp: %s, %d threads, kllm %s path, %d round(s)%s\n",
+	       lm->name, o->threads, kk_simd_name(kk_simd_selected()), o->rounds,
+	       o->rounds > 1 ? " (mean +- sd over rounds)" : " (+- sd of the runs)");
+	printf("llama.cpp: %s; repacking (extra buffer types) %s; OMP_WAIT_POLICY %s\n\n",
+	       o->bin, repack < 0 ? "unknown" : repack ? "on" : "off", omp_policy());
+	printf("| %-10s | %7s | %20s | %20s | %6s |\n", "test", "threads", "kllm t/s",
+	       "llama.cpp t/s", "ratio");
+	printf("|------------|---------|----------------------|----------------------|--------|\n");
+	for (int f = 0; f < FIG_COUNT; f++) {
+		if (!fig[f].enabled)
+			continue;
+		printf("| %-10s | %7d | %9.2f +- %7.2f | %9.2f +- %7.2f | %6.3f |\n",
+		       fig[f].test, o->threads, fig[f].kllm_mean, fig[f].kllm_sd,
+		       fig[f].llama_mean, fig[f].llama_sd,
+		       fig[f].kllm_mean / fig[f].llama_mean);
+	}
+	printf("(pp/tg: within a round each side is the mean of %d runs; batched%d: "
+	       "aggregate generation t/s, %d prompt + %d generated tokens per sequence)\n",
+	       o->reps, o->par, o->bpp, o->btg);
+}
+
+static void print_json(const struct copts *o, const struct bench_lm *lm,
+		       const struct cfigure *fig, int repack)
+{
+	int first = 1;
+
+	printf("[\n");
+	for (int f = 0; f < FIG_COUNT; f++) {
+		if (!fig[f].enabled)
+			continue;
+		printf("%s  {\"model\": ", first ? "" : ",\n");
+		bench_json_str(lm->name);
+		printf(", \"test\": \"%s\", \"threads\": %d, \"kllm_tps\": %.4f, "
+		       "\"llamacpp_tps\": %.4f, \"ratio\": %.4f, \"kllm_sd\": %.4f, "
+		       "\"llamacpp_sd\": %.4f, \"rounds\": %d, \"llamacpp_repack\": %s, "
+		       "\"kllm_simd\": \"%s\", \"omp_wait_policy\": ",
+		       fig[f].test, o->threads, fig[f].kllm_mean, fig[f].llama_mean,
+		       fig[f].kllm_mean / fig[f].llama_mean, fig[f].kllm_sd, fig[f].llama_sd,
+		       fig[f].n, repack < 0 ? "null" : repack ? "true" : "false",
+		       kk_simd_name(kk_simd_selected()));
+		bench_json_str(omp_policy());
+		printf("}");
+		first = 0;
+	}
+	printf("\n]\n");
+}
+
+int bench_compare_main(int argc, char **argv)
+{
+	struct cfigure fig[FIG_COUNT];
+	struct bench_lm lm;
+	struct copts o;
+	char qmodel[2048], probe[1100];
+	int repack = -1, ret = 0;
+
+	if (parse_opts(&o, argc, argv)) {
+		bench_compare_usage();
+		return 2;
+	}
+	snprintf(probe, sizeof(probe), "%s/llama-bench", o.bin);
+	if (access(probe, X_OK)) {
+		fprintf(stderr, "kllm-bench compare: no llama-bench in %s\n", o.bin);
+		return 1;
+	}
+	shell_quote(qmodel, sizeof(qmodel), o.model);
+	memset(fig, 0, sizeof(fig));
+	snprintf(fig[FIG_PP].test, sizeof(fig[FIG_PP].test), "pp%d", o.pp);
+	snprintf(fig[FIG_TG].test, sizeof(fig[FIG_TG].test), "tg%d", o.tg);
+	snprintf(fig[FIG_BATCHED].test, sizeof(fig[FIG_BATCHED].test), "batched%d", o.par);
+	fig[FIG_PP].enabled = o.pp > 0;
+	fig[FIG_TG].enabled = o.tg > 0;
+	fig[FIG_BATCHED].enabled = o.par > 0;
+	if (bench_lm_load(&lm, o.model))
+		return 1;
+	if (truncate(llama_log, 0) && access(llama_log, F_OK) == 0)
+		perror("kllm-bench: llama.cpp log");
+	for (int r = 0; r < o.rounds && !ret; r++) {
+		for (int f = 0; f < FIG_COUNT && !ret; f++) {
+			struct cfigure *g = &fig[f];
+			double k, l;
+
+			if (!g->enabled)
+				continue;
+			bench_progress("round %d/%d %s: kllm\n", r + 1, o.rounds, g->test);
+			k = kllm_figure(&o, &lm, f, &g->kllm_run_sd);
+			bench_progress("round %d/%d %s: kllm %.2f t/s; llama.cpp...", r + 1, o.rounds,
+				       g->test, k);
+			l = llama_figure(&o, qmodel, f, &g->llama_run_sd,
+					 f == FIG_BATCHED ? &(int){ 0 } : &repack);
+			bench_progress(" %.2f t/s (ratio %.3f)\n", l, k / l);
+			if (k <= 0 || l <= 0) {
+				ret = 1;
+				break;
+			}
+			g->kllm[g->n] = k;
+			g->llama[g->n++] = l;
+		}
+	}
+	if (!ret) {
+		for (int f = 0; f < FIG_COUNT; f++) {
+			bench_stats(fig[f].kllm, fig[f].n, &fig[f].kllm_mean, &fig[f].kllm_sd);
+			bench_stats(fig[f].llama, fig[f].n, &fig[f].llama_mean, &fig[f].llama_sd);
+			if (fig[f].n == 1) {	/* one round: the spread of its runs */
+				fig[f].kllm_sd = fig[f].kllm_run_sd;
+				fig[f].llama_sd = fig[f].llama_run_sd;
+			}
+		}
+		if (o.json)
+			print_json(&o, &lm, fig, repack);
+		else
+			print_table(&o, &lm, fig, repack);
+	}
+	bench_lm_free(&lm);
+	return ret;
+}

@@ -1,0 +1,305 @@
+// SPDX-License-Identifier: MIT
+/*
+ * pp_tg.c - `kllm-bench pp` and `kllm-bench tg`: whole-model speed in
+ * process, measured the way llama-bench measures it.
+ *
+ *   ppN: N prompt tokens of one sequence from an empty cache, in batches
+ *        of -b tokens; tokens/s = N / time.
+ *   tgM: after an untimed prompt of --tg-prompt tokens (default 1, like
+ *        llama-bench's lone BOS), M tokens decoded one per forward pass;
+ *        tokens/s = M / time.
+ *
+ * Each test runs once untimed (warm-up), then -r times; the table gives
+ * mean +- sample standard deviation of tokens/s over the repetitions.
+ */
+#include "bench.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LIST 16
+#define MAX_REPS 100
+
+struct ptopts {
+	const char *model;
+	int prompts[MAX_LIST], n_prompts;
+	int gens[MAX_LIST], n_gens;
+	int threads[MAX_LIST], n_threads;
+	int reps;
+	int batch;
+	int tg_prompt;
+	int warmup;
+	int json;
+};
+
+struct ptresult {
+	char test[32];
+	uint32_t threads, n_prompt, n_gen;
+	int reps;
+	double mean, sd;
+	double samples[MAX_REPS];
+};
+
+static void usage_common(const char *mode, const char *what)
+{
+	fprintf(stderr,
+		"usage: kllm-bench %s -m MODEL [-p N,...] [-n M,...] [-t T,...] [-r REPS]\n"
+		"                     [-b BATCH] [--tg-prompt N] [--no-warmup] [--json]\n"
+		"  %s\n"
+		"  -p N   prompt processing of N tokens (pp test); -n M  generation of M\n"
+		"         tokens one at a time (tg test).  Defaults: pp: -p 128, tg: -n 64;\n"
+		"         give both to run both.  -t threads (default 2), -r repetitions\n"
+		"         (default 5), -b tokens per forward pass in pp (default 512),\n"
+		"         --tg-prompt untimed prompt before tg (default 1).  Prints mean\n"
+		"         +- standard deviation of tokens/s; progress on stderr.\n",
+		mode, what);
+}
+
+void bench_pp_usage(void)
+{
+	usage_common("pp", "Prompt processing speed (like llama-bench -p).");
+}
+
+void bench_tg_usage(void)
+{
+	usage_common("tg", "Text generation speed (like llama-bench -n).");
+}
+
+static int parse_pos(const char *s)
+{
+	int v = bench_parse_uint(s);
+
+	return v >= 1 && v <= 65536 ? v : -1;
+}
+
+static int parse_threads(const char *s)
+{
+	int v = bench_parse_uint(s);
+
+	return v >= 1 && v <= KLLM_POOL_MAX_THREADS ? v : -1;
+}
+
+static int parse_opts(struct ptopts *o, int is_tg, int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "tg-prompt", required_argument, NULL, 'P' },
+		{ "no-warmup", no_argument, NULL, 'W' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, v;
+
+	memset(o, 0, sizeof(*o));
+	o->reps = 5;
+	o->batch = 512;
+	o->tg_prompt = 1;
+	o->warmup = 1;
+	o->threads[0] = 2;
+	o->n_threads = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:p:n:t:r:b:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o->json = 1;
+			break;
+		case 'm':
+			o->model = optarg;
+			break;
+		case 'p':
+			o->n_prompts = bench_parse_list(optarg, parse_pos, o->prompts, MAX_LIST);
+			if (o->n_prompts < 0)
+				goto bad;
+			break;
+		case 'n':
+			o->n_gens = bench_parse_list(optarg, parse_pos, o->gens, MAX_LIST);
+			if (o->n_gens < 0)
+				goto bad;
+			break;
+		case 't':
+			o->n_threads = bench_parse_list(optarg, parse_threads, o->threads, MAX_LIST);
+			if (o->n_threads < 0)
+				goto bad;
+			break;
+		case 'r':
+			v = bench_parse_uint(optarg);
+			if (v < 1 || v > MAX_REPS)
+				goto bad;
+			o->reps = v;
+			break;
+		case 'b':
+			v = bench_parse_uint(optarg);
+			if (v < 1 || v > 4096)
+				goto bad;
+			o->batch = v;
+			break;
+		case 'P':
+			v = bench_parse_uint(optarg);
+			if (v < 0 || v > 4096)
+				goto bad;
+			o->tg_prompt = v;
+			break;
+		case 'W':
+			o->warmup = 0;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (!o->model || optind != argc) {
+		fprintf(stderr, "kllm-bench %s: -m MODEL is required\n", is_tg ? "tg" : "pp");
+		return -1;
+	}
+	if (!o->n_prompts && !o->n_gens) {
+		if (is_tg)
+			o->gens[o->n_gens++] = 64;
+		else
+			o->prompts[o->n_prompts++] = 128;
+	}
+	return 0;
+bad:
+	fprintf(stderr, "kllm-bench: bad value '%s' for -%c\n", optarg, c);
+	return -1;
+}
+
+/* One test (pp if n_prompt, else tg) at one thread count. */
+static int run_test(const struct ptopts *o, const struct bench_lm *lm, uint32_t threads,
+		    uint32_t n_prompt, uint32_t n_gen, struct ptresult *r)
+{
+	const uint32_t n_ctx = n_prompt ? n_prompt : o->tg_prompt + n_gen;
+	const uint32_t batch = n_prompt ? (n_prompt < (uint32_t)o->batch ? n_prompt :
+					   (uint32_t)o->batch) :
+				(o->tg_prompt > 1 ? (uint32_t)o->tg_prompt : 1);
+	struct kllm_ctx *ctx;
+	double secs, tps[MAX_REPS];
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	r->threads = threads;
+	r->n_prompt = n_prompt;
+	r->n_gen = n_gen;
+	snprintf(r->test, sizeof(r->test), n_prompt ? "pp%u" : "tg%u",
+		 n_prompt ? n_prompt : n_gen);
+	ret = bench_lm_ctx(lm, n_ctx, batch, 1, threads, &ctx);
+	if (ret)
+		return ret;
+	for (int i = -o->warmup; i < o->reps && !ret; i++) {
+		if (n_prompt)
+			ret = bench_lm_pp(ctx, lm, n_prompt, batch, &secs);
+		else
+			ret = bench_lm_tg(ctx, lm, o->tg_prompt, i < 0 ? (n_gen < 4 ? n_gen : 4) :
+					  n_gen, &secs);
+		if (ret || i < 0)
+			continue;
+		tps[i] = (n_prompt ? n_prompt : n_gen) / secs;
+		r->samples[i] = tps[i];
+		bench_progress("  %s t=%u rep %d/%d: %.2f tok/s\n", r->test, threads, i + 1,
+			       o->reps, tps[i]);
+	}
+	kllm_ctx_free(ctx);
+	if (ret)
+		return ret;
+	r->reps = o->reps;
+	bench_stats(tps, o->reps, &r->mean, &r->sd);
+	return 0;
+}
+
+int bench_pptg_run(const struct bench_lm *lm, uint32_t threads, uint32_t n_prompt,
+		   uint32_t n_gen, int reps, double *mean, double *sd)
+{
+	struct ptopts o = { .reps = reps, .batch = 512, .tg_prompt = 1, .warmup = 1 };
+	struct ptresult r;
+	int ret = run_test(&o, lm, threads, n_prompt, n_gen, &r);
+
+	*mean = r.mean;
+	*sd = r.sd;
+	return ret;
+}
+
+static void print_table(const struct bench_lm *lm, const struct ptresult *r, int n)
+{
+	printf("| %-32s | %10s | %8s | %7s | %7s | %18s |\n", "model", "size", "params",
+	       "threads", "test", "t/s");
+	printf("| %.32s | %.10s | %.8s | %.7s | %.7s | %.18s |\n",
+	       "--------------------------------", "----------", "--------", "-------",
+	       "-------", "------------------");
+	for (int i = 0; i < n; i++) {
+		const int giga = lm->n_params >= 1000000000ull;
+
+		printf("| %-32.32s | %6.1f MiB | %6.2f %c | %7u | %7s | %8.2f +- %6.2f |\n",
+		       lm->name, (double)lm->file_bytes / (1 << 20),
+		       lm->n_params / (giga ? 1e9 : 1e6), giga ? 'B' : 'M',
+		       r[i].threads, r[i].test, r[i].mean, r[i].sd);
+	}
+	printf("(kllm, %s path, mean +- sd of %d runs)\n", kk_simd_name(kk_simd_selected()),
+	       n ? r[0].reps : 0);
+}
+
+static void print_json(const struct bench_lm *lm, const struct ptresult *r, int n)
+{
+	printf("[\n");
+	for (int i = 0; i < n; i++) {
+		printf("  {\"model\": ");
+		bench_json_str(lm->name);
+		printf(", \"model_path\": ");
+		bench_json_str(lm->path);
+		printf(", \"size_bytes\": %llu, \"n_params\": %llu, \"simd\": \"%s\", "
+		       "\"threads\": %u, \"test\": \"%s\", \"n_prompt\": %u, \"n_gen\": %u, "
+		       "\"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f, \"samples\": [",
+		       (unsigned long long)lm->file_bytes, (unsigned long long)lm->n_params,
+		       kk_simd_name(kk_simd_selected()), r[i].threads, r[i].test, r[i].n_prompt,
+		       r[i].n_gen, r[i].reps, r[i].mean, r[i].sd);
+		for (int j = 0; j < r[i].reps; j++)
+			printf("%s%.4f", j ? ", " : "", r[i].samples[j]);
+		printf("]}%s\n", i + 1 < n ? "," : "");
+	}
+	printf("]\n");
+}
+
+static int pptg_main(int is_tg, int argc, char **argv)
+{
+	struct ptopts o;
+	struct bench_lm lm;
+	struct ptresult *res;
+	int n = 0, ret = 0;
+
+	if (parse_opts(&o, is_tg, argc, argv)) {
+		usage_common(is_tg ? "tg" : "pp", "");
+		return 2;
+	}
+	if (bench_lm_load(&lm, o.model))
+		return 1;
+	res = calloc((size_t)o.n_threads * (o.n_prompts + o.n_gens), sizeof(*res));
+	if (!res) {
+		bench_lm_free(&lm);
+		return 1;
+	}
+	bench_progress("kllm-bench %s: %s, %d rep(s)\n", is_tg ? "tg" : "pp", lm.name, o.reps);
+	for (int t = 0; t < o.n_threads && !ret; t++) {
+		for (int i = 0; i < o.n_prompts && !ret; i++)
+			ret = run_test(&o, &lm, o.threads[t], o.prompts[i], 0, &res[n++]);
+		for (int i = 0; i < o.n_gens && !ret; i++)
+			ret = run_test(&o, &lm, o.threads[t], 0, o.gens[i], &res[n++]);
+	}
+	if (!ret) {
+		if (o.json)
+			print_json(&lm, res, n);
+		else
+			print_table(&lm, res, n);
+	}
+	free(res);
+	bench_lm_free(&lm);
+	return ret ? 1 : 0;
+}
+
+int bench_pp_main(int argc, char **argv)
+{
+	return pptg_main(0, argc, argv);
+}
+
+int bench_tg_main(int argc, char **argv)
+{
+	return pptg_main(1, argc, argv);
+}
