@@ -2,11 +2,14 @@
 /*
  * guest_drm_root.h - the part of guest_drm.c that needs root: node
  * permissions, module parameters, the module-wide cap, per-uid quotas
- * (children running as other uids), CAP_IPC_LOCK, and rmmod.  Included by
+ * (children running as other uids), CAP_IPC_LOCK, memcg charging of
+ * shmem buffers, and rmmod.  Included by
  * guest_drm.c only (each guest_*.c is one static binary).
  */
 #ifndef KLLM_VM_GUEST_DRM_ROOT_H
 #define KLLM_VM_GUEST_DRM_ROOT_H
+
+#include <sys/mount.h>
 
 #define PARAMS "/sys/module/kllm/parameters/"
 #define MIB (1024u * 1024u)
@@ -248,6 +251,111 @@ START_TEST(test_root_memlock_bypass)
 }
 END_TEST
 
+/*
+ * Memory cgroups: a shmem BO's pages are charged to the memcg of the task
+ * that touches them, and uncharged when the buffer goes.  Needs a kernel
+ * with the memory controller (Debian's have it; the small debug kernel is
+ * built without, and says so).
+ */
+#define CG_ROOT "/sys/fs/cgroup"
+#define CG_TEST CG_ROOT "/kllm-test"
+
+static long cg_read_long(const char *path)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtol(buf, NULL, 10) : -EIO;
+}
+
+static int cg_write(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) != (ssize_t)strlen(val))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* In a child inside CG_TEST: a 4 MiB BO, every page touched through mmap. */
+static int memcg_child(void)
+{
+	char pid[32];
+	long before, touched, after;
+	struct drm_kllm_bo_info info;
+	uint32_t h;
+	uint8_t *p;
+	int fd;
+
+	snprintf(pid, sizeof(pid), "%d\n", getpid());
+	if (cg_write(CG_TEST "/cgroup.procs", pid))
+		return 10;
+	fd = kd_open();
+	before = cg_read_long(CG_TEST "/memory.current");
+	if (fd < 0 || before < 0 || kd_bo_create(fd, 4 * MIB, &h) || kd_info(fd, h, &info))
+		return 11;
+	p = mmap(NULL, 4 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, info.mmap_offset);
+	if (p == MAP_FAILED)
+		return 12;
+	for (unsigned int i = 0; i < 4 * MIB; i += PAGE)
+		p[i] = (uint8_t)i;
+	touched = cg_read_long(CG_TEST "/memory.current");
+	munmap(p, 4 * MIB);
+	kd_close(fd, h);
+	close(fd);
+	after = cg_read_long(CG_TEST "/memory.current");
+	printf("memcg: memory.current %ld -> %ld (4 MiB BO touched) -> %ld (closed)\n",
+	       before, touched, after);
+	fflush(stdout);		/* the child leaves by _exit */
+	if (touched - before < 4 * (long)MIB)
+		return 13;		/* not charged */
+	if (touched - after < 4 * (long)MIB)
+		return 14;		/* not uncharged */
+	return 0;
+}
+
+START_TEST(test_shmem_memcg)
+{
+	char ctl[256] = "";
+	int fd;
+	pid_t pid;
+
+	/* Without CONFIG_CGROUPS sysfs has no fs/cgroup directory (ENOENT). */
+	if (mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL) && errno != EBUSY) {
+		ck_assert_msg(errno == ENODEV || errno == ENOENT, "mount cgroup2: %s",
+			      strerror(errno));
+		printf("memcg: no cgroup2 in this kernel, not tested\n");
+		fflush(stdout);
+		return;
+	}
+	fd = open(CG_ROOT "/cgroup.controllers", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(read(fd, ctl, sizeof(ctl) - 1), 0);
+	close(fd);
+	if (!strstr(ctl, "memory")) {
+		printf("memcg: no memory controller in this kernel, not tested\n");
+		fflush(stdout);
+		return;
+	}
+	ck_assert_int_eq(cg_write(CG_ROOT "/cgroup.subtree_control", "+memory"), 0);
+	ck_assert(!mkdir(CG_TEST, 0755) || errno == EEXIST);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (!pid)
+		_exit(memcg_child());
+	ck_assert_int_eq(child_status(pid), 0);
+	ck_assert_int_eq(rmdir(CG_TEST), 0);
+}
+END_TEST
+
 /* Last: rmmod is refused while a file is open, and works once none is. */
 START_TEST(test_rmmod)
 {
@@ -288,6 +396,7 @@ static Suite *root_suite(void)
 	tcase_add_test(tc, test_uid_quota_independent);
 	tcase_add_test(tc, test_module_cap);
 	tcase_add_test(tc, test_root_memlock_bypass);
+	tcase_add_test(tc, test_shmem_memcg);
 	suite_add_tcase(s, tc);
 	tcase_add_test(tc_end, test_rmmod);
 	suite_add_tcase(s, tc_end);
