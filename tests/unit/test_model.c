@@ -395,8 +395,15 @@ START_TEST(test_qwen2_matches_reference)
 	struct tcfg c = qwen2_cfg;
 
 	check_against_ref(&c, 1e-5);
+	/*
+	 * With F32 weights some K/V element of this seed lies where float and
+	 * double arithmetic round it to neighbouring f16 values before it is
+	 * cached: one f16 step of one element, 6.4e-6 of the largest logit on
+	 * x86's paths and 1.1e-5 on NEON's.  A graph error (a bias dropped,
+	 * the wrong RoPE mode) moves the logits by far more than 5e-5.
+	 */
 	c.wtype = KK_TYPE_F32;
-	check_against_ref(&c, 1e-5);
+	check_against_ref(&c, 5e-5);
 }
 END_TEST
 
