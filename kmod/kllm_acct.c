@@ -72,6 +72,33 @@ static struct kllm_uid_acct *kllm_acct_find(kuid_t uid)
 }
 
 /*
+ * @acct, or (when the uid had no entry: @acct NULL) the preallocated
+ * *@spare, now in the table for @uid; *@spare is then taken (NULL).
+ */
+static struct kllm_uid_acct *kllm_acct_insert(kuid_t uid, struct kllm_uid_acct *acct,
+					      struct kllm_uid_acct **spare)
+{
+	lockdep_assert_held(&kllm_acct_lock);
+	if (acct)
+		return acct;
+	acct = *spare;
+	*spare = NULL;
+	acct->uid = uid;
+	hash_add(kllm_uid_table, &acct->node, __kuid_val(uid));
+	return acct;
+}
+
+/* Drop @acct from the table once nothing is charged to it; true if so. */
+static bool kllm_acct_unlink_if_idle(struct kllm_uid_acct *acct)
+{
+	lockdep_assert_held(&kllm_acct_lock);
+	if (acct->bytes || acct->userptr_bytes)
+		return false;
+	hash_del(&acct->node);
+	return true;
+}
+
+/*
  * Charge @bytes of file pins to @uid.  Returns the uid's entry (to give to
  * kllm_acct_uncharge), or NULL with *err = -ENOSPC (module cap), -EDQUOT
  * (uid quota) or -ENOMEM.  Nothing is charged on failure.
@@ -100,12 +127,7 @@ struct kllm_uid_acct *kllm_acct_charge(kuid_t uid, u64 bytes, int *err)
 		acct = NULL;
 		goto out_unlock;
 	}
-	if (!acct) {
-		acct = spare;
-		spare = NULL;
-		acct->uid = uid;
-		hash_add(kllm_uid_table, &acct->node, __kuid_val(uid));
-	}
+	acct = kllm_acct_insert(uid, acct, &spare);
 	acct->bytes += bytes;
 	kllm_pinned_total += bytes;
 out_unlock:
@@ -121,9 +143,7 @@ void kllm_acct_uncharge(struct kllm_uid_acct *acct, u64 bytes)
 	spin_lock(&kllm_acct_lock);
 	acct->bytes -= bytes;
 	kllm_pinned_total -= bytes;
-	last = !acct->bytes && !acct->userptr_bytes;
-	if (last)
-		hash_del(&acct->node);
+	last = kllm_acct_unlink_if_idle(acct);
 	spin_unlock(&kllm_acct_lock);
 	if (last)
 		kfree(acct);
@@ -152,12 +172,7 @@ struct kllm_uid_acct *kllm_acct_charge_userptr(kuid_t uid, u64 bytes, u64 limit,
 		acct = NULL;
 		goto out_unlock;
 	}
-	if (!acct) {
-		acct = spare;
-		spare = NULL;
-		acct->uid = uid;
-		hash_add(kllm_uid_table, &acct->node, __kuid_val(uid));
-	}
+	acct = kllm_acct_insert(uid, acct, &spare);
 	acct->userptr_bytes += bytes;
 out_unlock:
 	spin_unlock(&kllm_acct_lock);
@@ -171,9 +186,7 @@ void kllm_acct_uncharge_userptr(struct kllm_uid_acct *acct, u64 bytes)
 
 	spin_lock(&kllm_acct_lock);
 	acct->userptr_bytes -= bytes;
-	last = !acct->bytes && !acct->userptr_bytes;
-	if (last)
-		hash_del(&acct->node);
+	last = kllm_acct_unlink_if_idle(acct);
 	spin_unlock(&kllm_acct_lock);
 	if (last)
 		kfree(acct);
