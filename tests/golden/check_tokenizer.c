@@ -19,52 +19,9 @@
 
 #include "gguf.h"
 #include "tokenizer.h"
+#include "corpus_escape.h"
 
 #define MAX_IDS 4096
-
-static int hexdigit(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* The corpus escapes (\n \t \r \\ \xHH), undone in place; the new length. */
-static size_t unescape(char *s)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; s[i]; i++) {
-		if (s[i] != '\\' || !s[i + 1]) {
-			s[o++] = s[i];
-			continue;
-		}
-		switch (s[++i]) {
-		case 'n': s[o++] = '\n'; break;
-		case 't': s[o++] = '\t'; break;
-		case 'r': s[o++] = '\r'; break;
-		case '\\': s[o++] = '\\'; break;
-		case 'x':
-			if (hexdigit(s[i + 1]) >= 0 && hexdigit(s[i + 2]) >= 0) {
-				s[o++] = (char)(hexdigit(s[i + 1]) * 16 + hexdigit(s[i + 2]));
-				i += 2;
-				break;
-			}
-			s[o++] = '\\';	/* a lone \x stays as it is */
-			s[o++] = 'x';
-			break;
-		default:
-			s[o++] = '\\';
-			s[o++] = s[i];
-		}
-	}
-	s[o] = 0;
-	return o;
-}
 
 /* The next corpus case (skipping blank and '#' lines); 0 at end of file. */
 static int next_case(FILE *f, char *buf, size_t size)
