@@ -56,6 +56,21 @@ KSTACK :=
 LDFLAGS += $(SAN_FLAGS)
 endif
 
+# The device engine (runtime/engine_dev.c) talks to kllm.ko through
+# liburing and libdrm.  Without them (a cross build, or DEV=0) libkllm has
+# the CPU engine only and KLLM_ENGINE=dev says "device engine not built in".
+DEV ?= $(if $(CROSS),0,1)
+ifeq ($(DEV),1)
+DEV_OK := $(shell $(PKG_CONFIG) --exists liburing libdrm && echo 1)
+endif
+ifeq ($(DEV_OK),1)
+DEV_CFLAGS := -DKLLM_HAVE_DEV $(shell $(PKG_CONFIG) --cflags liburing libdrm)
+LDLIBS += $(shell $(PKG_CONFIG) --libs liburing libdrm)
+$(BUILD)/obj/runtime/engine_dev.o: BASE_CFLAGS += $(DEV_CFLAGS)
+# kllm-bench submit issues the driver's ioctls and io_uring commands itself.
+$(BUILD)/obj/tools/kllm-bench/submit.o: BASE_CFLAGS += $(DEV_CFLAGS)
+endif
+
 # Check: the host's via pkg-config; a cross build's from ARM64_SYSROOT
 # (tools/deps-arm64.sh unpacks Debian's arm64 packages there), linked static.
 ifeq ($(CROSS),)

@@ -10,6 +10,7 @@
  * made stay until released.
  */
 #include <linux/hashtable.h>
+#include <linux/seq_file.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -212,6 +213,20 @@ u64 kllm_acct_uid_bytes(kuid_t uid)
 	bytes = acct ? acct->bytes : 0;
 	spin_unlock(&kllm_acct_lock);
 	return bytes;
+}
+
+void kllm_acct_show(struct seq_file *m)
+{
+	struct kllm_uid_acct *acct;
+	int bkt;
+
+	spin_lock(&kllm_acct_lock);
+	seq_printf(m, "pinned_bytes %llu\n", kllm_pinned_total);
+	hash_for_each(kllm_uid_table, bkt, acct, node)
+		if (acct->bytes)
+			seq_printf(m, "pinned_bytes_uid %u %llu\n",
+				   from_kuid(&init_user_ns, acct->uid), acct->bytes);
+	spin_unlock(&kllm_acct_lock);
 }
 
 int kllm_acct_init(void)

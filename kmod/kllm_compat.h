@@ -54,4 +54,46 @@
 #define kllm_vm_flags_set(vma, f) ((vma)->vm_flags |= (f))
 #endif
 
+
+/* An inode's change time: inode_get_ctime() from 6.6, the field before. */
+#include <linux/fs.h>
+#ifdef KLLM_HAVE_INODE_GET_CTIME
+#define kllm_inode_ctime(inode) inode_get_ctime(inode)
+#else
+#define kllm_inode_ctime(inode) ((inode)->i_ctime)
+#endif
+
+/*
+ * io_uring commands.  The command API moved to <linux/io_uring/cmd.h> in
+ * 6.5; 6.1 has no io_uring_sqe_cmd() (the payload is ioucmd->cmd); the
+ * cancel hook (IO_URING_F_CANCEL, io_uring_cmd_mark_cancelable) exists
+ * from 6.7; io_uring_cmd_done() lost its res2 argument around 6.18.
+ */
+#ifdef KLLM_HAVE_IO_URING_CMD_H
+#include <linux/io_uring/cmd.h>
+#endif
+#include <linux/io_uring.h>
+#ifdef KLLM_HAVE_IO_URING_SQE_CMD
+#define kllm_uring_cmd_payload(ioucmd) io_uring_sqe_cmd((ioucmd)->sqe)
+#else
+#define kllm_uring_cmd_payload(ioucmd) ((ioucmd)->cmd)
+#endif
+#ifdef KLLM_HAVE_IO_URING_CMD_DONE4
+#define kllm_uring_cmd_done(ioucmd, ret, res2, flags) io_uring_cmd_done(ioucmd, ret, res2, flags)
+#else	/* res2 went with the CQE32 variant, io_uring_cmd_done32() */
+#define kllm_uring_cmd_done(ioucmd, ret, res2, flags) io_uring_cmd_done(ioucmd, ret, flags)
+#endif
+#ifdef KLLM_HAVE_IO_URING_CMD_CANCEL
+#define KLLM_URING_CAN_CANCEL 1
+#else
+#define KLLM_URING_CAN_CANCEL 0
+#endif
+
+/* The DRM file operations we add .uring_cmd to. */
+#ifdef KLLM_HAVE_DRM_ACCEL
+#define KLLM_DRM_FOPS DRM_ACCEL_FOPS
+#else
+#define KLLM_DRM_FOPS DRM_GEM_FOPS
+#endif
+
 #endif /* KLLM_COMPAT_H */

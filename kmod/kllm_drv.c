@@ -18,6 +18,7 @@
 
 #include "kllm_compat.h"
 #include "kllm_drv.h"
+#include "kllm_job.h"
 
 #define KLLM_NAME "kllm"
 
@@ -50,6 +51,16 @@ void kllm_file_count(struct drm_file *file, u32 type, u64 bytes, bool add)
 	spin_unlock(&kf->lock);
 }
 
+static void kllm_file_free(struct kref *ref)
+{
+	kfree(container_of(ref, struct kllm_file, ref));
+}
+
+void kllm_file_put(struct kllm_file *kf)
+{
+	kref_put(&kf->ref, kllm_file_free);
+}
+
 static int kllm_open(struct drm_device *dev, struct drm_file *file)
 {
 	struct kllm_file *kf;
@@ -59,19 +70,34 @@ static int kllm_open(struct drm_device *dev, struct drm_file *file)
 	kf = kzalloc(sizeof(*kf), GFP_KERNEL);
 	if (!kf)
 		return -ENOMEM;
+	kref_init(&kf->ref);
 	spin_lock_init(&kf->lock);
+	kllm_file_jobs_init(kf);
 	file->driver_priv = kf;
 	return 0;
 }
 
-/* DRM closed every handle before this (drm_gem_release). */
+/*
+ * DRM closed every handle before this (drm_gem_release).  No io_uring
+ * command of the file is parked (each holds the file); ioctl jobs are
+ * cancelled and may still be finishing: they hold kf.
+ */
 static void kllm_postclose(struct drm_device *dev, struct drm_file *file)
 {
-	kfree(file->driver_priv);
+	struct kllm_file *kf = file->driver_priv;
+
+	kllm_file_jobs_release(kf);
 	file->driver_priv = NULL;
+	kllm_file_put(kf);
 }
 
-KLLM_DEFINE_FOPS(kllm_fops);
+/* DRM's file operations plus io_uring commands (kllm_uring.c). */
+static const struct file_operations kllm_fops = {
+	.owner = THIS_MODULE,
+	KLLM_DRM_FOPS,
+	.uring_cmd = kllm_uring_cmd,
+	.show_fdinfo = kllm_show_fdinfo,
+};
 
 static const struct drm_driver kllm_drm_driver = {
 	.driver_features = KLLM_DRIVER_FEATURES,

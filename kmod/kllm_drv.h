@@ -6,14 +6,18 @@
 #ifndef KLLM_DRV_H
 #define KLLM_DRV_H
 
+#include <linux/atomic.h>
+#include <linux/kref.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/xarray.h>
 #include <drm/drm_device.h>
 #include <drm/drm_file.h>
 #include <drm/drm_gem.h>
 #include <drm/drm_ioctl.h>
 
 #include "kllm_drm.h"
+#include "kllm_sched.h"
 
 struct kllm_device {
 	struct drm_device drm;
@@ -23,14 +27,24 @@ struct kllm_device {
  * Per open file.  The counters cover the buffer objects this file holds a
  * handle to; they change in the GEM open/close callbacks (handle created /
  * deleted), so a buffer is counted once per file that can reach it.
+ * Refcounted: jobs of the file outlive its close (they are cancelled).
  */
 struct kllm_file {
-	spinlock_t lock;	/* protects every field below */
+	struct kref ref;	/* the DRM file, each unfinished job */
+	spinlock_t lock;	/* protects the counters below */
 	u64 shmem_bytes;
 	u64 file_pinned_bytes;
 	u64 userptr_bytes;
 	u32 handles;
+	/* Own locks (xa_lock): program handles, ioctl jobs by id. */
+	struct xarray progs;	/* u32 handle -> struct kllm_prog */
+	struct xarray jobs;	/* u32 id -> struct kllm_job (ioctl path) */
+	u32 next_job_id;	/* xa_alloc_cyclic cursor (jobs' xa_lock) */
+	atomic_t unfinished;	/* jobs alive: not finished, or not yet reaped */
+	struct kllm_ctx ctx;	/* scheduling state (engine lock) */
 };
+
+void kllm_file_put(struct kllm_file *kf);
 
 static inline struct kllm_file *kllm_file_of(struct drm_file *file)
 {
@@ -47,6 +61,12 @@ int kllm_gem_create(struct drm_file *file, u64 size, u32 *handle);
 u64 kllm_gem_shmem_bytes(void);
 u64 kllm_gem_max_bytes(void);
 bool kllm_is_shmem_bo(struct drm_gem_object *obj);
+/*
+ * The engine's view of a shmem BO: its pages, taken and mapped on first
+ * use (in the caller's context, which is charged) and kept until the BO is
+ * freed.  ERR_PTR on failure.
+ */
+void *kllm_gem_vaddr(struct drm_gem_object *obj, u64 *size);
 
 /* Per-file counting, called from each BO kind's open/close callbacks. */
 void kllm_file_count(struct drm_file *file, u32 type, u64 bytes, bool add);
@@ -60,6 +80,7 @@ bool kllm_is_pin_bo(struct drm_gem_object *obj);
 void kllm_pin_describe(struct drm_gem_object *obj, u32 *type, u64 *size, u64 *pinned);
 /* The engine's view of a pin BO: its kernel mapping and user size. */
 void *kllm_pin_vaddr(struct drm_gem_object *obj, u64 *size);
+bool kllm_pin_writable(struct drm_gem_object *obj);
 u64 kllm_pin_userptr_bytes(void);
 
 /* kllm_acct.c: file-pin cap and per-uid quota. */
@@ -75,9 +96,21 @@ u64 kllm_acct_total(void);
 u64 kllm_acct_uid_bytes(kuid_t uid);
 u64 kllm_acct_max_bytes(void);
 u64 kllm_acct_uid_quota_bytes(void);
+struct seq_file;
+/* "pinned_bytes N" and one "pinned_bytes_uid UID N" per uid charged. */
+void kllm_acct_show(struct seq_file *m);
 
 /* kllm_ioctl.c */
-#define KLLM_NUM_IOCTLS (DRM_KLLM_BO_READ + 1)
+#define KLLM_NUM_IOCTLS (DRM_KLLM_CTX_SET + 1)
 extern const struct drm_ioctl_desc kllm_ioctls[KLLM_NUM_IOCTLS];
+
+/* kllm_prog.c, kllm_job.c: ioctl handlers. */
+int kllm_ioctl_prog_create(struct drm_device *dev, void *data, struct drm_file *file);
+int kllm_ioctl_prog_destroy(struct drm_device *dev, void *data, struct drm_file *file);
+int kllm_ioctl_job_submit(struct drm_device *dev, void *data, struct drm_file *file);
+int kllm_ioctl_job_wait(struct drm_device *dev, void *data, struct drm_file *file);
+int kllm_ioctl_ctx_set(struct drm_device *dev, void *data, struct drm_file *file);
+/* kllm_fdinfo.c: DRM usage statistics of an open file. */
+void kllm_show_fdinfo(struct seq_file *m, struct file *f);
 
 #endif /* KLLM_DRV_H */

@@ -9,6 +9,8 @@
 #include <linux/atomic.h>
 #include <linux/err.h>
 #include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/vmalloc.h>
 #include <linux/slab.h>
 #include <linux/fs.h>
 #include <drm/drm_vma_manager.h>
@@ -19,7 +21,20 @@
 
 struct kllm_shmem_bo {
 	struct drm_gem_shmem_object shmem;	/* first: the helpers kfree() it */
+	/*
+	 * The engine's mapping, made on first use by a job and kept until
+	 * the object is freed: page references on the shmem file's pages (the
+	 * same pages an mmap of the BO shows) and one vmap.
+	 */
+	struct mutex map_lock;		/* protects pages and vaddr */
+	struct page **pages;
+	void *vaddr;
 };
+
+static struct kllm_shmem_bo *to_shmem_bo(struct drm_gem_object *obj)
+{
+	return container_of(obj, struct kllm_shmem_bo, shmem.base);
+}
 
 /* Bytes of shmem BOs alive, module-wide (atomic: no lock). */
 static atomic64_t kllm_shmem_total = ATOMIC64_INIT(0);
@@ -53,8 +68,44 @@ static void kllm_shmem_close(struct drm_gem_object *obj, struct drm_file *file)
 	kllm_file_count(file, KLLM_BO_TYPE_SHMEM, obj->size, false);
 }
 
+void *kllm_gem_vaddr(struct drm_gem_object *obj, u64 *size)
+{
+	struct kllm_shmem_bo *bo = to_shmem_bo(obj);
+	struct page **pages;
+	void *vaddr;
+
+	*size = obj->size;
+	mutex_lock(&bo->map_lock);
+	if (bo->vaddr)
+		goto unlock;
+	pages = drm_gem_get_pages(obj);
+	if (IS_ERR(pages)) {
+		vaddr = ERR_CAST(pages);
+		goto unlock_ret;
+	}
+	bo->vaddr = vmap(pages, obj->size >> PAGE_SHIFT, VM_MAP, PAGE_KERNEL);
+	if (!bo->vaddr) {
+		drm_gem_put_pages(obj, pages, false, false);
+		vaddr = ERR_PTR(-ENOMEM);
+		goto unlock_ret;
+	}
+	bo->pages = pages;
+unlock:
+	vaddr = bo->vaddr;
+unlock_ret:
+	mutex_unlock(&bo->map_lock);
+	return vaddr;
+}
+
 static void kllm_shmem_free(struct drm_gem_object *obj)
 {
+	struct kllm_shmem_bo *bo = to_shmem_bo(obj);
+
+	if (bo->vaddr) {
+		vunmap(bo->vaddr);
+		drm_gem_put_pages(obj, bo->pages, true, true);
+	}
+	mutex_destroy(&bo->map_lock);
 	atomic64_sub(obj->size, &kllm_shmem_total);
 	drm_gem_shmem_object_free(obj);
 }
@@ -109,6 +160,7 @@ struct drm_gem_object *kllm_gem_create_object(struct drm_device *dev, size_t siz
 	if (!bo)
 		return ERR_PTR(-ENOMEM);
 	bo->shmem.base.funcs = &kllm_shmem_funcs;
+	mutex_init(&bo->map_lock);
 	return &bo->shmem.base;
 }
 

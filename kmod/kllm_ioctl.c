@@ -16,6 +16,7 @@
 #include <drm/drm_ioctl.h>
 
 #include "kllm_drv.h"
+#include "kllm_job.h"
 
 static bool kllm_all_zero(const u64 *v, size_t n)
 {
@@ -158,9 +159,18 @@ static int kllm_ioctl_get_stats(struct drm_device *dev, void *data,
 {
 	struct drm_kllm_get_stats *args = data;
 	struct kllm_file *kf = kllm_file_of(file);
+	struct kllm_job_stats js;
 
-	if (args->flags & ~KLLM_GET_STATS_FLAGS || !KLLM_RESERVED_ZERO(args))
+	if (args->flags & ~KLLM_GET_STATS_FLAGS || !KLLM_RESERVED_ZERO(args) ||
+	    !kllm_all_zero(args->reserved2, ARRAY_SIZE(args->reserved2)))
 		return -EINVAL;
+	kllm_job_stats(&js);
+	args->jobs_submitted = js.submitted;
+	args->jobs_via_uring = js.via_uring;
+	args->jobs_completed = js.completed;
+	args->jobs_failed = js.failed;
+	args->jobs_in_flight = js.in_flight;
+	args->programs = kllm_prog_count();
 	args->file_pinned_bytes = kllm_acct_total();
 	args->uid_pinned_bytes = kllm_acct_uid_bytes(current_euid());
 	args->userptr_bytes = kllm_pin_userptr_bytes();
@@ -225,6 +235,24 @@ put_obj:
 	return ret;
 }
 
+int kllm_ioctl_ctx_set(struct drm_device *dev, void *data, struct drm_file *file)
+{
+	struct drm_kllm_ctx_set *args = data;
+	struct kllm_file *kf = kllm_file_of(file);
+
+	if (args->flags & ~KLLM_CTX_SET_FLAGS || !KLLM_RESERVED_ZERO(args))
+		return -EINVAL;
+	if (args->param != KLLM_CTX_PRIORITY)
+		return -EINVAL;
+	if (args->value < KLLM_PRIO_INTERACTIVE || args->value > KLLM_PRIO_BACKGROUND)
+		return -EINVAL;
+	if (args->value == KLLM_PRIO_INTERACTIVE && !capable(CAP_SYS_NICE))
+		return -EPERM;
+	/* Jobs already queued keep their class; new ones take this. */
+	WRITE_ONCE(kf->ctx.class, kllm_class_of_prio((u32)args->value));
+	return 0;
+}
+
 #define KLLM_IOCTL(name, fn) \
 	DRM_IOCTL_DEF_DRV(KLLM_##name, fn, DRM_RENDER_ALLOW)
 
@@ -236,4 +264,9 @@ const struct drm_ioctl_desc kllm_ioctls[KLLM_NUM_IOCTLS] = {
 	KLLM_IOCTL(BO_INFO, kllm_ioctl_bo_info),
 	KLLM_IOCTL(GET_STATS, kllm_ioctl_get_stats),
 	KLLM_IOCTL(BO_READ, kllm_ioctl_bo_read),
+	KLLM_IOCTL(PROG_CREATE, kllm_ioctl_prog_create),
+	KLLM_IOCTL(PROG_DESTROY, kllm_ioctl_prog_destroy),
+	KLLM_IOCTL(JOB_SUBMIT, kllm_ioctl_job_submit),
+	KLLM_IOCTL(JOB_WAIT, kllm_ioctl_job_wait),
+	KLLM_IOCTL(CTX_SET, kllm_ioctl_ctx_set),
 };

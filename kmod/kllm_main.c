@@ -13,6 +13,7 @@
 
 #include "kllm_drv.h"
 #include "kllm_fpu_host.h"
+#include "kllm_job.h"
 
 static char *simd = "auto";
 module_param(simd, charp, 0444);
@@ -48,20 +49,27 @@ static int __init kllm_init(void)
 	ret = kllm_acct_init();
 	if (ret)
 		return ret;
+	ret = kllm_engine_init();
+	if (ret)
+		goto exit_acct;
 	ret = kllm_drv_register();
 	if (ret) {
 		pr_err("kllm: device registration failed: %d\n", ret);
-		goto exit_acct;
+		goto exit_engine;
 	}
 	return 0;
 
+exit_engine:
+	kllm_engine_exit();
 exit_acct:
 	kllm_acct_exit();
 	return ret;
 }
 
+/* No file is open (each holds the module): jobs left are cancelled ones. */
 static void __exit kllm_exit(void)
 {
+	kllm_engine_exit();
 	kllm_drv_unregister();
 	kllm_acct_exit();
 }

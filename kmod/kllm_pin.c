@@ -31,17 +31,19 @@
 #include <linux/vmalloc.h>
 
 #include "kllm_drv.h"
+#include "kllm_share.h"
 
 struct kllm_pin_bo {
 	struct drm_gem_object base;	/* base.size: the pages pinned */
 	u32 type;			/* KLLM_BO_TYPE_FILE or _USERPTR */
 	bool writable;			/* userptr: pinned with FOLL_WRITE */
-	struct page **pages;
+	struct page **pages;		/* userptr */
 	unsigned long npages;
 	void *vmap;			/* all pages, contiguous */
 	u64 first_offset;		/* where the user's range starts in vmap */
 	u64 size;			/* the user's bytes */
-	struct kllm_uid_acct *acct;	/* charged uid (file pins: euid; userptr: uid) */
+	struct kllm_share *share;	/* file pins: the shared pin (kllm_share.c) */
+	struct kllm_uid_acct *acct;	/* userptr: charged uid */
 	struct mm_struct *mm;		/* userptr: charged mm (mmgrab'ed) */
 };
 
@@ -82,6 +84,11 @@ void *kllm_pin_vaddr(struct drm_gem_object *obj, u64 *size)
 	return bo->vmap + bo->first_offset;
 }
 
+bool kllm_pin_writable(struct drm_gem_object *obj)
+{
+	return to_pin_bo(obj)->writable;
+}
+
 /* ------------------------------------------------------------ release */
 
 static void kllm_userptr_uncharge(struct kllm_pin_bo *bo, struct mm_struct *mm,
@@ -92,21 +99,14 @@ static void kllm_userptr_uncharge(struct kllm_pin_bo *bo, struct mm_struct *mm,
 	atomic64_sub((u64)npages << PAGE_SHIFT, &kllm_userptr_total);
 }
 
-static void kllm_file_pages_put(struct page **pages, unsigned long n)
-{
-	while (n--)
-		put_page(pages[n]);
-}
-
 static void kllm_pin_free(struct drm_gem_object *obj)
 {
 	struct kllm_pin_bo *bo = to_pin_bo(obj);
 
-	vunmap(bo->vmap);
 	if (bo->type == KLLM_BO_TYPE_FILE) {
-		kllm_file_pages_put(bo->pages, bo->npages);
-		kllm_acct_uncharge(bo->acct, bo->base.size);
+		kllm_share_put(bo->share);
 	} else {
+		vunmap(bo->vmap);
 		unpin_user_pages_dirty_lock(bo->pages, bo->npages, bo->writable);
 		kllm_userptr_uncharge(bo, bo->mm, bo->npages);
 		mmdrop(bo->mm);
@@ -183,17 +183,6 @@ static int kllm_pin_publish(struct drm_file *file, struct kllm_pin_bo *bo,
 
 /* ------------------------------------------------------------ file pins */
 
-/* A reference on the uptodate page-cache page at @index (read in if needed). */
-static struct page *kllm_file_page_get(struct file *filp, pgoff_t index)
-{
-	struct address_space *mapping = filp->f_mapping;
-
-	/* tmpfs has no ->read_folio: shmem reads (or swaps in) its own. */
-	if (shmem_mapping(mapping))
-		return shmem_read_mapping_page(mapping, index);
-	return read_mapping_page(mapping, index, filp);
-}
-
 static int kllm_file_check(struct file *filp)
 {
 	struct inode *inode = file_inode(filp);
@@ -208,37 +197,13 @@ static int kllm_file_check(struct file *filp)
 	return 0;
 }
 
-static int kllm_file_pages_read(struct file *filp, struct kllm_pin_bo *bo,
-				pgoff_t first)
-{
-	unsigned long i;
-	struct page *page;
-
-	for (i = 0; i < bo->npages; i++) {
-		if (fatal_signal_pending(current))
-			goto put_read_pages_eintr;
-		page = kllm_file_page_get(filp, first + i);
-		if (IS_ERR(page)) {
-			kllm_file_pages_put(bo->pages, i);
-			return PTR_ERR(page);
-		}
-		bo->pages[i] = page;
-		cond_resched();
-	}
-	return 0;
-
-put_read_pages_eintr:
-	kllm_file_pages_put(bo->pages, i);
-	return -EINTR;
-}
-
 /*
  * Pin [offset, offset + size) of the file @fd names.  @size > 0 and the
  * sum does not overflow (checked by the ioctl).
  */
 int kllm_pin_file(struct drm_file *file, int fd, u64 offset, u64 size, u32 *handle)
 {
-	struct kllm_uid_acct *acct;
+	struct kllm_share *share;
 	struct kllm_pin_bo *bo;
 	struct file *filp;
 	pgoff_t first, end;
@@ -264,36 +229,27 @@ int kllm_pin_file(struct drm_file *file, int fd, u64 offset, u64 size, u32 *hand
 	first = offset >> PAGE_SHIFT;
 	end = DIV_ROUND_UP_ULL(offset + size, PAGE_SIZE);
 
-	acct = kllm_acct_charge(current_euid(), (u64)(end - first) << PAGE_SHIFT, &ret);
-	if (!acct)
-		goto put_file;
-	bo = kllm_pin_bo_alloc(end - first);
+	bo = kzalloc(sizeof(*bo), GFP_KERNEL);
 	if (!bo) {
 		ret = -ENOMEM;
-		goto uncharge;
+		goto put_file;
 	}
-	bo->type = KLLM_BO_TYPE_FILE;
-	bo->acct = acct;
-	bo->size = size;
-	bo->first_offset = offset & ~PAGE_MASK;
-	ret = kllm_file_pages_read(filp, bo, first);
-	if (ret)
-		goto free_bo;
-	/* Read-only for the kernel too: weights are never written through it. */
-	bo->vmap = vmap(bo->pages, bo->npages, VM_MAP, PAGE_KERNEL_RO);
-	if (!bo->vmap) {
-		ret = -ENOMEM;
-		goto put_pages;
+	/* The range's pin: shared with every other import of it. */
+	share = kllm_share_get(filp, first, end - first);
+	if (IS_ERR(share)) {
+		ret = PTR_ERR(share);
+		kfree(bo);
+		goto put_file;
 	}
 	fput(filp);
+	bo->type = KLLM_BO_TYPE_FILE;
+	bo->share = share;
+	bo->npages = end - first;
+	bo->vmap = kllm_share_vaddr(share);
+	bo->size = size;
+	bo->first_offset = offset & ~PAGE_MASK;
 	return kllm_pin_publish(file, bo, handle);
 
-put_pages:
-	kllm_file_pages_put(bo->pages, bo->npages);
-free_bo:
-	kllm_pin_bo_free_unpinned(bo);
-uncharge:
-	kllm_acct_uncharge(acct, (u64)(end - first) << PAGE_SHIFT);
 put_file:
 	fput(filp);
 	return ret;

@@ -59,6 +59,49 @@ void kllm_probe(struct vm_area_struct *vma);
 void kllm_probe(struct vm_area_struct *vma) { vm_flags_set(vma, VM_DONTEXPAND); }
 C
 
+probe have_io_uring_cmd_h <<'C'
+#include <linux/io_uring/cmd.h>
+int kllm_probe(struct io_uring_cmd *cmd);
+int kllm_probe(struct io_uring_cmd *cmd) { return cmd->cmd_op; }
+C
+
+probe have_io_uring_sqe_cmd <<'C'
+#include <linux/io_uring.h>
+#if __has_include(<linux/io_uring/cmd.h>)
+#include <linux/io_uring/cmd.h>
+#endif
+const void *kllm_probe(struct io_uring_cmd *cmd);
+const void *kllm_probe(struct io_uring_cmd *cmd) { return io_uring_sqe_cmd(cmd->sqe); }
+C
+
+probe have_io_uring_cmd_done4 <<'C'
+#include <linux/io_uring.h>
+#if __has_include(<linux/io_uring/cmd.h>)
+#include <linux/io_uring/cmd.h>
+#endif
+void kllm_probe(struct io_uring_cmd *cmd, unsigned int f);
+void kllm_probe(struct io_uring_cmd *cmd, unsigned int f) { io_uring_cmd_done(cmd, 0, 0, f); }
+C
+
+probe have_io_uring_cmd_cancel <<'C'
+#include <linux/io_uring.h>
+#if __has_include(<linux/io_uring/cmd.h>)
+#include <linux/io_uring/cmd.h>
+#endif
+void kllm_probe(struct io_uring_cmd *cmd, unsigned int f);
+void kllm_probe(struct io_uring_cmd *cmd, unsigned int f)
+{
+	if (f & IO_URING_F_CANCEL)
+		io_uring_cmd_mark_cancelable(cmd, f);
+}
+C
+
+probe have_inode_get_ctime <<'C'
+#include <linux/fs.h>
+struct timespec64 kllm_probe(const struct inode *inode);
+struct timespec64 kllm_probe(const struct inode *inode) { return inode_get_ctime(inode); }
+C
+
 echo "ccflags-y += -Werror" >> "$work/Kbuild"
 # -k: a probe that does not compile must not stop the others.
 make -k -s -C "$kdir" M="$work" W= modules > "$work/log" 2>&1 || true

@@ -25,6 +25,8 @@ void kllm_engine_default_params(struct kllm_engine_params *p)
 
 static int resolve_params(const struct kllm_llm *llm, struct kllm_engine_params *p)
 {
+	if (p->priority > KLLM_PRIORITY_BACKGROUND)
+		return api_fail(-EINVAL, "priority %u: must be KLLM_PRIORITY_*", p->priority);
 	if (!p->n_seqs || p->n_seqs > KLLM_PROG_MAX_SEQS)
 		return api_fail(-EINVAL, "n_seqs %u: must be 1..%u", p->n_seqs,
 				KLLM_PROG_MAX_SEQS);
@@ -85,7 +87,8 @@ int kllm_engine_create(const struct kllm_llm *llm, const struct kllm_engine_para
 		ret = engine_alloc(e);
 	if (!ret) {
 		co = (struct kllm_ctx_opts){ .n_ctx = e->p.n_ctx, .max_batch = e->p.max_batch,
-					     .n_seqs = e->p.n_seqs, .n_threads = e->p.n_threads };
+					     .n_seqs = e->p.n_seqs, .n_threads = e->p.n_threads,
+					     .priority = e->p.priority };
 		ret = kllm_ctx_create(&e->ctx, llm->m, &co, err, sizeof(err));
 		if (ret)
 			api_fail(ret, "%s", err);
@@ -471,4 +474,9 @@ void kllm_abort_clear(struct kllm_engine *e)
 {
 	if (e)
 		atomic_store(&e->abort, 0);
+}
+
+const char *kllm_engine_backend(const struct kllm_engine *e)
+{
+	return e && e->ctx ? kllm_ctx_engine_name(e->ctx) : NULL;
 }

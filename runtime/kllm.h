@@ -242,9 +242,21 @@ struct kllm_engine_params {
 	uint32_t n_ctx;		/* positions per sequence; 0: n_ctx_train, else 4096 */
 	uint32_t max_batch;	/* tokens per forward pass (1..4096, <= n_ctx) */
 	uint32_t n_threads;	/* 0: every CPU this process may use */
+	/*
+	 * KLLM_PRIORITY_*: the device engine's scheduling class for this
+	 * engine's jobs (the driver serves interactive before normal before
+	 * background, fairly within a class; interactive needs CAP_SYS_NICE,
+	 * else kllm_engine_create fails with -EPERM).  The cpu engine ignores
+	 * it.
+	 */
+	uint32_t priority;
 };
 
-/* n_seqs 1, n_ctx 0, max_batch 256, n_threads 0. */
+#define KLLM_PRIORITY_NORMAL 0
+#define KLLM_PRIORITY_INTERACTIVE 1
+#define KLLM_PRIORITY_BACKGROUND 2
+
+/* n_seqs 1, n_ctx 0, max_batch 256, n_threads 0, priority normal. */
 void kllm_engine_default_params(struct kllm_engine_params *p);
 
 /*
@@ -257,6 +269,27 @@ int kllm_engine_create(const struct kllm_llm *llm, const struct kllm_engine_para
 void kllm_engine_free(struct kllm_engine *e);	/* NULL: no-op */
 /* The parameters in effect (n_ctx and max_batch resolved); NULL for NULL. */
 const struct kllm_engine_params *kllm_engine_params(const struct kllm_engine *e);
+
+/*
+ * Where the forward passes run, chosen at kllm_engine_create by the
+ * environment variable KLLM_ENGINE:
+ *   cpu    in this process, on its thread pool;
+ *   dev    in the kllm kernel driver (kllm.ko: /dev/accel/accelN, or
+ *          /dev/dri/renderDN before Linux 6.2), which pins the model
+ *          file's weights and runs jobs submitted through io_uring, or
+ *          through its ioctls where io_uring is not allowed; no node,
+ *          a driver older than UAPI 1.1, a model not loaded from a file
+ *          or a library built without liburing/libdrm make
+ *          kllm_engine_create fail with a message saying which;
+ *   auto   (default, also when unset) dev when a kllm node opens and the
+ *          model is a file, else cpu; a node that opens but refuses the
+ *          model (the driver's pin quota or limits) is an error, as with
+ *          dev, not a silent fall back.
+ * Results are bitwise the same on both when the driver runs the same
+ * SIMD path (its simd= parameter, KLLM_SIMD here).  Returns "cpu",
+ * "dev (io_uring)" or "dev (ioctl)"; NULL for NULL.
+ */
+const char *kllm_engine_backend(const struct kllm_engine *e);
 
 /*
  * A new empty sequence: its id (0..n_seqs-1, the lowest free slot), or

@@ -6,11 +6,14 @@
 #include "model.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gguf.h"
 #include "kk.h"
@@ -426,6 +429,7 @@ static int map_data(struct ld *l)
 	const uint8_t *p = (const uint8_t *)gguf_file_base(l->g) + off;
 
 	m->data_size = gguf_file_size(l->g) - off;
+	m->data_offset = off;
 	if (!((uintptr_t)p % 32)) {
 		m->data = p;
 		return 0;
@@ -450,6 +454,7 @@ int kllm_model_from_gguf(struct kllm_model **out, struct gguf *g, char *err,
 		return fail(&l, -ENOMEM, "out of memory");
 	}
 	l.m->gguf = g;
+	l.m->fd = -1;
 	ret = read_arch(&l);
 	if (!ret)
 		ret = read_hparams(&l);
@@ -465,6 +470,26 @@ int kllm_model_from_gguf(struct kllm_model **out, struct gguf *g, char *err,
 	return 0;
 }
 
+/*
+ * The device engine pins the data section from the file (the CPU engine
+ * reads the mapping), so keep it open.  A file replaced since it was
+ * mapped (different size) is not used: the device engine then refuses.
+ */
+static void keep_fd(struct kllm_model *m, const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != gguf_file_size(m->gguf)) {
+		close(fd);
+		return;
+	}
+	m->fd = fd;
+}
+
 int kllm_model_load(struct kllm_model **out, const char *path, char *err,
 		    size_t errlen)
 {
@@ -475,7 +500,10 @@ int kllm_model_load(struct kllm_model **out, const char *path, char *err,
 	ret = gguf_open(&g, path, err, errlen);
 	if (ret)
 		return ret;
-	return kllm_model_from_gguf(out, g, err, errlen);
+	ret = kllm_model_from_gguf(out, g, err, errlen);
+	if (!ret)
+		keep_fd(*out, path);
+	return ret;
 }
 
 void kllm_model_free(struct kllm_model *m)
@@ -484,6 +512,8 @@ void kllm_model_free(struct kllm_model *m)
 		return;
 	free(m->layers);
 	free(m->data_copy);
+	if (m->fd >= 0)
+		close(m->fd);
 	gguf_close(m->gguf);
 	free(m);
 }

@@ -82,6 +82,11 @@ struct kllm_model {
 	const void *data;	/* 32-byte aligned */
 	uint64_t data_size;
 	void *data_copy;	/* set when the file's section was misaligned */
+	/* The file itself, for the device engine to pin the data section
+	 * from: read-only fd (-1 when loaded from memory) and the section's
+	 * file offset. */
+	int fd;
+	uint64_t data_offset;
 	struct kllm_weight tok_embd, output_norm, output, rope_freqs;
 	int tied_output;	/* no output.weight: logits use tok_embd */
 	int has_rope_freqs;

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * seq.c - contexts, sequences and the forward pass on the CPU engine (see
- * seq.h).
+ * seq.c - contexts, sequences and the forward pass (see seq.h), on the CPU
+ * engine (engine_cpu.c) or the device engine (engine_dev.c), chosen once
+ * per context by KLLM_ENGINE.  Both see the same checked program, the
+ * same batch checks and the same KV layout, so kllm_seq_copy is a memcpy
+ * either way (the device's caches are buffer objects mapped here).
  */
 #include "seq.h"
 
@@ -10,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "cpu.h"
 #include "engine_cpu.h"
+#include "engine_dev.h"
 #include "kllm_prog_check.h"
 #include "kllm_prog_lower.h"
 #include "pool.h"
@@ -29,6 +34,12 @@ struct kllm_ctx {
 	uint64_t scratch_size;
 	struct kllm_prog_mem *kv;	/* n_seqs: each sequence's KV memory */
 	struct kllm_prog_mem buf[KLLM_PROG_MAX_BUFFERS];
+	/* The device engine (NULL: the CPU's) and what its jobs need. */
+	struct kllm_dev *dev;
+	struct kllm_dev_bo *kv_bo;	/* n_seqs: the buffer object behind kv[] */
+	int32_t *d_map;		/* n_seqs: a batch's index of a sequence, or -1 */
+	int32_t *d_seq;		/* max_batch: the batch's tokens' indices */
+	uint32_t *d_kv;		/* max_batch: KV handles of the batch's sequences */
 	char err[256];
 };
 
@@ -43,37 +54,143 @@ ctx_fail(struct kllm_ctx *ctx, int ret, const char *fmt, ...)
 	return ret;
 }
 
+/*
+ * Zeroed memory, 64-byte aligned.  Big buffers (activations, scratch, KV
+ * caches, logits) are sized for the worst case (max_batch, n_ctx) but
+ * mostly used far less: they come from mmap, whose pages stay unallocated
+ * (zero) until touched, so only what a run uses becomes resident.
+ */
+#define BIG_ALLOC (1u << 20)
+
 static void *alloc_zero(uint64_t n)
 {
 	void *p = NULL;
 
-	if (n > SIZE_MAX || posix_memalign(&p, 64, n ? (size_t)n : 64))
+	if (n > SIZE_MAX)
+		return NULL;
+	if (n >= BIG_ALLOC) {
+		p = mmap(NULL, (size_t)n, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	if (posix_memalign(&p, 64, n ? (size_t)n : 64))
 		return NULL;
 	memset(p, 0, (size_t)n);
 	return p;
 }
 
-static int ctx_setup(struct kllm_ctx *ctx)
+static void free_zero(void *p, uint64_t n)
+{
+	if (p && n >= BIG_ALLOC)
+		munmap(p, (size_t)n);
+	else
+		free(p);
+}
+
+/* The in-process engine's memory and threads. */
+static int cpu_setup(struct kllm_ctx *ctx)
 {
 	const struct kllm_compiled *c = &ctx->prog;
-	struct kllm_prog_err perr;
 	int ret;
 
-	if (kllm_prog_check(c->img, c->size, &ctx->info, &perr))
-		return ctx_fail(ctx, -EINVAL, "program rejected");
 	ret = kllm_pool_create(ctx->opts.n_threads ? ctx->opts.n_threads :
 			       kllm_cpu_count(), &ctx->pool);
 	if (ret)
 		return ctx_fail(ctx, ret, "thread pool: %s", strerror(-ret));
 	ctx->act = alloc_zero(c->act_size);
 	ctx->logits = alloc_zero(4ull * c->n_vocab * c->max_batch);
-	ctx->kv = calloc(ctx->opts.n_seqs, sizeof(*ctx->kv));
-	if (!ctx->act || !ctx->logits || !ctx->kv)
+	if (!ctx->act || !ctx->logits)
 		return ctx_fail(ctx, -ENOMEM, "out of memory for activations");
 	ctx->buf[c->b_weights] = (struct kllm_prog_mem){ (void *)ctx->m->data,
 							 c->weights_size };
 	ctx->buf[c->b_act] = (struct kllm_prog_mem){ ctx->act, c->act_size };
 	return 0;
+}
+
+enum engine_want { WANT_AUTO, WANT_CPU, WANT_DEV };
+
+static int engine_want(struct kllm_ctx *ctx, enum engine_want *want)
+{
+	const char *e = getenv("KLLM_ENGINE");
+
+	if (!e || !*e || !strcmp(e, "auto"))
+		*want = WANT_AUTO;
+	else if (!strcmp(e, "cpu"))
+		*want = WANT_CPU;
+	else if (!strcmp(e, "dev"))
+		*want = WANT_DEV;
+	else
+		return ctx_fail(ctx, -EINVAL, "KLLM_ENGINE=%s: expected cpu, dev or auto", e);
+	return 0;
+}
+
+/* The driver's program and the batch arrays of the device engine. */
+static int dev_load(struct kllm_ctx *ctx)
+{
+	const struct kllm_compiled *c = &ctx->prog;
+	int ret;
+
+	ret = kllm_dev_load(ctx->dev, c, &ctx->info, ctx->m->fd, ctx->m->data_offset,
+			    ctx->err, sizeof(ctx->err));
+	if (!ret && ctx->opts.priority)
+		ret = kllm_dev_set_priority(ctx->dev, ctx->opts.priority, ctx->err,
+					    sizeof(ctx->err));
+	if (ret)
+		return ret;
+	ctx->kv_bo = calloc(ctx->opts.n_seqs, sizeof(*ctx->kv_bo));
+	ctx->d_map = malloc(4ull * ctx->opts.n_seqs);
+	ctx->d_seq = malloc(4ull * c->max_batch);
+	ctx->d_kv = malloc(4ull * c->max_batch);
+	if (!ctx->kv_bo || !ctx->d_map || !ctx->d_seq || !ctx->d_kv)
+		return ctx_fail(ctx, -ENOMEM, "out of memory");
+	memset(ctx->d_map, 0xff, 4ull * ctx->opts.n_seqs);
+	return 0;
+}
+
+/*
+ * KLLM_ENGINE=dev: the device or an error saying why not.  auto: the
+ * device when this library has it, the model is a file and a kllm node
+ * opens; a device that opens but refuses the program is an error.
+ * 1: use the CPU.
+ */
+static int dev_setup(struct kllm_ctx *ctx, enum engine_want want)
+{
+	const struct kllm_model *m = ctx->m;
+	int ret;
+
+	if (want == WANT_CPU)
+		return 1;
+	if (want == WANT_AUTO && (!kllm_dev_built_in() || m->fd < 0 ||
+				  m->data_offset % KLLM_PROG_BIND_ALIGN))
+		return 1;
+	if (m->fd < 0 && kllm_dev_built_in())
+		return ctx_fail(ctx, -EINVAL, "device engine: the model was not "
+				"loaded from a file (its weights are pinned from one)");
+	ret = kllm_dev_open(&ctx->dev, ctx->err, sizeof(ctx->err));
+	if (ret)
+		return want == WANT_AUTO ? 1 : ret;
+	return dev_load(ctx);
+}
+
+static int ctx_setup(struct kllm_ctx *ctx)
+{
+	const struct kllm_compiled *c = &ctx->prog;
+	struct kllm_prog_err perr;
+	enum engine_want want;
+	int ret;
+
+	if (kllm_prog_check(c->img, c->size, &ctx->info, &perr))
+		return ctx_fail(ctx, -EINVAL, "program rejected");
+	ctx->kv = calloc(ctx->opts.n_seqs, sizeof(*ctx->kv));
+	if (!ctx->kv)
+		return ctx_fail(ctx, -ENOMEM, "out of memory");
+	ret = engine_want(ctx, &want);
+	if (!ret)
+		ret = dev_setup(ctx, want);
+	if (ret <= 0)
+		return ret;
+	ctx->err[0] = 0;	/* auto's reason not to use the device */
+	return cpu_setup(ctx);
 }
 
 int kllm_ctx_create(struct kllm_ctx **out, const struct kllm_model *m,
@@ -110,16 +227,31 @@ int kllm_ctx_create(struct kllm_ctx **out, const struct kllm_model *m,
 	return 0;
 }
 
+/* A sequence's KV memory: a buffer object of the device, or ours. */
+static void kv_free(struct kllm_ctx *ctx, uint32_t seq)
+{
+	if (ctx->dev && ctx->kv_bo)
+		kllm_dev_bo_free(ctx->dev, &ctx->kv_bo[seq]);
+	else
+		free_zero(ctx->kv[seq].base, ctx->kv[seq].size);
+	ctx->kv[seq] = (struct kllm_prog_mem){ NULL, 0 };
+}
+
 void kllm_ctx_free(struct kllm_ctx *ctx)
 {
 	if (!ctx)
 		return;
 	for (uint32_t s = 0; ctx->kv && s < ctx->opts.n_seqs; s++)
-		free(ctx->kv[s].base);
+		kv_free(ctx, s);
 	free(ctx->kv);
-	free(ctx->act);
-	free(ctx->logits);
-	free(ctx->scratch);
+	free(ctx->kv_bo);
+	free(ctx->d_map);
+	free(ctx->d_seq);
+	free(ctx->d_kv);
+	kllm_dev_close(ctx->dev);
+	free_zero(ctx->act, ctx->prog.act_size);
+	free_zero(ctx->logits, 4ull * ctx->prog.n_vocab * ctx->prog.max_batch);
+	free_zero(ctx->scratch, ctx->scratch_size);
 	kllm_pool_destroy(ctx->pool);
 	kllm_compiled_free(&ctx->prog);
 	free(ctx);
@@ -135,12 +267,21 @@ const char *kllm_ctx_error(const struct kllm_ctx *ctx)
 	return ctx->err;
 }
 
+const char *kllm_ctx_engine_name(const struct kllm_ctx *ctx)
+{
+	return ctx->dev ? kllm_dev_name(ctx->dev) : "cpu";
+}
+
+struct kllm_dev *kllm_ctx_dev(const struct kllm_ctx *ctx)
+{
+	return ctx->dev;
+}
+
 int kllm_seq_clear(struct kllm_ctx *ctx, uint32_t seq)
 {
 	if (seq >= ctx->opts.n_seqs)
 		return ctx_fail(ctx, -EINVAL, "sequence %u: out of range", seq);
-	free(ctx->kv[seq].base);
-	ctx->kv[seq] = (struct kllm_prog_mem){ NULL, 0 };
+	kv_free(ctx, seq);
 	return 0;
 }
 
@@ -148,6 +289,17 @@ static int kv_alloc(struct kllm_ctx *ctx, uint32_t seq)
 {
 	if (ctx->kv[seq].base)
 		return 0;
+	if (ctx->dev) {
+		int ret = kllm_dev_bo_create(ctx->dev, ctx->prog.kv_size, &ctx->kv_bo[seq]);
+
+		if (ret)
+			return ctx_fail(ctx, ret, "device KV cache of %llu bytes: %s",
+					(unsigned long long)ctx->prog.kv_size,
+					strerror(-ret));
+		ctx->kv[seq].base = ctx->kv_bo[seq].map;
+		ctx->kv[seq].size = ctx->prog.kv_size;
+		return 0;
+	}
 	ctx->kv[seq].base = alloc_zero(ctx->prog.kv_size);
 	if (!ctx->kv[seq].base)
 		return ctx_fail(ctx, -ENOMEM, "out of memory for a KV cache");
@@ -187,6 +339,7 @@ static int check_batch(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
 		       uint32_t n_out)
 {
 	const struct kllm_compiled *c = &ctx->prog;
+	int ret;
 
 	if (!n || n > c->max_batch || n_out > n)
 		return ctx_fail(ctx, -EINVAL, "batch of %u tokens and %u outputs: "
@@ -202,8 +355,9 @@ static int check_batch(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
 		if (seq[i] < 0 || (uint32_t)seq[i] >= ctx->opts.n_seqs)
 			return ctx_fail(ctx, -EINVAL, "token %u: sequence %d out of range",
 					i, seq[i]);
-		if (kv_alloc(ctx, (uint32_t)seq[i]))
-			return -ENOMEM;
+		ret = kv_alloc(ctx, (uint32_t)seq[i]);
+		if (ret)
+			return ret;
 	}
 	for (uint32_t o = 0; o < n_out; o++)
 		if (out_rows[o] < 0 || (uint32_t)out_rows[o] >= n)
@@ -219,12 +373,45 @@ static int ensure_scratch(struct kllm_ctx *ctx)
 
 	if (need <= ctx->scratch_size && ctx->scratch)
 		return 0;
-	free(ctx->scratch);
+	free_zero(ctx->scratch, ctx->scratch_size);
 	ctx->scratch_size = 0;
 	ctx->scratch = alloc_zero(need);
 	if (!ctx->scratch)
 		return ctx_fail(ctx, -ENOMEM, "out of memory for scratch");
 	ctx->scratch_size = need;
+	return 0;
+}
+
+/*
+ * The batch as one device job: its sequences are numbered in order of
+ * first appearance and bound to their KV buffer objects.
+ */
+static int forward_dev(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
+		       const int32_t *pos, const int32_t *seq_ids,
+		       const int32_t *out_rows, uint32_t n_out, float *logits)
+{
+	struct kllm_dev_batch b = {
+		.n_tokens = n, .n_outputs = n_out, .tokens = tokens, .pos = pos,
+		.seq = ctx->d_seq, .out_rows = out_rows, .kv = ctx->d_kv };
+	int ret;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t s = (uint32_t)seq_ids[i];
+
+		if (ctx->d_map[s] < 0) {
+			ctx->d_map[s] = (int32_t)b.n_seqs;
+			ctx->d_kv[b.n_seqs++] = ctx->kv_bo[s].handle;
+		}
+		ctx->d_seq[i] = ctx->d_map[s];
+	}
+	for (uint32_t i = 0; i < n; i++)
+		ctx->d_map[seq_ids[i]] = -1;
+	ret = kllm_dev_forward(ctx->dev, &b);
+	if (ret)
+		return ctx_fail(ctx, ret, "device engine: %s", kllm_dev_strerror(ret));
+	if (n_out)
+		memcpy(logits, kllm_dev_output(ctx->dev)->map,
+		       4ull * ctx->prog.n_vocab * n_out);
 	return 0;
 }
 
@@ -244,8 +431,12 @@ int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
 
 	ctx->err[0] = 0;
 	ret = check_batch(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out);
-	if (!ret)
-		ret = ensure_scratch(ctx);
+	if (ret)
+		return ret;
+	if (ctx->dev)
+		return forward_dev(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out,
+				   logits);
+	ret = ensure_scratch(ctx);
 	if (ret)
 		return ret;
 	ctx->buf[c->b_logits] = (struct kllm_prog_mem){ ctx->logits,

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * seq.h - running a compiled model in process: a context holds the checked
- * program, the activation arena, scratch, a thread pool and the KV memory
- * of its sequences; kllm_forward() runs one batch of tokens.
+ * seq.h - running a compiled model: a context holds the checked program
+ * and the KV memory of its sequences, and runs it either in process (the
+ * activation arena, scratch and a thread pool are then its own) or in the
+ * kllm driver (engine_dev.h; the KV memory is then the device's buffer
+ * objects, mapped here); kllm_forward() runs one batch of tokens.
+ *
+ * The engine is chosen once, at kllm_ctx_create, by the environment:
+ * KLLM_ENGINE=cpu, dev (the driver, else an error saying why) or auto
+ * (the default: the driver when this library has the device engine, the
+ * model was loaded from a file and a kllm node opens; else the CPU; a
+ * node that opens but refuses the model is an error).
  *
  * A batch may mix sequences: every token carries its sequence index and
  * position, and attends to the positions <= its own of its sequence's
@@ -19,12 +27,14 @@
 #include "model.h"
 
 struct kllm_ctx;
+struct kllm_dev;
 
 struct kllm_ctx_opts {
 	uint32_t n_ctx;		/* positions per sequence */
 	uint32_t max_batch;	/* tokens per kllm_forward, 1..4096 */
 	uint32_t n_seqs;	/* sequence indices 0..n_seqs-1 */
 	uint32_t n_threads;	/* 0: every CPU this process may use */
+	uint32_t priority;	/* KLLM_PRIORITY_* (device engine only) */
 };
 
 /*
@@ -67,5 +77,10 @@ int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
 
 /* The last error's message ("" if none). */
 const char *kllm_ctx_error(const struct kllm_ctx *ctx);
+
+/* "cpu", "dev (io_uring)" or "dev (ioctl)": who runs the forward passes. */
+const char *kllm_ctx_engine_name(const struct kllm_ctx *ctx);
+/* The device engine, or NULL on the CPU (for kllm_dev_run_many users). */
+struct kllm_dev *kllm_ctx_dev(const struct kllm_ctx *ctx);
 
 #endif /* KLLM_RUNTIME_SEQ_H */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The bench tool runs end to end and emits valid JSON with the documented
-# keys: `kernels` on a tiny shape, and `pp`, `tg`, `batched` on a tiny
-# synthetic model made by kllm-mkmodel.  (Speed is measured by hand:
+# keys: `kernels` on a tiny shape, and `pp`, `tg`, `batched`, `serve` on a
+# tiny synthetic model made by kllm-mkmodel.  (Speed is measured by hand:
 # docs/PERF.md.)  KLLM_BUILD picks the build directory (default build/).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -60,6 +60,48 @@ for r in bt:
 print("bench-smoke: pp %d, tg %d, batched %d rows ok" % (len(pp), len(tg), len(bt)))
 PY
 
+# serve: client processes of two classes on the cpu engine (a sweep of the
+# background load and the decode scaling), its JSON; the table and its plot
+sv=$("$bin/kllm-bench" serve -m "$model" --engine cpu -c interactive:1:4:3 \
+	-c background:1:6:3 -r 2 --sweep 0,1 --decode-scaling=2:4 --json 2>/dev/null)
+python3 - "$sv" <<'PY'
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["engine"] == "cpu" and d["backend"] == "cpu", d
+assert [r["background"] for r in d["runs"]] == [0, 1], d["runs"]
+for r in d["runs"]:
+    assert r["total_tps"] > 0 and r["seconds"] > 0, r
+    for c in r["classes"]:
+        for k in ("ttft_p50_ms", "ttft_p99_ms", "tok_p50_ms", "tok_p99_ms", "gen_tps"):
+            assert c[k] > 0, (k, c)
+        assert c["ttft_p50_ms"] <= c["ttft_p99_ms"] and c["tok_p50_ms"] <= c["tok_p99_ms"], c
+        assert c["tokens"] == c["requests"] * c["gen"] == c["requests"] * 3, c
+        # background clients go on until the interactive ones are done
+        assert c["requests"] == 2 if c["class"] == "interactive" else c["requests"] >= 2, c
+assert [c["class"] for c in d["runs"][1]["classes"]] == ["interactive", "background"], d
+assert [x["background"] for x in d["interactive_p99_ratio"]] == [1], d
+s = d["decode_scaling"]
+assert s["prompt"] == 2 and s["gen"] == 4 and s["tps_1"] > 0 and s["tps_4"] > 0, s
+assert abs(s["ratio"] - s["tps_4"] / s["tps_1"]) < 1e-3 * s["ratio"], s
+print("bench-smoke: serve %d runs ok" % len(d["runs"]))
+PY
+plot=
+command -v gnuplot >/dev/null && plot="-o $tmp/serve.png"
+# shellcheck disable=SC2086
+"$bin/kllm-bench" serve -m "$model" --engine cpu -c interactive:1:4:2 -c background:1:4:2 \
+	-r 1 --sweep 0,1 $plot >/dev/null 2>&1
+[ -z "$plot" ] || [ "$(head -c 4 "$tmp/serve.png" | od -An -c | tr -d ' ')" = '211PNG' ] ||
+	{ echo "bench-smoke: serve -o wrote no PNG"; exit 1; }
+# the device engine without a kllm node: one line, status 1
+if ! ls /dev/accel/accel* /dev/dri/renderD* >/dev/null 2>&1; then
+	rc=0
+	err=$("$bin/kllm-bench" serve -m "$model" --engine dev -c normal:2:4:2 2>&1 >/dev/null) ||
+		rc=$?
+	[ "$rc" = 1 ] && [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] ||
+		{ echo "bench-smoke: serve --engine dev without a node: status $rc, '$err'"; exit 1; }
+	echo "bench-smoke: serve --engine dev without a node fails in one line"
+fi
+
 # compare: the plumbing around llama.cpp's tools, with stand-ins that print
 # what llama-bench -o jsonl and llama-batched-bench --output-format jsonl do
 fake=$tmp/llamacpp
@@ -88,4 +130,38 @@ for r in rows:
     assert abs(r["ratio"] - r["kllm_tps"] / r["llamacpp_tps"]) < 1e-3 * r["ratio"], r
 assert rows[0]["llamacpp_tps"] == 40.0 and rows[1]["llamacpp_tps"] == 20.0, rows
 print("bench-smoke: compare %d rows ok" % len(rows))
+PY
+
+# submit: the cost of a job alone, on a one-layer model.  Without a kllm
+# node (the usual CI machine) only the in-process column runs and --engine
+# dev fails saying why; with one, the ioctl and io_uring columns too.
+sub_model=$tmp/submit.gguf
+"$bin/kllm-mkmodel" -o "$sub_model" --arch llama --layers 1 --embd 32 --heads 1 \
+	--kv-heads 1 --ffn 32 --vocab 288 --type f32 >"$tmp/mk.log" 2>&1 ||
+	{ cat "$tmp/mk.log"; exit 1; }
+sub=$("$bin/kllm-bench" submit -m "$sub_model" -b 1,4 -n 16 -r 2 --json 2>"$tmp/sub.err")
+"$bin/kllm-bench" submit -m "$sub_model" -b 2 -n 4 -r 1 >/dev/null 2>&1
+rc=0
+"$bin/kllm-bench" submit -m "$sub_model" -b 1 -n 2 -r 1 --engine dev >/dev/null 2>"$tmp/dev.err" ||
+	rc=$?
+python3 - "$sub" "$rc" "$(cat "$tmp/dev.err")" <<'PY'
+import json, sys
+rows, rc, err = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+assert [(r["batch"], r["jobs"]) for r in rows] == [(1, 16), (4, 16)], rows
+dev = rows[0]["device"]
+for r in rows:
+    for k in ("model", "simd", "threads", "reps", "device", "device_note", "inproc_us",
+              "inproc_syscalls", "ioctl_us", "ioctl_syscalls", "uring_us", "uring_syscalls"):
+        assert k in r, (k, r)
+    assert r["inproc_us"] > 0 and r["inproc_syscalls"] == 0, r
+    if dev is None:
+        assert "no kllm node" in r["device_note"] or "not built in" in r["device_note"], r
+        assert r["ioctl_us"] is None and r["uring_us"] is None, r
+    else:
+        assert r["ioctl_us"] > 0 and r["ioctl_syscalls"] >= 2, r
+if dev is None:
+    assert rc == 1 and "device engine: " in err, (rc, err)
+else:
+    assert rc == 0, (rc, err)
+print("bench-smoke: submit %d rows ok (device: %s)" % (len(rows), dev))
 PY

@@ -89,7 +89,7 @@ for mode in shared static; do
 	cc -Wall -Wextra -Werror -I"$tmp/prefix/include" "$tmp/hello.c" -o "$tmp/hello-$mode" $libs
 	"$tmp/hello-$mode" "$tmp/tiny.gguf"
 done
-for t in kllm-bench kllm-mkmodel kllm-run; do
+for t in kllm-bench kllm-mkmodel kllm-run kllm-top; do
 	[ -x "$tmp/prefix/bin/$t" ] || { echo "install-check: $t missing"; exit 1; }
 done
 echo "install-check: ok"

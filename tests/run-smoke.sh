@@ -32,7 +32,7 @@ MODEL=${1:-$("$SRC/tools/fetch-model.sh")} || { echo "FAIL fetch-model"; exit 1;
 out=$("$RUN" -m "$MODEL" -p "The capital of France is" --temp 0 -n 16 --ids 2>"$TMP/err")
 rc=$?
 read -ra ids <<<"$out"
-timings='^kllm-run: load [0-9.]+ ms \| prompt [0-9]+ tokens, [0-9.]+ tok/s \| generation 16 tokens, [0-9.]+ tok/s \| [a-z0-9]+, 4096 ctx$'
+timings='^kllm-run: load [0-9.]+ ms \| prompt [0-9]+ tokens, [0-9.]+ tok/s \| generation 16 tokens, [0-9.]+ tok/s \| (cpu|dev \((io_uring|ioctl)\)), [a-z0-9]+, 4096 ctx$'
 if [ $rc -eq 0 ] && [ ${#ids[@]} -eq 16 ] && [[ "$out" =~ ^[0-9]+( [0-9]+){15}$ ]] &&
    [[ "$(cat "$TMP/err")" =~ $timings ]]; then
 	ok "greedy --ids: $out"

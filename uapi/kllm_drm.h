@@ -34,7 +34,7 @@ extern "C" {
 
 /* GET_INFO.version: major << 16 | minor; minor grows with compatible additions. */
 #define KLLM_UAPI_VERSION_MAJOR 1
-#define KLLM_UAPI_VERSION_MINOR 0
+#define KLLM_UAPI_VERSION_MINOR 2
 #define KLLM_UAPI_VERSION ((KLLM_UAPI_VERSION_MAJOR << 16) | KLLM_UAPI_VERSION_MINOR)
 
 #define DRM_KLLM_GET_INFO	0x00
@@ -44,6 +44,11 @@ extern "C" {
 #define DRM_KLLM_BO_INFO	0x04
 #define DRM_KLLM_GET_STATS	0x05
 #define DRM_KLLM_BO_READ	0x06
+#define DRM_KLLM_PROG_CREATE	0x07	/* 1.1 */
+#define DRM_KLLM_PROG_DESTROY	0x08	/* 1.1 */
+#define DRM_KLLM_JOB_SUBMIT	0x09	/* 1.1 */
+#define DRM_KLLM_JOB_WAIT	0x0a	/* 1.1 */
+#define DRM_KLLM_CTX_SET	0x0b	/* 1.2 */
 
 /* Buffer object kinds (BO_INFO.type, GET_INFO.bo_types bit 1 << type). */
 #define KLLM_BO_TYPE_SHMEM	1	/* BO_CREATE: pageable, mmap-able */
@@ -151,6 +156,14 @@ struct drm_kllm_get_stats {
 	__u64 fd_userptr_bytes;		/* out: this file's userptr pins */
 	__u64 fd_shmem_bytes;		/* out: this file's shmem BOs */
 	__u64 reserved[4];		/* in: 0 */
+	/* 1.1: jobs, module-wide (a 1.0 caller's shorter struct omits them) */
+	__u64 jobs_submitted;		/* out: accepted by JOB_SUBMIT or uring_cmd */
+	__u64 jobs_via_uring;		/* out: of those, through io_uring */
+	__u64 jobs_completed;		/* out: finished with status 0 */
+	__u64 jobs_failed;		/* out: finished with a negative status */
+	__u64 jobs_in_flight;		/* out: accepted and not yet finished */
+	__u64 programs;			/* out: programs alive */
+	__u64 reserved2[4];		/* in: 0 */
 };
 #define KLLM_GET_STATS_FLAGS 0u
 
@@ -171,6 +184,181 @@ struct drm_kllm_bo_read {
 };
 #define KLLM_BO_READ_FLAGS 0u
 
+
+/*
+ * Programs and jobs (1.1).
+ *
+ * A program (uapi/kllm_prog.h) is a model compiled into tensor ops over
+ * buffers.  PROG_CREATE copies the image into the kernel, checks all of it
+ * with the same validator libkllm runs (uapi/kllm_prog_check.c) and binds
+ * its WEIGHTS buffers to buffer objects; the driver allocates the program's
+ * activation arena and scratch itself.  A job runs the program once for a
+ * batch of tokens: its inputs (token ids, positions, sequence indices,
+ * output rows) are copied into the kernel when it is submitted, and it
+ * binds each of its sequences' KV buffers and the program's OUTPUT buffers
+ * to buffer objects (shmem buffers, or writable userptr pins).
+ *
+ * Jobs of one file and one priority class run in the order they were
+ * submitted.  Scheduling (1.2): each open file is a context with a
+ * priority class (CTX_SET, or per job in drm_kllm_job.flags); the engine
+ * serves interactive before normal before background, shares engine time
+ * fairly among the contexts of a class, lets a job that waited too long
+ * go first whatever its class, splits long jobs into chunks (a higher
+ * class gets in at every chunk boundary) and fuses jobs of different
+ * files that run the same program into one pass.  None of this changes
+ * a job's results, bit for bit.
+ */
+
+/* Priority classes (1.2). */
+#define KLLM_PRIO_INTERACTIVE	1	/* needs CAP_SYS_NICE */
+#define KLLM_PRIO_NORMAL	2	/* a new file's class */
+#define KLLM_PRIO_BACKGROUND	3
+
+/* One buffer binding: a buffer object of the caller's file and a byte
+ * offset into it (a multiple of KLLM_PROG_BIND_ALIGN, 32). */
+struct drm_kllm_bind {
+	__u32 handle;			/* GEM handle; 0 = unbound (KV only) */
+	__u32 flags;			/* 0 */
+	__u64 offset;			/* bytes into the buffer object */
+};
+
+/*
+ * DRM_IOCTL_KLLM_PROG_CREATE: check and keep a program.  binds_ptr holds
+ * one drm_kllm_bind per WEIGHTS buffer of the program, in buffer id order
+ * (n_binds must equal their number); the buffer object must hold the
+ * buffer's declared size from the offset on.  Weights are only read.
+ * Errors: a program the validator rejects -EINVAL, with its one-line reason
+ * written to log_ptr (if log_size > 0, always NUL-terminated; the only
+ * output written on failure); prog_size 0 or over KLLM_PROG_MAX_SIZE
+ * -EINVAL; activation arena over the module's max_act_mb -E2BIG; bad
+ * handle -ENOENT; too small or misaligned binding -EINVAL; more than
+ * KLLM_MAX_PROGS_PER_FILE programs on the file -EMFILE.
+ */
+struct drm_kllm_prog_create {
+	__u64 prog_ptr;			/* in: the program image */
+	__u32 prog_size;		/* in: its bytes */
+	__u32 flags;			/* in: 0 */
+	__u64 binds_ptr;		/* in: struct drm_kllm_bind[n_binds] */
+	__u32 n_binds;			/* in: number of WEIGHTS buffers */
+	__u32 handle;			/* out: program handle (per file, >= 1) */
+	__u64 log_ptr;			/* in: optional char[log_size] */
+	__u32 log_size;			/* in: 0 for no message */
+	__u32 pad;			/* in: 0 */
+	__u64 act_bytes;		/* out: activation + scratch bytes allocated */
+	__u64 reserved[2];		/* in: 0 */
+};
+#define KLLM_PROG_CREATE_FLAGS 0u
+#define KLLM_MAX_PROGS_PER_FILE 64
+
+/*
+ * DRM_IOCTL_KLLM_PROG_DESTROY: drop the file's program handle.  Jobs
+ * already submitted keep the program until they finish.  Unknown handle
+ * -ENOENT.
+ */
+struct drm_kllm_prog_destroy {
+	__u32 handle;			/* in */
+	__u32 flags;			/* in: 0 */
+	__u64 reserved[2];		/* in: 0 */
+};
+#define KLLM_PROG_DESTROY_FLAGS 0u
+
+/*
+ * A job: the argument of JOB_SUBMIT and, as is, the 80-byte command of an
+ * IORING_OP_URING_CMD SQE (the ring must be set up with IORING_SETUP_SQE128,
+ * cmd_op KLLM_URING_CMD_SUBMIT).
+ *
+ *  - tokens, pos, seq: __s32[n_tokens]; out_rows: __s32[n_outputs]; a
+ *    pointer is needed only if the program declares that INPUT buffer
+ *    (else it must be 0).  The values are copied at submission; the
+ *    kernels bound-check every id, position and index where they use it.
+ *  - binds: n_binds drm_kllm_bind, first one per OUTPUT buffer of the
+ *    program (buffer id order), then n_seqs * n_kv for the KV buffers:
+ *    binds[n_out + s * n_kv + i] is sequence s's memory for the program's
+ *    i-th KV buffer (handle 0 leaves sequence s unbound).  Each bound
+ *    range must hold the buffer's declared size (OUTPUT: the bytes this
+ *    job's rows touch), in a shmem buffer or a writable userptr pin.
+ *  - timeout_ms: engine time allowed to the job, 0 for the module's
+ *    job_timeout_ms; past it the job fails with -ETIMEDOUT.
+ *
+ * Submission errors (returned by the ioctl, or as the CQE's res): unknown
+ * flags or non-zero reserved -EINVAL; unknown program or buffer handle
+ * -ENOENT; n_tokens 0 or over the program's max_batch, n_outputs >
+ * n_tokens, n_seqs over KLLM_PROG_MAX_SEQS, wrong n_binds, misaligned,
+ * too small or read-only binding -EINVAL; unreadable array -EFAULT; more
+ * than KLLM_MAX_JOBS_PER_FILE unfinished jobs on the file -EBUSY.
+ * Job status (JOB_WAIT's status, or the CQE's res): 0 done; -ETIMEDOUT
+ * over its time; -ECANCELED the io_uring request was cancelled (ring torn
+ * down); -EINTR the submitting process was killed.  A failed job may have
+ * written any part of its OUTPUT buffers and, for its sequences, the KV
+ * rows of its own positions; nothing else.
+ */
+struct drm_kllm_job {
+	__u32 prog;			/* program handle */
+	__u32 flags;			/* KLLM_JOB_* */
+	__u32 n_tokens;			/* 1..max_batch */
+	__u32 n_outputs;		/* 0..n_tokens */
+	__u32 n_seqs;			/* 0..KLLM_PROG_MAX_SEQS */
+	__u32 n_binds;			/* n_out + n_seqs * n_kv */
+	__u64 tokens_ptr;
+	__u64 pos_ptr;
+	__u64 seq_ptr;
+	__u64 out_rows_ptr;
+	__u64 binds_ptr;		/* struct drm_kllm_bind[n_binds] */
+	__u32 timeout_ms;
+	__u32 pad;			/* 0 */
+	__u64 reserved;			/* 0 */
+};
+/* flags: the job's class, 0 for its file's (interactive: CAP_SYS_NICE, else -EPERM). */
+#define KLLM_JOB_PRIO_MASK	0x3u
+#define KLLM_JOB_PRIO(p)	((__u32)(p) & KLLM_JOB_PRIO_MASK)
+#define KLLM_JOB_FLAGS		KLLM_JOB_PRIO_MASK
+#define KLLM_MAX_JOBS_PER_FILE 1024
+
+/* io_uring command: sqe->cmd_op; sqe->cmd holds a struct drm_kllm_job. */
+#define KLLM_URING_CMD_SUBMIT	0x4b01
+
+/* DRM_IOCTL_KLLM_JOB_SUBMIT: queue a job; its id is for JOB_WAIT. */
+struct drm_kllm_job_submit {
+	struct drm_kllm_job job;	/* in */
+	__u64 id;			/* out: job id, per file, >= 1 */
+	__u64 reserved[2];		/* in: 0 */
+};
+
+/*
+ * DRM_IOCTL_KLLM_JOB_WAIT: wait up to timeout_ns (0: just look) for job
+ * id of this file (submitted by JOB_SUBMIT).  Returns 0 once it has
+ * finished, with its status; the id is then forgotten.  Not finished in
+ * time -ETIMEDOUT (the job goes on); a signal -ERESTARTSYS/-EINTR;
+ * unknown or already waited-for id -ENOENT.
+ */
+struct drm_kllm_job_wait {
+	__u64 id;			/* in */
+	__s64 timeout_ns;		/* in: relative, >= 0 */
+	__u32 flags;			/* in: 0 */
+	__s32 status;			/* out: the job's status */
+	__u64 reserved[2];		/* in: 0 */
+	/* 1.2: status < 0: the lowest and highest position the job had
+	 * (its KV rows there are invalid); -1 when it wrote none. */
+	__s32 kv_pos_first;		/* out */
+	__s32 kv_pos_last;		/* out */
+	__u64 reserved2[2];		/* in: 0 */
+};
+#define KLLM_JOB_WAIT_FLAGS 0u
+
+/*
+ * DRM_IOCTL_KLLM_CTX_SET (1.2): set a parameter of this file's context.
+ * KLLM_CTX_PRIORITY: value KLLM_PRIO_*; interactive needs CAP_SYS_NICE
+ * (-EPERM).  Unknown param or value -EINVAL.
+ */
+struct drm_kllm_ctx_set {
+	__u32 param;			/* in: KLLM_CTX_* */
+	__u32 flags;			/* in: 0 */
+	__u64 value;			/* in */
+	__u64 reserved[2];		/* in: 0 */
+};
+#define KLLM_CTX_PRIORITY	1
+#define KLLM_CTX_SET_FLAGS	0u
+
 #define DRM_IOCTL_KLLM_GET_INFO \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_KLLM_GET_INFO, struct drm_kllm_get_info)
 #define DRM_IOCTL_KLLM_BO_CREATE \
@@ -185,6 +373,16 @@ struct drm_kllm_bo_read {
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_KLLM_GET_STATS, struct drm_kllm_get_stats)
 #define DRM_IOCTL_KLLM_BO_READ \
 	DRM_IOW(DRM_COMMAND_BASE + DRM_KLLM_BO_READ, struct drm_kllm_bo_read)
+#define DRM_IOCTL_KLLM_PROG_CREATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_KLLM_PROG_CREATE, struct drm_kllm_prog_create)
+#define DRM_IOCTL_KLLM_PROG_DESTROY \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_KLLM_PROG_DESTROY, struct drm_kllm_prog_destroy)
+#define DRM_IOCTL_KLLM_JOB_SUBMIT \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_KLLM_JOB_SUBMIT, struct drm_kllm_job_submit)
+#define DRM_IOCTL_KLLM_JOB_WAIT \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_KLLM_JOB_WAIT, struct drm_kllm_job_wait)
+#define DRM_IOCTL_KLLM_CTX_SET \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_KLLM_CTX_SET, struct drm_kllm_ctx_set)
 
 #if defined(__cplusplus)
 }

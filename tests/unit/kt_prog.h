@@ -158,7 +158,7 @@ static inline struct kllm_prog_op *kb_opr(uint8_t *img, uint32_t id)
 enum { W_EMBD, W_ANORM, W_Q, W_K, W_V, W_O, W_FNORM, W_GATE, W_UP, W_DOWN,
        W_BIAS, W_ONORM, W_OUT, W_FREQ, W_COUNT };
 
-struct tm {
+struct toy_model {
 	uint8_t *img;
 	size_t size;
 	uint8_t *weights;	/* the WEIGHTS buffer's memory */
@@ -190,7 +190,7 @@ static const struct { uint32_t type, k, rows; } tm_wshape[W_COUNT] = {
 	[W_FREQ] = { KK_TYPE_F32, TM_HD / 2, 1 },
 };
 
-static inline void tm_weights(struct tm *m, struct kb *b, struct kt_rng *r)
+static inline void tm_weights(struct toy_model *m, struct kb *b, struct kt_rng *r)
 {
 	float row[TM_FF];
 	uint64_t off = 0;
@@ -221,7 +221,7 @@ static inline void tm_weights(struct tm *m, struct kb *b, struct kt_rng *r)
 }
 
 /* Build the toy program: see the op list in the body. */
-static inline void tm_build(struct tm *m, uint64_t seed)
+static inline void tm_build(struct toy_model *m, uint64_t seed)
 {
 	const uint32_t TOK = KLLM_PROG_T_ROWS_TOKENS, OUT = KLLM_PROG_T_ROWS_OUTPUTS;
 	const uint64_t kv_row = TM_KV * 2;
@@ -295,7 +295,7 @@ static inline void tm_build(struct tm *m, uint64_t seed)
 	free(b);
 }
 
-static inline void tm_free(struct tm *m)
+static inline void tm_free(struct toy_model *m)
 {
 	free(m->img);
 	free(m->weights);

@@ -33,7 +33,7 @@ struct tm_job {
 	int32_t tokens[TM_MB], pos[TM_MB], seq[TM_MB], out_rows[TM_MB];
 };
 
-static void mem_init(struct tm_mem *mm, const struct tm *m, const struct kllm_prog_info *pi,
+static void mem_init(struct tm_mem *mm, const struct toy_model *m, const struct kllm_prog_info *pi,
 		     struct kt_rng *r)
 {
 	struct kllm_prog_buffer b;
@@ -56,7 +56,7 @@ static void mem_init(struct tm_mem *mm, const struct tm *m, const struct kllm_pr
 	}
 }
 
-static void mem_copy_kv(struct tm_mem *dst, const struct tm_mem *src, const struct tm *m)
+static void mem_copy_kv(struct tm_mem *dst, const struct tm_mem *src, const struct toy_model *m)
 {
 	for (int s = 0; s < TM_NSEQ; s++)
 		memcpy(dst->kv[s], src->kv[s], m->kv_bytes);
@@ -79,7 +79,7 @@ struct jc {
 	struct kllm_prog_batch batch;
 };
 
-static void jc_setup(struct jc *c, const struct tm *m, struct tm_mem *mm, const struct tm_job *j)
+static void jc_setup(struct jc *c, const struct toy_model *m, struct tm_mem *mm, const struct tm_job *j)
 {
 	memset(c, 0, sizeof(*c));
 	c->bind.buf = c->buf;
@@ -97,7 +97,7 @@ static void jc_setup(struct jc *c, const struct tm *m, struct tm_mem *mm, const 
 }
 
 static __attribute__((noinline)) int
-run_engine(const struct tm *m, const struct kllm_prog_info *pi, struct tm_mem *mm,
+run_engine(const struct toy_model *m, const struct kllm_prog_info *pi, struct tm_mem *mm,
 	   const struct tm_job *j, struct kllm_pool *pool, struct kllm_prog_err *err)
 {
 	struct jc *c = kt_alloc(sizeof(*c));
@@ -113,7 +113,7 @@ run_engine(const struct tm *m, const struct kllm_prog_info *pi, struct tm_mem *m
 /* The reference: the same ops built by hand, run with kk_op_exec.      */
 
 struct ref {
-	const struct tm *m;
+	const struct toy_model *m;
 	void *scratch;
 	uint32_t n;		/* tokens */
 };
@@ -121,7 +121,7 @@ struct ref {
 static void ref_mm(const struct ref *rf, int w, const float *x, float *y, uint32_t rows,
 		   uint32_t flags)
 {
-	const struct tm *m = rf->m;
+	const struct toy_model *m = rf->m;
 	struct kk_op op = { .kind = KK_OP_MATMUL, .scratch = rf->scratch };
 
 	op.matmul = (struct kk_matmul){
@@ -159,7 +159,7 @@ static void ref_rope(const struct ref *rf, float *x, uint32_t n_head, const int3
 	kt_exec(&op);
 }
 
-static __attribute__((noinline)) void ref_run(const struct tm *m, struct tm_mem *mm, const struct tm_job *j)
+static __attribute__((noinline)) void ref_run(const struct toy_model *m, struct tm_mem *mm, const struct tm_job *j)
 {
 	const uint32_t n = j->n_tokens, no = j->n_outputs;
 	struct ref rf = { .m = m, .scratch = kt_alloc(1 << 20), .n = n };
@@ -243,7 +243,7 @@ static __attribute__((noinline)) void ref_run(const struct tm *m, struct tm_mem 
 	free(x), free(xn), free(q), free(k), free(v), free(att), free(g), free(u), free(xo);
 }
 
-static void check_prog(const struct tm *m, struct kllm_prog_info *pi)
+static void check_prog(const struct toy_model *m, struct kllm_prog_info *pi)
 {
 	struct kllm_prog_err err;
 	char msg[200];
@@ -254,7 +254,7 @@ static void check_prog(const struct tm *m, struct kllm_prog_info *pi)
 	}
 }
 
-static void assert_same_mem(const struct tm *m, const struct tm_mem *a, const struct tm_mem *b,
+static void assert_same_mem(const struct toy_model *m, const struct tm_mem *a, const struct tm_mem *b,
 			    uint32_t no, const char *what)
 {
 	ck_assert_msg(!memcmp(a->logits, b->logits, 4 * TM_V * no), "%s: logits", what);
@@ -270,7 +270,7 @@ START_TEST(test_engine_matches_direct_ops)
 		.tokens = { 7, 42, 63 }, .pos = { 5, 2, 6 }, .seq = { 0, 1, 0 },
 		.out_rows = { 2, 1 } };
 	struct kllm_pool *pool;
-	struct tm m;
+	struct toy_model m;
 
 	ck_assert_int_eq(kllm_pool_create(2, &pool), 0);
 	tm_build(&m, 1);
@@ -307,7 +307,7 @@ START_TEST(test_batch_equals_one_by_one)
 		.tokens = { 11, 3, 50 }, .pos = { 3, 4, 1 }, .seq = { 0, 0, 1 },
 		.out_rows = { 0, 1, 2 } };
 	struct kllm_pool *pool;
-	struct tm m;
+	struct toy_model m;
 
 	ck_assert_int_eq(kllm_pool_create(2, &pool), 0);
 	tm_build(&m, 3);

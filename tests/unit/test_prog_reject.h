@@ -10,7 +10,7 @@ enum { T_ANORM = 1, T_WQ = 2, T_FREQ = 13, T_KC = 14, T_VC = 15, T_TOK = 16,
        T_LG = 20, T_IDS = 21, T_X = 23, T_XN = 24, T_Q = 25, T_K = 26, T_U = 30,
        T_G = 29, T_XO = 31, N_T = 32, N_OPS = 23 };
 
-static void tm_ids_as_expected(const struct tm *m)
+static void tm_ids_as_expected(const struct toy_model *m)
 {
 	const struct kllm_prog_header *h = (const void *)m->img;
 
@@ -227,7 +227,7 @@ static void apply(uint8_t *img, const uint8_t *orig, const struct patch *p)
 START_TEST(test_rejects_with_exact_message)
 {
 	char msg[200];
-	struct tm m;
+	struct toy_model m;
 	uint8_t *img;
 
 	tm_build(&m, 5);
@@ -259,7 +259,7 @@ START_TEST(test_longer_records)
 {
 	struct kllm_prog_header h;
 	char msg[200];
-	struct tm m;
+	struct toy_model m;
 	uint8_t *img;
 	size_t size, at;
 	const uint32_t extra = 16;
@@ -323,7 +323,7 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* What the lowering refuses in a job.                                  */
 
-static const char *job_verdict(const struct tm *m, const struct kllm_prog_info *pi,
+static const char *job_verdict(const struct toy_model *m, const struct kllm_prog_info *pi,
 			       const struct jc *c, char *msg, size_t n)
 {
 	struct kllm_prog_err err;
@@ -347,7 +347,7 @@ START_TEST(test_job_rejects)
 	struct tm_mem mm;
 	struct kt_rng r;
 	char msg[200], small[64] __attribute__((aligned(64)));
-	struct tm m;
+	struct toy_model m;
 	struct jc *cp = kt_alloc(sizeof(*cp));
 #define c (*cp)
 
@@ -522,7 +522,7 @@ START_TEST(test_mutations)
 	uint32_t accepted = 0, ran = 0, iters = 5000;
 	struct kllm_prog_info pi;
 	struct kt_rng r;
-	struct tm m;
+	struct toy_model m;
 	uint8_t *img;
 
 	/* KLLM_PROG_MUTATIONS=n, KLLM_PROG_SEED=s: longer local hunts */
@@ -614,7 +614,7 @@ START_TEST(test_min_prog_and_corpus)
 	char msg[200];
 	size_t size;
 	uint8_t *img = min_prog(&size);
-	struct tm m;
+	struct toy_model m;
 
 	ck_assert_str_eq(verdict(img, size, msg, sizeof(msg)), "accepted");
 	ck_assert_int_eq(kllm_prog_check(img, size, &pi, NULL), 0);

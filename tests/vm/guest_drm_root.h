@@ -136,10 +136,13 @@ START_TEST(test_params)
 END_TEST
 
 /*
- * A child of @uid pins @pages pages of MODEL, checks its uid's charge, that
- * one more page is over the quota, tells the parent and waits for it.
+ * A child of @uid pins @pages pages of MODEL from page @first, checks its
+ * uid's charge, that one more page is over the quota, tells the parent and
+ * waits for it.  (Another uid's pin of the same range would be shared, not
+ * charged again: see guest_share.c.)
  */
-static pid_t quota_child(uid_t uid, unsigned int pages, int ready_fd, int go_fd)
+static pid_t quota_child(uid_t uid, unsigned int first, unsigned int pages, int ready_fd,
+			 int go_fd)
 {
 	pid_t pid = fork();
 
@@ -157,7 +160,7 @@ static pid_t quota_child(uid_t uid, unsigned int pages, int ready_fd, int go_fd)
 		mf = open(MODEL, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || mf < 0)
 			_exit(11);
-		if (kd_import(fd, mf, 0, (uint64_t)pages * PAGE, &h))
+		if (kd_import(fd, mf, (uint64_t)first * PAGE, (uint64_t)pages * PAGE, &h))
 			_exit(12);
 		st = kd_stats(fd);
 		if (st.uid_pinned_bytes != (uint64_t)pages * PAGE)
@@ -186,12 +189,12 @@ START_TEST(test_uid_quota_independent)
 	ck_assert_int_eq(pipe(ready_a), 0);
 	ck_assert_int_eq(pipe(ready_b), 0);
 	ck_assert_int_eq(pipe(go), 0);
-	a = quota_child(1000, pages, ready_a[1], go[0]);
+	a = quota_child(1000, 0, pages, ready_a[1], go[0]);
 	ck_assert_int_ge(a, 0);
 	close(ready_a[1]);	/* a child that fails closes its end: read() sees EOF */
 	ck_assert_msg(read(ready_a[0], &c, 1) == 1, "uid 1000 child: exit %d", child_status(a));
 	/* uid 1000 is at its quota; uid 1001 still has all of its own. */
-	b = quota_child(1001, pages, ready_b[1], go[0]);
+	b = quota_child(1001, pages, pages, ready_b[1], go[0]);
 	ck_assert_int_ge(b, 0);
 	close(ready_b[1]);
 	ck_assert_msg(read(ready_b[0], &c, 1) == 1, "uid 1001 child: exit %d", child_status(b));

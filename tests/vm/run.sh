@@ -9,18 +9,24 @@
 #   VM_SERIES="6.1 6.12"   kernel series to test: the newest installed
 #                          kernel of each with headers (tools/deps-vm.sh)
 #   VM_KERNELS="rel ..."   exact kernel releases instead
-#   VM_TIMEOUT=240         seconds per boot (600 with VM_DEBUG=1)
+#   VM_BUILD=DIR           build directory (default build/)
+#   VM_TIMEOUT=900         seconds per boot (guest_smollm2 alone takes minutes
+#                          under TCG; the debug kernel does not run it)
+#   VM_ONLY="engine ..."   pack only these guest tests (guest_NAME), to
+#                          rerun one quickly
 #   VM_DEBUG=1             instead: the debug 6.12 of tests/vm/debug-kernel.sh
 #                          (lockdep, KASAN, kmemleak; DRM built in), built
 #                          once into ~/.cache/kllm/debug-kernel (make vm-check-debug)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
-out=$top/build/vm
+# libkllm, kllm-mkmodel, kllm.ko and the guest files go under VM_BUILD.
+bdir=$(mkdir -p "${VM_BUILD:-$top/build}" && cd "${VM_BUILD:-$top/build}" && pwd)
+out=$bdir/vm
 ci=${CI:-false}
 series=${VM_SERIES:-6.1 6.12}
 debug=${VM_DEBUG:-0}
-if [ "$debug" = 1 ]; then boot_timeout=${VM_TIMEOUT:-600}; else boot_timeout=${VM_TIMEOUT:-240}; fi
+boot_timeout=${VM_TIMEOUT:-900}
 mkdir -p "$out"
 
 failed=0
@@ -102,22 +108,90 @@ mkdir -p "$gbin"
 read -r -a pkgcflags <<< "$(pkg-config --cflags check libdrm 2>/dev/null)"
 gcflags=(-static -O2 -g0 -Wall -Wextra -Werror -I"$top/tests/vm" -I"$top/tests/unit"
 	-I"$top/kernels" -I"$top/uapi" -I"$top/runtime" "${pkgcflags[@]}")
-gldlibs=(-lcheck -lsubunit -luring -ldrm -lrt -lm -lpthread)
+# Guest tests may use libkllm (the in-process engine as a reference).
+libkllm=$bdir/lib/libkllm.a
+gldlibs=("$libkllm" -lcheck -lsubunit -luring -ldrm -lrt -lm -lpthread)
+if ! make -s -C "$top" BUILD="$bdir" "$libkllm" "$bdir/bin/kllm-mkmodel" > "$out/lib.log" 2>&1; then
+	cat "$out/lib.log"
+	say "libkllm did not build"
+	exit 1
+fi
+# guest_engine's model: a small llama (2.6M parameters, Q4_0 + F32,
+# vocabulary 512), packed as /data/engine.gguf.
+if ! "$bdir/bin/kllm-mkmodel" -o "$out/engine.gguf" --arch llama --layers 4 \
+	--embd 256 --heads 4 --kv-heads 2 --ffn 512 --vocab 512 --ctx 128 \
+	--type q4_0 --seed 1 > "$out/mkmodel.log" 2>&1; then
+	cat "$out/mkmodel.log"
+	say "kllm-mkmodel failed"
+	exit 1
+fi
+# kllm-bench submit's model in the guest: one layer of 32, so that a job
+# costs little next to its submission (/data/submit.gguf).
+if ! "$bdir/bin/kllm-mkmodel" -o "$out/submit.gguf" --arch llama --layers 1 \
+	--embd 32 --heads 1 --kv-heads 1 --ffn 32 --vocab 288 --ctx 64 \
+	--type f32 --seed 1 > "$out/mkmodel.log" 2>&1; then
+	cat "$out/mkmodel.log"
+	say "kllm-mkmodel failed"
+	exit 1
+fi
+# guest_smollm2's model, SmolLM2-135M (~100 MB), in an archive of its own
+# made once and appended to each kernel's initramfs (the kernel unpacks
+# concatenated cpio archives).  CI fetches it or fails; elsewhere a model
+# that cannot be fetched leaves guest_smollm2 out, reported as not tested.
+smollm2_cpio=
+if model=$(tools/fetch-model.sh smollm2 2> "$out/fetch.log") && [ -r "$model" ]; then
+	smollm2_cpio=$out/smollm2.cpio
+	if [ ! -e "$smollm2_cpio" ] || [ "$model" -nt "$smollm2_cpio" ]; then
+		rm -rf "$out/smollm2"
+		mkdir -p "$out/smollm2/data"
+		# (a hard link where the cache is on the same file system)
+		ln -f "$model" "$out/smollm2/data/smollm2.gguf" 2>/dev/null ||
+			cp "$model" "$out/smollm2/data/smollm2.gguf"
+		(cd "$out/smollm2" && find . -print0 | cpio -o -0 -H newc -R 0:0 --quiet) \
+			> "$smollm2_cpio.tmp" && mv "$smollm2_cpio.tmp" "$smollm2_cpio"
+		rm -rf "$out/smollm2"
+	fi
+else
+	cat "$out/fetch.log"
+	if [ "$ci" = true ]; then
+		say "CI=true: SmolLM2-135M could not be fetched (tools/fetch-model.sh)"
+		exit 1
+	fi
+	cannot "guest_smollm2" "no SmolLM2-135M: tools/fetch-model.sh smollm2 failed"
+fi
 build_guest() {
 	local src=$1 bin=$2 dep
 	if [ -e "$bin" ]; then
 		local stale=0
-		for dep in "$src" tests/vm/*.h tests/unit/kt.h uapi/kllm_drm.h; do
+		for dep in "$src" tests/vm/*.h tests/unit/kt*.h uapi/*.h runtime/*.h "$libkllm"; do
 			[ "$dep" -nt "$bin" ] && stale=1
 		done
 		[ $stale = 0 ] && return 0
 	fi
-	gcc "${gcflags[@]}" "$src" -o "$bin.tmp" "${gldlibs[@]}" && mv "$bin.tmp" "$bin"
+	# (libkllm.a carries debug info: keep the initramfs small)
+	gcc "${gcflags[@]}" "$src" -o "$bin.tmp" "${gldlibs[@]}" &&
+		strip --strip-debug "$bin.tmp" && mv "$bin.tmp" "$bin"
 }
 guest_ok=1
 for src in tests/vm/guest_*.c tests/vm/setpriv.c; do
 	build_guest "$src" "$gbin/$(basename "${src%.c}")" || guest_ok=0
 done
+# Static kllm-run and kllm-bench for guest_smollm2 (/usr/local/bin).
+build_tool() {
+	local name=$1 bin=$gbin/$1 dep
+	if [ -e "$bin" ]; then
+		local stale=0
+		for dep in tools/"$name"/* runtime/*.h uapi/*.h "$libkllm"; do
+			[ "$dep" -nt "$bin" ] && stale=1
+		done
+		[ $stale = 0 ] && return 0
+	fi
+	gcc "${gcflags[@]}" -DKLLM_HAVE_DEV tools/"$name"/*.c -o "$bin.tmp" \
+		"$libkllm" -luring -ldrm -lm -lpthread &&
+		strip --strip-debug "$bin.tmp" && mv "$bin.tmp" "$bin"
+}
+build_tool kllm-run || guest_ok=0
+build_tool kllm-bench || guest_ok=0
 say "step guest-binaries: $((SECONDS - t0)) s"
 if [ $guest_ok = 0 ]; then
 	say "guest test binaries failed to build"
@@ -138,13 +212,29 @@ mod_order() {
 pack() {
 	local rel=$1 root=$2 ko=$3 name f
 	rm -rf "$root"
-	mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,modules,tests,usr/local/bin}
+	mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,modules,tests,data,usr/local/bin}
 	cp /bin/busybox "$root/bin/busybox"
 	ln -s busybox "$root/bin/sh"
 	# Busybox's own setpriv lacks --reuid, and its sh prefers applets to
 	# PATH: call ours by its full path.
 	cp "$gbin/setpriv" "$root/usr/local/bin/setpriv"
-	cp "$gbin"/guest_* "$root/tests/"
+	if [ -n "${VM_ONLY:-}" ]; then
+		for name in $VM_ONLY; do
+			cp "$gbin/guest_$name" "$root/tests/" || return 1
+		done
+	else
+		cp "$gbin"/guest_* "$root/tests/"
+	fi
+	cp "$out/engine.gguf" "$root/data/engine.gguf"	# guest_engine's model
+	cp "$out/submit.gguf" "$root/data/submit.gguf"	# kllm-bench submit's
+	cp "$gbin/kllm-run" "$gbin/kllm-bench" "$root/usr/local/bin/"
+	# (SmolLM2 comes in its own archive, appended below.)  The debug
+	# kernel runs the driver's own suites; the real model, minutes per
+	# engine under TCG and slower still with KASAN, runs on the two
+	# Debian kernels only.
+	if [ -z "$smollm2_cpio" ] || [ "$debug" = 1 ]; then
+		rm -f "$root/tests/guest_smollm2"
+	fi
 	install -m 755 tests/vm/init.sh "$root/init"
 	# Debug info makes the module ten times bigger and slower to load.
 	strip --strip-debug -o "$root/modules/kllm.ko" "$ko" || return 1
@@ -166,7 +256,8 @@ pack() {
 		esac || return 1
 		echo "$name" >> "$root/modules/deps.order"
 	done < <(echo "$order" | awk 'NF && !seen[$1]++')
-	(cd "$root" && find . -print0 | cpio -o -0 -H newc -R 0:0 --quiet) > "$root.cpio"
+	(cd "$root" && find . -print0 | cpio -o -0 -H newc -R 0:0 --quiet) > "$root.cpio" &&
+		if [ -n "$smollm2_cpio" ] && [ "$debug" != 1 ]; then cat "$smollm2_cpio" >> "$root.cpio"; fi
 }
 
 boot() {
@@ -190,7 +281,7 @@ for rel in "${kernels[@]}"; do
 		continue
 	fi
 	t0=$SECONDS
-	if ! MAKEFLAGS=$kmake kmod/build.sh "$(headers_of "$rel")" "$top/build" > "$dir/build.log" 2>&1; then
+	if ! MAKEFLAGS=$kmake kmod/build.sh "$(headers_of "$rel")" "$bdir" > "$dir/build.log" 2>&1; then
 		cat "$dir/build.log"
 		say "$rel: FAILED (kllm.ko did not build)"
 		failed=$((failed + 1))
@@ -198,7 +289,7 @@ for rel in "${kernels[@]}"; do
 	fi
 	say "step build kllm.ko $rel: $((SECONDS - t0)) s"
 	t0=$SECONDS
-	if ! pack "$rel" "$dir/root" "$top/build/kmod-$rel/kllm.ko"; then
+	if ! pack "$rel" "$dir/root" "$bdir/kmod-$rel/kllm.ko"; then
 		cannot "$rel" "initramfs could not be packed"
 		continue
 	fi

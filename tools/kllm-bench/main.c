@@ -20,6 +20,10 @@ static const struct bench_mode modes[] = {
 	  bench_batched_main, bench_batched_usage },
 	{ "compare", "pp/tg/batched side by side with llama.cpp's own benches",
 	  bench_compare_main, bench_compare_usage },
+	{ "submit", "cost of one job: in-process call vs ioctl vs io_uring, batches 1-64",
+	  bench_submit_main, bench_submit_usage },
+	{ "serve", "client processes of priority classes: TTFT and per-token latency p50/p99",
+	  bench_serve_main, bench_serve_usage },
 };
 
 #define N_MODES (sizeof(modes) / sizeof(modes[0]))

@@ -209,8 +209,9 @@ static double rate(uint64_t n, double t)
 void gen_print_timings(const struct gen *g)
 {
 	fprintf(stderr, "kllm-run: load %.1f ms | prompt %llu tokens, %.1f tok/s | "
-		"generation %llu tokens, %.1f tok/s | %s, %u ctx\n",
+		"generation %llu tokens, %.1f tok/s | %s, %s, %u ctx\n",
 		g->t_load * 1e3, (unsigned long long)g->n_prompt,
 		rate(g->n_prompt, g->t_prompt), (unsigned long long)g->n_gen,
-		rate(g->n_gen, g->t_gen), kk_simd_name(kk_simd_selected()), g->n_ctx);
+		rate(g->n_gen, g->t_gen), kllm_engine_backend(g->e),
+		kk_simd_name(kk_simd_selected()), g->n_ctx);
 }

@@ -40,8 +40,12 @@ static const char usage[] =
 "  -sys, --system TEXT     system prompt for --chat\n"
 "  --template NAME         chat template (chatml, llama3, phi3, gemma, ...)\n"
 "  --ids                   print generated token ids instead of text\n"
+"  --engine cpu|dev|auto   where the model runs: this process, the kllm\n"
+"                          driver, or the driver when present (default;\n"
+"                          sets KLLM_ENGINE)\n"
 "Ctrl-C stops a generation (--chat: back to the prompt; else exit 130).\n"
-"env KLLM_SIMD=scalar|avx2|avx512|neon|dotprod picks the kernels' path\n";
+"env KLLM_SIMD=scalar|avx2|avx512|neon|dotprod picks the kernels' path,\n"
+"    KLLM_ENGINE=cpu|dev|auto the engine (as --engine)\n";
 
 static int bad_value(const char *opt, const char *v)
 {
@@ -165,6 +169,14 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 			o->system = v;
 		} else if (is(a, NULL, "--template")) {
 			o->tmpl_name = v;
+		} else if (is(a, NULL, "--engine")) {
+			if (strcmp(v, "cpu") && strcmp(v, "dev") && strcmp(v, "auto"))
+				return bad_value(a, v);
+			/* the library reads it when the engine is created */
+			if (setenv("KLLM_ENGINE", v, 1)) {
+				perror("kllm-run: setenv");
+				return -1;
+			}
 		} else {
 			r = parse_number(o, a, v);
 			if (r < 0)

@@ -1,0 +1,684 @@
+// SPDX-License-Identifier: MIT
+/*
+ * engine_dev.c - the device engine (see engine_dev.h): the driver runs the
+ * program; we hand it the weights once, then one job per forward pass.
+ */
+#include "engine_dev.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef KLLM_HAVE_DEV
+
+#include <fcntl.h>
+#include <glob.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <xf86drm.h>
+
+#include "kllm.h"
+#include "kllm_drm.h"
+#include "kllm_prog.h"
+
+/* Jobs in flight per io_uring_enter; well under KLLM_MAX_JOBS_PER_FILE. */
+#define DEV_RING_ENTRIES 64
+/* JOB_WAIT slice: the job's own timeout (timeout_ms) bounds the total. */
+#define DEV_WAIT_NS 1000000000ll
+
+_Static_assert(sizeof(struct drm_kllm_job) == 80, "a job is a 128-byte SQE's command");
+
+enum dev_path {
+	DEV_PATH_URING_UNPROVEN,	/* ring set up, no uring_cmd done yet */
+	DEV_PATH_URING,
+	DEV_PATH_IOCTL,
+};
+
+struct kllm_dev {
+	int fd;
+	char node[64];
+	uint32_t prog;
+	uint32_t weights;	/* BO_IMPORT_FILE of the model's data section */
+	struct kllm_dev_bo out;
+	uint32_t inputs;	/* 1u << KLLM_PROG_IN_* the program declares */
+	uint32_t max_batch;
+	struct drm_kllm_bind *binds;	/* OUTPUT + one KV per sequence */
+	struct io_uring ring;
+	int have_ring;
+	enum dev_path path;
+};
+
+int kllm_dev_built_in(void)
+{
+	return 1;
+}
+
+static int dev_ioctl(int fd, unsigned long req, void *arg)
+{
+	int ret;
+
+	do {
+		ret = ioctl(fd, req, arg);
+	} while (ret == -1 && (errno == EINTR || errno == EAGAIN));
+	return ret ? -errno : 0;
+}
+
+/* 0: a kllm node of UAPI >= 1.1; -ENODEV another driver; -EPROTO older. */
+static int node_check(int fd, uint32_t *version)
+{
+	struct drm_kllm_get_info info;
+	drmVersionPtr v = drmGetVersion(fd);
+	int is_kllm = v && v->name && !strcmp(v->name, "kllm");
+
+	drmFreeVersion(v);
+	if (!is_kllm)
+		return -ENODEV;
+	memset(&info, 0, sizeof(info));
+	if (dev_ioctl(fd, DRM_IOCTL_KLLM_GET_INFO, &info))
+		return -EPROTO;
+	*version = info.version;
+	if (info.version >> 16 != KLLM_UAPI_VERSION_MAJOR || (info.version & 0xffff) < 1)
+		return -EPROTO;
+	return 0;
+}
+
+/* The first usable node; else the most telling reason in @err. */
+static int node_find(struct kllm_dev *d, char *err, size_t errlen)
+{
+	static const char *const pats[] = { "/dev/accel/accel*", "/dev/dri/renderD*" };
+	int ret = -ENOENT, denied = 0;
+
+	snprintf(err, errlen, "device engine: no kllm device node (/dev/accel/accel*, "
+		 "/dev/dri/renderD*): is kllm.ko loaded?");
+	for (size_t p = 0; p < 2; p++) {
+		glob_t g;
+
+		if (glob(pats[p], 0, NULL, &g))
+			continue;
+		for (size_t i = 0; i < g.gl_pathc; i++) {
+			int fd = open(g.gl_pathv[i], O_RDWR | O_CLOEXEC);
+			uint32_t ver = 0;
+			int r;
+
+			if (fd < 0) {
+				/* A node we cannot open says nothing of its driver:
+				 * report the first (accel nodes come first) unless
+				 * a better reason turns up. */
+				if (errno == EACCES && ret == -ENOENT && !denied++)
+					snprintf(err, errlen, "device engine: %s: %s (no kllm node this "
+						 "user may open; group kllm?)",
+						 g.gl_pathv[i], strerror(errno));
+				continue;
+			}
+			r = node_check(fd, &ver);
+			if (!r) {
+				d->fd = fd;
+				snprintf(d->node, sizeof(d->node), "%s", g.gl_pathv[i]);
+				globfree(&g);
+				return 0;
+			}
+			close(fd);
+			if (r == -EPROTO) {
+				ret = -EPROTO;
+				snprintf(err, errlen, "device engine: %s: kllm driver UAPI %u.%u, the "
+					 "device engine needs 1.1", g.gl_pathv[i],
+					 ver >> 16, ver & 0xffff);
+			}
+		}
+		globfree(&g);
+	}
+	return ret;
+}
+
+int kllm_dev_open(struct kllm_dev **out, char *err, size_t errlen)
+{
+	struct kllm_dev *d;
+	int ret;
+
+	*out = NULL;
+	d = calloc(1, sizeof(*d));
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	d->fd = -1;
+	ret = node_find(d, err, errlen);
+	if (ret) {
+		free(d);
+		return ret;
+	}
+	*out = d;
+	return 0;
+}
+
+static const struct kllm_prog_buffer *prog_buffer(const struct kllm_prog_info *info,
+						  uint32_t id)
+{
+	return (const void *)(info->base + info->buffers_off +
+			      (size_t)id * info->buffer_size);
+}
+
+/* The one WEIGHTS and one OUTPUT buffer, one KV buffer: what we bind. */
+static int prog_shape(struct kllm_dev *d, const struct kllm_prog_info *info,
+		      uint64_t *out_size, char *err, size_t errlen)
+{
+	uint32_t n_w = 0, n_out = 0;
+
+	for (uint32_t i = 0; i < info->n_buffers; i++) {
+		const struct kllm_prog_buffer *b = prog_buffer(info, i);
+
+		n_w += b->kind == KLLM_PROG_BUF_WEIGHTS;
+		if (b->kind == KLLM_PROG_BUF_OUTPUT) {
+			n_out++;
+			*out_size = b->size;
+		}
+	}
+	if (n_w != 1 || n_out != 1 || info->n_kv != 1) {
+		snprintf(err, errlen, "device engine: a program of %u weights, %u output "
+			 "and %u KV buffers (supported: 1 each)", n_w, n_out, info->n_kv);
+		return -ENOTSUP;
+	}
+	d->inputs = info->inputs;
+	d->max_batch = info->max_batch;
+	return 0;
+}
+
+static int import_weights(struct kllm_dev *d, const struct kllm_compiled *c,
+			  int model_fd, uint64_t data_off, char *err, size_t errlen)
+{
+	struct drm_kllm_bo_import_file a = {
+		.fd = model_fd, .offset = data_off, .size = c->weights_size,
+	};
+	double mib = (double)c->weights_size / (1 << 20);
+	int ret;
+
+	if (data_off % KLLM_PROG_BIND_ALIGN) {
+		snprintf(err, errlen, "device engine: the model's data section starts at "
+			 "file offset %llu, not a multiple of %u",
+			 (unsigned long long)data_off, KLLM_PROG_BIND_ALIGN);
+		return -EINVAL;
+	}
+	ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_BO_IMPORT_FILE, &a);
+	if (ret == -EDQUOT)
+		snprintf(err, errlen, "%s: pinning %.1f MiB of weights is over this "
+			 "user's quota (kllm.ko uid_quota_mb)", d->node, mib);
+	else if (ret == -ENOSPC)
+		snprintf(err, errlen, "%s: pinning %.1f MiB of weights is over the "
+			 "module-wide cap (kllm.ko max_pinned_mb)", d->node, mib);
+	else if (ret)
+		snprintf(err, errlen, "%s: pinning the weights: %s", d->node,
+			 strerror(-ret));
+	if (!ret)
+		d->weights = a.handle;
+	return ret;
+}
+
+static int prog_create(struct kllm_dev *d, const struct kllm_compiled *c,
+		       char *err, size_t errlen)
+{
+	struct drm_kllm_bind wb = { .handle = d->weights };
+	char log[256] = "";
+	struct drm_kllm_prog_create a = {
+		.prog_ptr = (uintptr_t)c->img, .prog_size = (uint32_t)c->size,
+		.binds_ptr = (uintptr_t)&wb, .n_binds = 1,
+		.log_ptr = (uintptr_t)log, .log_size = sizeof(log),
+	};
+	int ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_PROG_CREATE, &a);
+
+	if (ret == -EINVAL && log[0])
+		snprintf(err, errlen, "%s: driver rejected the program: %s", d->node, log);
+	else if (ret == -E2BIG)
+		snprintf(err, errlen, "%s: the program's activations are over the "
+			 "module's limit (kllm.ko max_act_mb)", d->node);
+	else if (ret)
+		snprintf(err, errlen, "%s: creating the program: %s", d->node,
+			 strerror(-ret));
+	if (!ret)
+		d->prog = a.handle;
+	return ret;
+}
+
+/* io_uring with 128-byte SQEs; where that is refused, the ioctls. */
+static void ring_setup(struct kllm_dev *d)
+{
+	struct io_uring_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_SQE128;
+	if (io_uring_queue_init_params(DEV_RING_ENTRIES, &d->ring, &p) == 0) {
+		d->have_ring = 1;
+		d->path = DEV_PATH_URING_UNPROVEN;
+	} else {
+		d->path = DEV_PATH_IOCTL;	/* ENOSYS, EPERM: seccomp, sysctl */
+	}
+}
+
+int kllm_dev_load(struct kllm_dev *d, const struct kllm_compiled *c,
+		  const struct kllm_prog_info *info, int model_fd, uint64_t data_off,
+		  char *err, size_t errlen)
+{
+	uint64_t out_size = 0;
+	int ret;
+
+	if (model_fd < 0) {
+		snprintf(err, errlen, "device engine: the model was not loaded from a file");
+		return -EINVAL;
+	}
+	ret = prog_shape(d, info, &out_size, err, errlen);
+	if (!ret)
+		ret = import_weights(d, c, model_fd, data_off, err, errlen);
+	if (!ret)
+		ret = prog_create(d, c, err, errlen);
+	if (ret)
+		return ret;
+	ret = kllm_dev_bo_create(d, out_size, &d->out);
+	if (ret) {
+		snprintf(err, errlen, "%s: output buffer of %llu bytes: %s", d->node,
+			 (unsigned long long)out_size, strerror(-ret));
+		return ret;
+	}
+	d->binds = calloc(1 + (size_t)d->max_batch, sizeof(*d->binds));
+	if (!d->binds) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ring_setup(d);
+	return 0;
+}
+
+static void handle_close(int fd, uint32_t handle)
+{
+	struct drm_gem_close a = { .handle = handle };
+
+	if (handle)
+		dev_ioctl(fd, DRM_IOCTL_GEM_CLOSE, &a);
+}
+
+void kllm_dev_close(struct kllm_dev *d)
+{
+	if (!d)
+		return;
+	if (d->have_ring)
+		io_uring_queue_exit(&d->ring);
+	kllm_dev_bo_free(d, &d->out);
+	if (d->prog) {
+		struct drm_kllm_prog_destroy a = { .handle = d->prog };
+
+		dev_ioctl(d->fd, DRM_IOCTL_KLLM_PROG_DESTROY, &a);
+	}
+	handle_close(d->fd, d->weights);
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->binds);
+	free(d);
+}
+
+const char *kllm_dev_name(const struct kllm_dev *d)
+{
+	return d->path == DEV_PATH_IOCTL ? "dev (ioctl)" : "dev (io_uring)";
+}
+
+int kllm_dev_fd(const struct kllm_dev *d)
+{
+	return d->fd;
+}
+
+int kllm_dev_set_priority(struct kllm_dev *d, uint32_t priority, char *err, size_t errlen)
+{
+	static const uint32_t prio[] = {
+		[KLLM_PRIORITY_NORMAL] = KLLM_PRIO_NORMAL,
+		[KLLM_PRIORITY_INTERACTIVE] = KLLM_PRIO_INTERACTIVE,
+		[KLLM_PRIORITY_BACKGROUND] = KLLM_PRIO_BACKGROUND,
+	};
+	struct drm_kllm_ctx_set a = { .param = KLLM_CTX_PRIORITY };
+	int ret;
+
+	if (priority >= sizeof(prio) / sizeof(prio[0])) {
+		snprintf(err, errlen, "priority %u: unknown", priority);
+		return -EINVAL;
+	}
+	a.value = prio[priority];
+	ret = drmIoctl(d->fd, DRM_IOCTL_KLLM_CTX_SET, &a) ? -errno : 0;
+	if (ret == -EPERM)
+		snprintf(err, errlen, "device engine: the interactive class needs CAP_SYS_NICE");
+	else if (ret)
+		snprintf(err, errlen, "device engine: setting the priority: %s (driver older than UAPI 1.2?)",
+			 strerror(-ret));
+	return ret;
+}
+
+uint32_t kllm_dev_prog(const struct kllm_dev *d)
+{
+	return d->prog;
+}
+
+const struct kllm_dev_bo *kllm_dev_output(const struct kllm_dev *d)
+{
+	return &d->out;
+}
+
+int kllm_dev_bo_create(struct kllm_dev *d, uint64_t size, struct kllm_dev_bo *bo)
+{
+	struct drm_kllm_bo_create a = { .size = size };
+	struct drm_kllm_bo_info info = { 0 };
+	void *p;
+	int ret;
+
+	*bo = (struct kllm_dev_bo){ 0 };
+	if (size > SIZE_MAX)
+		return -E2BIG;
+	ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_BO_CREATE, &a);
+	if (ret)
+		return ret;
+	info.handle = a.handle;
+	ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_BO_INFO, &info);
+	if (!ret) {
+		p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd,
+			 (off_t)info.mmap_offset);
+		ret = p == MAP_FAILED ? -errno : 0;
+	}
+	if (ret) {
+		handle_close(d->fd, a.handle);
+		return ret;
+	}
+	*bo = (struct kllm_dev_bo){ .handle = a.handle, .map = p, .size = size };
+	return 0;
+}
+
+void kllm_dev_bo_free(struct kllm_dev *d, struct kllm_dev_bo *bo)
+{
+	if (bo->map)
+		munmap(bo->map, (size_t)bo->size);
+	handle_close(d->fd, bo->handle);
+	*bo = (struct kllm_dev_bo){ 0 };
+}
+
+/* ------------------------------------------------------------ jobs */
+
+static void sqe_prep(struct io_uring_sqe *sqe, int fd, const struct drm_kllm_job *job,
+		     uint64_t user_data)
+{
+	/* 128 bytes: the command lives in the second half of the entry. */
+	memset(sqe, 0, 2 * sizeof(*sqe));
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = KLLM_URING_CMD_SUBMIT;
+	memcpy(sqe->cmd, job, sizeof(*job));
+	io_uring_sqe_set_data64(sqe, user_data);
+}
+
+/*
+ * Jobs [0, n) through the ring: fill it, one io_uring_enter submits them
+ * all and waits for all of them, reap; again while jobs are left.
+ */
+static int ring_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32_t n,
+		    int32_t *status)
+{
+	uint32_t queued = 0, done = 0;
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	while (done < n) {
+		while (queued < n && queued - done < DEV_RING_ENTRIES) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+
+			if (!sqe)
+				break;
+			sqe_prep(sqe, d->fd, &jobs[queued], queued);
+			queued++;
+		}
+		ret = io_uring_submit_and_wait(&d->ring, queued - done);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN)
+			return ret;
+		while (io_uring_peek_cqe(&d->ring, &cqe) == 0) {
+			uint64_t i = io_uring_cqe_get_data64(cqe);
+
+			if (i < n)
+				status[i] = cqe->res;
+			io_uring_cqe_seen(&d->ring, cqe);
+			done++;
+		}
+	}
+	return 0;
+}
+
+/* Wait for job @id of this file; its status, or a negative errno of the wait. */
+static int ioctl_wait(struct kllm_dev *d, uint64_t id, int32_t *status)
+{
+	struct drm_kllm_job_wait w;
+	int ret;
+
+	do {
+		memset(&w, 0, sizeof(w));
+		w.id = id;
+		w.timeout_ns = DEV_WAIT_NS;
+		ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_JOB_WAIT, &w);
+	} while (ret == -ETIMEDOUT);
+	if (!ret)
+		*status = w.status;
+	return ret;
+}
+
+/* Jobs [0, n) by JOB_SUBMIT, a ring's worth at a time, then JOB_WAIT each. */
+static int ioctl_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32_t n,
+		     int32_t *status)
+{
+	uint64_t ids[DEV_RING_ENTRIES];
+	int ret;
+
+	for (uint32_t base = 0; base < n; base += DEV_RING_ENTRIES) {
+		uint32_t k = n - base < DEV_RING_ENTRIES ? n - base : DEV_RING_ENTRIES;
+
+		for (uint32_t i = 0; i < k; i++) {
+			struct drm_kllm_job_submit s;
+
+			memset(&s, 0, sizeof(s));
+			s.job = jobs[base + i];
+			ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_JOB_SUBMIT, &s);
+			ids[i] = ret ? 0 : s.id;
+			status[base + i] = ret;
+		}
+		for (uint32_t i = 0; i < k; i++) {
+			if (!ids[i])
+				continue;
+			ret = ioctl_wait(d, ids[i], &status[base + i]);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The first uring_cmd decides: io_uring_enter failing, or a refusal the
+ * ioctl does not give for the same job (the file has no uring_cmd:
+ * -EOPNOTSUPP; a kernel that does not take the command: -EINVAL), moves
+ * us to the ioctls for good.  A refused job did nothing, so running it
+ * again is safe.
+ */
+static int ring_probe(struct kllm_dev *d, const struct drm_kllm_job *job, int32_t *status)
+{
+	int32_t st = 0;
+	int ret = ring_run(d, job, 1, &st);
+
+	if (ret < 0 || st == -EOPNOTSUPP || st == -EINVAL) {
+		int ring_failed = ret < 0;
+		int32_t st2 = 0;
+
+		ret = ioctl_run(d, job, 1, &st2);
+		if (ret)
+			return ret;
+		if (ring_failed || st2 != st) {
+			d->path = DEV_PATH_IOCTL;
+			io_uring_queue_exit(&d->ring);
+			d->have_ring = 0;
+		}
+		*status = st2;
+		return 0;
+	}
+	d->path = DEV_PATH_URING;
+	*status = st;
+	return 0;
+}
+
+int kllm_dev_run_many(struct kllm_dev *d, struct drm_kllm_job *jobs, uint32_t n,
+		      int32_t *status)
+{
+	int ret;
+
+	for (uint32_t i = 0; i < n; i++)
+		jobs[i].prog = d->prog;
+	if (!n)
+		return 0;
+	if (d->path == DEV_PATH_URING_UNPROVEN) {
+		ret = ring_probe(d, jobs, status);
+		if (ret || n == 1)
+			return ret;
+		jobs++;
+		status++;
+		n--;
+	}
+	if (d->path == DEV_PATH_URING)
+		return ring_run(d, jobs, n, status);
+	return ioctl_run(d, jobs, n, status);
+}
+
+int kllm_dev_forward(struct kllm_dev *d, const struct kllm_dev_batch *b)
+{
+	struct drm_kllm_job job;
+	int32_t status = 0;
+	int ret;
+
+	if (!b->n_tokens || b->n_tokens > d->max_batch || b->n_seqs > b->n_tokens)
+		return -EINVAL;
+	d->binds[0] = (struct drm_kllm_bind){ .handle = d->out.handle };
+	for (uint32_t s = 0; s < b->n_seqs; s++)
+		d->binds[1 + s] = (struct drm_kllm_bind){ .handle = b->kv[s] };
+	memset(&job, 0, sizeof(job));
+	job.n_tokens = b->n_tokens;
+	job.n_outputs = b->n_outputs;
+	job.n_seqs = b->n_seqs;
+	job.n_binds = 1 + b->n_seqs;
+	job.binds_ptr = (uintptr_t)d->binds;
+	job.timeout_ms = b->timeout_ms;
+	/* Only the arrays the program declares (the others must be 0). */
+	if (d->inputs & (1u << KLLM_PROG_IN_TOKENS))
+		job.tokens_ptr = (uintptr_t)b->tokens;
+	if (d->inputs & (1u << KLLM_PROG_IN_POS))
+		job.pos_ptr = (uintptr_t)b->pos;
+	if (d->inputs & (1u << KLLM_PROG_IN_SEQ))
+		job.seq_ptr = (uintptr_t)b->seq;
+	if (d->inputs & (1u << KLLM_PROG_IN_OUT_ROWS))
+		job.out_rows_ptr = (uintptr_t)b->out_rows;
+	ret = kllm_dev_run_many(d, &job, 1, &status);
+	return ret ? ret : status;
+}
+
+#else /* !KLLM_HAVE_DEV */
+
+struct kllm_dev {
+	int unused;
+};
+
+int kllm_dev_built_in(void)
+{
+	return 0;
+}
+
+int kllm_dev_open(struct kllm_dev **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	snprintf(err, errlen, "device engine not built in (libkllm was built "
+		 "without liburing and libdrm)");
+	return -ENOTSUP;
+}
+
+int kllm_dev_load(struct kllm_dev *d, const struct kllm_compiled *c,
+		  const struct kllm_prog_info *info, int model_fd, uint64_t data_off,
+		  char *err, size_t errlen)
+{
+	(void)d, (void)c, (void)info, (void)model_fd, (void)data_off;
+	snprintf(err, errlen, "device engine not built in");
+	return -ENOTSUP;
+}
+
+void kllm_dev_close(struct kllm_dev *d)
+{
+	(void)d;
+}
+
+const char *kllm_dev_name(const struct kllm_dev *d)
+{
+	(void)d;
+	return "dev";
+}
+
+int kllm_dev_fd(const struct kllm_dev *d)
+{
+	(void)d;
+	return -1;
+}
+
+int kllm_dev_set_priority(struct kllm_dev *d, uint32_t priority, char *err, size_t errlen)
+{
+	(void)d, (void)priority;
+	snprintf(err, errlen, "device engine not built in");
+	return -ENOTSUP;
+}
+
+uint32_t kllm_dev_prog(const struct kllm_dev *d)
+{
+	(void)d;
+	return 0;
+}
+
+const struct kllm_dev_bo *kllm_dev_output(const struct kllm_dev *d)
+{
+	(void)d;
+	return NULL;
+}
+
+int kllm_dev_bo_create(struct kllm_dev *d, uint64_t size, struct kllm_dev_bo *bo)
+{
+	(void)d, (void)size;
+	*bo = (struct kllm_dev_bo){ 0 };
+	return -ENOTSUP;
+}
+
+void kllm_dev_bo_free(struct kllm_dev *d, struct kllm_dev_bo *bo)
+{
+	(void)d, (void)bo;
+}
+
+int kllm_dev_run_many(struct kllm_dev *d, struct drm_kllm_job *jobs, uint32_t n,
+		      int32_t *status)
+{
+	(void)d, (void)jobs, (void)n, (void)status;
+	return -ENOTSUP;
+}
+
+int kllm_dev_forward(struct kllm_dev *d, const struct kllm_dev_batch *b)
+{
+	(void)d, (void)b;
+	return -ENOTSUP;
+}
+
+#endif /* KLLM_HAVE_DEV */
+
+const char *kllm_dev_strerror(int status)
+{
+	switch (status) {
+	case -ETIMEDOUT:
+		return "device job timed out (kllm.ko job_timeout_ms)";
+	case -EINTR:
+		return "device job interrupted (the submitting process was killed)";
+	case -ECANCELED:
+		return "device job cancelled (its io_uring was torn down)";
+	case -EBUSY:
+		return "too many device jobs in flight on this file";
+	default:
+		return strerror(-status);
+	}
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# tests/vm/measure.sh - figures for docs/PERF.md measured in the QEMU guest
+# (TCG; not a test, nothing asserted): what sharing one model buys, and
+# the device engine against the in-process engine in the same guest.
+#
+#  1. SmolLM2-135M (real): time to first token of a first app (cold: the
+#     page cache dropped, the model read from a virtio disk, pinned,
+#     program uploaded) and of a second app started while the first holds
+#     the model (warm: the driver's registries hand it the same pin and
+#     program); the in-process engine's cold start for reference.
+#  2. A 7B-shaped model (kllm-mkmodel --shape llama2-7b, Q4_0, 3.8 GB) on
+#     the device engine: 1, 2 and 4 apps holding it (loaded, weights
+#     pinned, program uploaded): the driver's pinned bytes, each app's RSS
+#     and PSS, and the guest's MemAvailable.
+#  3. kllm-bench pp/tg/submit on SmolLM2, in-process vs device.
+#
+#  4. kllm-bench serve on the device engine with a small synthetic model
+#     (TCG is too slow for SmolLM2 under a sweep): interactive latency
+#     alone and under background load, decode scaling of 4 clients.
+#
+#   VM_KERNEL=rel   kernel release (default: newest 6.12 with headers)
+#   VM_MEM=12G      guest memory
+#   PARTS="1 2 3 4" which parts to run
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+out=$top/build/measure
+sbuild=$top/build/static
+mkdir -p "$out"
+say() { echo "measure: $*" >&2; }
+
+rel=${VM_KERNEL:-$(ls /boot/vmlinuz-6.12.* 2>/dev/null | sed 's|/boot/vmlinuz-||' | sort -V | tail -1)}
+[ -n "$rel" ] && [ -e "/usr/src/linux-headers-$rel/Makefile" ] || { say "no 6.12 kernel with headers"; exit 1; }
+
+# ---------------------------------------------------------------- builds
+say "static tools and measure_app"
+make -s -C "$top" -j2 BUILD="$sbuild" LDFLAGS=-static tools >/dev/null 2>&1 ||
+	make -s -C "$top" BUILD="$sbuild" LDFLAGS=-static tools
+gcc -static -O2 -Wall -Wextra -Werror -Iruntime -Ikernels -Iuapi tests/vm/measure_app.c \
+	-o "$out/measure_app" "$sbuild/lib/libkllm.a" \
+	$(pkg-config --libs liburing libdrm) -lpthread -lm
+kmod/build.sh "/usr/src/linux-headers-$rel" "$top/build" >/dev/null
+smollm2=$(tools/fetch-model.sh smollm2)
+if [ ! -e "$out/m7b.gguf" ]; then
+	say "7B-shaped model"
+	"$top/build/bin/kllm-mkmodel" -o "$out/m7b.gguf" --shape llama2-7b --type q4_0 --seed 1 >/dev/null
+fi
+
+# ---------------------------------------------------------------- disk
+say "ext4 disk with the models"
+rm -rf "$out/disk" "$out/disk.img"
+mkdir -p "$out/disk"
+ln "$out/m7b.gguf" "$out/disk/m7b.gguf" 2>/dev/null || cp "$out/m7b.gguf" "$out/disk/"
+cp "$smollm2" "$out/disk/smollm2.gguf"
+"$top/build/bin/kllm-mkmodel" -o "$out/disk/serve.gguf" --arch llama --layers 4 --embd 256 \
+	--heads 4 --kv-heads 2 --ffn 512 --vocab 512 --ctx 256 --type q4_0 --seed 2 >/dev/null
+echo "${PARTS:-1 2 3 4}" > "$out/disk/parts"
+truncate -s 5G "$out/disk.img"
+mkfs.ext4 -q -F -d "$out/disk" "$out/disk.img"
+rm -rf "$out/disk"
+
+# ---------------------------------------------------------------- initramfs
+mod_order() {
+	local name=$1 f d
+	f=$(modinfo -k "$rel" -n "$name" 2>/dev/null) || return 1
+	case $f in /*) ;; *) return 0 ;; esac	# built in
+	for d in $(modinfo -F depends "$f" | tr ',' ' '); do
+		mod_order "$d" || return 1
+	done
+	echo "$name $f"
+}
+root=$out/root
+rm -rf "$root"
+mkdir -p "$root"/{bin,proc,sys,dev,tmp,data,modules,usr/local/bin}
+cp /bin/busybox "$root/bin/busybox"
+ln -s busybox "$root/bin/sh"
+for t in kllm-bench kllm-run; do strip -o "$root/usr/local/bin/$t" "$sbuild/bin/$t"; done
+strip -o "$root/usr/local/bin/measure_app" "$out/measure_app"
+strip --strip-debug -o "$root/modules/kllm.ko" "$top/build/kmod-$rel/kllm.ko"
+: > "$root/modules/order"
+# ext4 asks for crc32c through the crypto API (request_module): load it first.
+{ mod_order drm_shmem_helper; mod_order virtio_pci; mod_order virtio_blk;
+  mod_order crc32c_generic; mod_order ext4; } |
+	awk '!seen[$1]++' | while read -r name f; do
+		case $f in
+		*.xz) xz -dc "$f" > "$root/modules/$name.ko" ;;
+		*.zst) zstd -qdc "$f" > "$root/modules/$name.ko" ;;
+		*) cp "$f" "$root/modules/$name.ko" ;;
+		esac
+		echo "$name" >> "$root/modules/order"
+	done
+cat > "$root/init" <<'INIT'
+#!/bin/sh
+/bin/busybox --install -s /bin
+export PATH=/usr/local/bin:/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+exec </dev/console >/dev/console 2>&1
+mount -t tmpfs tmpfs /tmp
+while read -r m; do insmod /modules/$m.ko || echo "measure: insmod $m failed"; done < /modules/order
+mount -t ext4 -o ro,noload /dev/vda /data || { echo "measure: no disk"; dmesg | tail -5 | sed "s/^/measure: dmesg: /"; }
+simd=avx2; grep -q ' avx2' /proc/cpuinfo || simd=scalar
+# TCG runs a SmolLM2 prompt job for tens of seconds: no job time limit.
+insmod /modules/kllm.ko simd=$simd job_timeout_ms=0
+mount -t debugfs debugfs /sys/kernel/debug
+export KLLM_SIMD=$simd HOME=/tmp
+echo "measure: kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus, simd $simd, $(sed -n 's/MemTotal: *//p' /proc/meminfo)"
+stat_of() { sed -n "s/^$1 //p" /sys/kernel/debug/kllm/stats; }
+# Start an app in the background and wait for its "ready" line.
+start_app() {
+	out=/tmp/app.$1; shift
+	"$@" > "$out" 2>&1 &
+	while ! grep -q '^measure: ready' "$out"; do
+		kill -0 $! 2>/dev/null || { sed 's/^/measure: app failed: /' "$out"; return 1; }
+		sleep 0.2
+	done
+	grep '^measure: app' "$out"
+	echo $! >> /tmp/pids
+}
+kill_apps() { for p in $(cat /tmp/pids 2>/dev/null); do kill -9 $p; done; rm -f /tmp/pids; sleep 1; }
+mem_report() {
+	for p in $(cat /tmp/pids); do
+		rss=$(sed -n 's/^VmRSS: *//p' /proc/$p/status)
+		pss=$(sed -n 's/^Pss: *//p' /proc/$p/smaps_rollup)
+		echo "measure:   app $p RSS $rss PSS $pss"
+	done
+	echo "measure:   pinned_bytes $(stat_of pinned_bytes) shared_imports $(stat_of shared_imports) programs $(stat_of programs) MemAvailable $(sed -n 's/MemAvailable: *//p' /proc/meminfo)"
+}
+
+parts=$(cat /data/parts)
+part() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
+if part 1; then
+echo "measure: --- 1. SmolLM2 time to first token (8-token prompt), cold vs warm"
+sync; echo 3 > /proc/sys/vm/drop_caches
+KLLM_ENGINE=cpu measure_app /data/smollm2.gguf 8 exit | sed 's/^measure: app/measure: cpu cold:/'
+sync; echo 3 > /proc/sys/vm/drop_caches
+KLLM_ENGINE=dev start_app a1 measure_app /data/smollm2.gguf 8 hold | sed 's/^measure: app/measure: dev first (cold):/'
+KLLM_ENGINE=dev start_app a2 measure_app /data/smollm2.gguf 8 hold | sed 's/^measure: app/measure: dev second (warm):/'
+mem_report
+kill_apps
+fi
+
+if part 2; then
+echo "measure: --- 2. 7B-shaped model held by 1, 2, 4 apps (device engine)"
+echo "measure: baseline MemAvailable $(sed -n 's/MemAvailable: *//p' /proc/meminfo)"
+for n in 1 2 4; do
+	i=0
+	while [ $i -lt $n ]; do
+		KLLM_ENGINE=dev start_app b$i measure_app /data/m7b.gguf 0 hold | sed "s/^measure: app/measure: 7B app $i of $n:/"
+		i=$((i + 1))
+	done
+	echo "measure: $n app(s):"
+	mem_report
+	kill_apps
+done
+fi
+
+if part 3; then
+echo "measure: --- 3. kllm-bench in the guest: in-process vs device (SmolLM2, 2 threads each)"
+for r in 1 2; do
+	for e in cpu dev; do
+		KLLM_ENGINE=$e kllm-bench pp -m /data/smollm2.gguf -p 16 -r 1 2>&1 | grep pp16 | sed "s/^/measure: pp $e: /"
+		KLLM_ENGINE=$e kllm-bench tg -m /data/smollm2.gguf -n 4 -r 1 2>&1 | grep tg4 | sed "s/^/measure: tg $e: /"
+	done
+done
+kllm-bench submit -m /data/serve.gguf 2>&1 | sed 's/^/measure: submit: /'
+fi
+
+if part 4; then
+echo "measure: --- 4. kllm-bench serve, device engine, 4-layer 256-wide model"
+kllm-bench serve -m /data/serve.gguf --engine dev -c interactive:1:8:16 -c background:2:32:16 \
+	-r 4 --sweep 0,1,2 --decode-scaling=4:32 2>&1 | sed 's/^/measure: serve: /'
+fi
+echo "measure: done"
+poweroff -f
+INIT
+chmod 755 "$root/init"
+(cd "$root" && find . -print0 | cpio -o -0 -H newc -R 0:0 --quiet) > "$out/initramfs.cpio"
+
+# ---------------------------------------------------------------- boot
+say "booting $rel (TCG, ${VM_MEM:-12G}); this takes a while"
+timeout "${VM_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg -cpu max -m "${VM_MEM:-12G}" -smp 2 \
+	-nographic -no-reboot -nodefaults -serial stdio \
+	-kernel "/boot/vmlinuz-$rel" -initrd "$out/initramfs.cpio" \
+	-drive "file=$out/disk.img,if=virtio,format=raw,readonly=on" \
+	-append "console=ttyS0 panic=-1 quiet" < /dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$out/serial.log" |
+	grep --line-buffered '^measure:'

@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: MIT
+/*
+ * submit.c - `kllm-bench submit`: what one job costs on its own, apart
+ * from the work it does.  The same one-token forward pass of a model
+ * (best a tiny one: kllm-mkmodel) runs
+ *
+ *   in-process  kllm_forward() on this process's CPU engine;
+ *   ioctl       JOB_SUBMIT for each job of a batch, then JOB_WAIT for each;
+ *   io_uring    the batch's jobs as IORING_OP_URING_CMD entries, submitted
+ *               and waited for by one io_uring_enter (a ring of 64).
+ *
+ * for batch sizes 1..64 (jobs in flight at once; each job of a batch has
+ * its own KV and output buffer objects, so they are independent).  The
+ * table gives µs per job (best of -r runs of -n jobs) and the submission
+ * syscalls we make per job: the ioctls and io_uring_enter calls counted
+ * as they are made (the in-process call makes none; the thread pool's own
+ * futex wake-ups are not submissions and not counted).
+ *
+ * Without a kllm node only the in-process column runs ("device engine: no
+ * kllm node"); --engine dev makes that an error, --engine cpu skips the
+ * device.  The device columns need the library's device engine, built
+ * with liburing and libdrm (KLLM_HAVE_DEV).
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef KLLM_HAVE_DEV
+#include <liburing.h>
+#include <sys/ioctl.h>
+
+#include "engine_dev.h"
+#include "kllm_drm.h"
+#endif
+
+#define MAX_LIST 16
+#define MAX_BATCH 64	/* the ring's entries: a batch is one io_uring_enter */
+#define N_CTX 16
+#define TOKEN 1
+
+enum { COL_CPU, COL_IOCTL, COL_URING, N_COLS };
+static const char *const col_names[N_COLS] = { "in-process", "ioctl", "io_uring" };
+
+struct sopts {
+	const char *model;
+	int batch[MAX_LIST], n_batch;
+	int jobs, reps, threads;
+	int engine;	/* 0 auto, 1 cpu, 2 dev */
+	int json;
+};
+
+/* One batch size: per column, µs and syscalls per job (us < 0: not run). */
+struct srow {
+	int batch, jobs;
+	double us[N_COLS], sys[N_COLS];
+};
+
+/* The device side: a context on it, and per batch slot its own buffers. */
+struct sdev {
+	struct kllm_ctx *ctx;
+	struct kllm_dev *d;
+	char why[320];			/* why there is no device */
+	const char *name;		/* "dev (io_uring)" ... */
+	int have_ring;
+	uint64_t syscalls;
+#ifdef KLLM_HAVE_DEV
+	struct io_uring ring;
+	struct kllm_dev_bo kv[MAX_BATCH], out[MAX_BATCH];
+	struct drm_kllm_bind binds[MAX_BATCH][2];
+	struct drm_kllm_job jobs[MAX_BATCH];
+#endif
+};
+
+static const int32_t j_token = TOKEN, j_pos, j_seq, j_row;
+
+void bench_submit_usage(void)
+{
+	fprintf(stderr,
+		"usage: kllm-bench submit -m MODEL [-b 1,2,4,8,16,32,64] [-n JOBS] [-r REPS]\n"
+		"                         [-t T] [--engine auto|cpu|dev] [--json]\n"
+		"  The cost of one job on its own: the same one-token forward pass as an\n"
+		"  in-process call, through the ioctls (JOB_SUBMIT then JOB_WAIT) and\n"
+		"  through io_uring (one io_uring_enter per batch), B jobs in flight at a\n"
+		"  time (-b, at most 64).  µs per job, best of REPS (default 3) runs of\n"
+		"  JOBS jobs (default 256, rounded up to whole batches), and syscalls per\n"
+		"  job.  Use a tiny model so the job itself is cheap, e.g.\n"
+		"    kllm-mkmodel -o tiny.gguf --layers 1 --embd 32 --heads 1 --kv-heads 1\n"
+		"                 --ffn 32 --vocab 288 --type f32\n"
+		"  -t in-process threads (default 1).  --engine cpu: the in-process column\n"
+		"  only; dev: fail without the kllm driver; auto (default): without it the\n"
+		"  in-process column alone.\n");
+}
+
+static int parse_batch(const char *s)
+{
+	int v = bench_parse_uint(s);
+
+	return v >= 1 && v <= MAX_BATCH ? v : -1;
+}
+
+static int parse_engine(const char *s)
+{
+	return !strcmp(s, "auto") ? 0 : !strcmp(s, "cpu") ? 1 : !strcmp(s, "dev") ? 2 : -1;
+}
+
+static int parse_opts(struct sopts *o, int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "engine", required_argument, NULL, 'e' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static const int def_batch[] = { 1, 2, 4, 8, 16, 32, 64 };
+	int c, v;
+
+	memset(o, 0, sizeof(*o));
+	o->jobs = 256;
+	o->reps = 3;
+	o->threads = 1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "m:b:n:r:t:", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			o->json = 1;
+			break;
+		case 'm':
+			o->model = optarg;
+			break;
+		case 'e':
+			o->engine = parse_engine(optarg);
+			if (o->engine < 0)
+				goto bad;
+			break;
+		case 'b':
+			o->n_batch = bench_parse_list(optarg, parse_batch, o->batch, MAX_LIST);
+			if (o->n_batch < 0)
+				goto bad;
+			break;
+		default:
+			if (!strchr("nrt", c))
+				return -1;
+			v = bench_parse_uint(optarg);
+			if (v < 1 || v > (c == 't' ? KLLM_POOL_MAX_THREADS : 1 << 20))
+				goto bad;
+			*(c == 'n' ? &o->jobs : c == 'r' ? &o->reps : &o->threads) = v;
+		}
+	}
+	if (!o->model || optind != argc) {
+		fprintf(stderr, "kllm-bench submit: -m MODEL is required\n");
+		return -1;
+	}
+	if (!o->n_batch) {
+		memcpy(o->batch, def_batch, sizeof(def_batch));
+		o->n_batch = sizeof(def_batch) / sizeof(def_batch[0]);
+	}
+	return 0;
+bad:
+	fprintf(stderr, "kllm-bench: bad value '%s' for %s\n", optarg,
+		c == 'e' ? "--engine" : c == 'b' ? "-b" : "an option");
+	return -1;
+}
+
+/* ------------------------------------------------------------ in-process */
+
+/* @n calls of kllm_forward: the same token at position 0 of sequence 0. */
+static int run_cpu(struct kllm_ctx *ctx, float *logits, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int ret = kllm_forward(ctx, 1, &j_token, &j_pos, &j_seq, &j_row, 1, logits);
+
+		if (ret) {
+			fprintf(stderr, "kllm-bench: in-process forward: %s\n",
+				kllm_ctx_error(ctx));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ device */
+
+#ifdef KLLM_HAVE_DEV
+static int dev_ioctl(struct sdev *s, unsigned long req, void *arg)
+{
+	int ret;
+
+	do {
+		s->syscalls++;
+		ret = ioctl(kllm_dev_fd(s->d), req, arg);
+	} while (ret == -1 && errno == EINTR);
+	return ret ? -errno : 0;
+}
+
+/* Buffers and the job of each batch slot; the ring where the kernel lets us. */
+static int dev_prepare(struct sdev *s, const struct bench_lm *lm)
+{
+	const uint64_t kv_size = kllm_ctx_program(s->ctx)->kv_size;
+	const uint64_t out_size = (uint64_t)lm->m->hp.n_vocab * sizeof(float);
+	struct io_uring_params p = { .flags = IORING_SETUP_SQE128 };
+	int ret;
+
+	for (int j = 0; j < MAX_BATCH; j++) {
+		ret = kllm_dev_bo_create(s->d, kv_size, &s->kv[j]);
+		if (!ret)
+			ret = kllm_dev_bo_create(s->d, out_size, &s->out[j]);
+		if (ret) {
+			fprintf(stderr, "kllm-bench: BO_CREATE: %s\n", strerror(-ret));
+			return ret;
+		}
+		s->binds[j][0] = (struct drm_kllm_bind){ .handle = s->out[j].handle };
+		s->binds[j][1] = (struct drm_kllm_bind){ .handle = s->kv[j].handle };
+		s->jobs[j] = (struct drm_kllm_job){
+			.prog = kllm_dev_prog(s->d), .n_tokens = 1, .n_outputs = 1,
+			.n_seqs = 1, .n_binds = 2, .tokens_ptr = (uintptr_t)&j_token,
+			.pos_ptr = (uintptr_t)&j_pos, .seq_ptr = (uintptr_t)&j_seq,
+			.out_rows_ptr = (uintptr_t)&j_row, .binds_ptr = (uintptr_t)s->binds[j] };
+	}
+	ret = io_uring_queue_init_params(MAX_BATCH, &s->ring, &p);
+	if (ret)
+		snprintf(s->why, sizeof(s->why), "io_uring: %s", strerror(-ret));
+	s->have_ring = !ret;
+	return 0;
+}
+
+static void dev_release(struct sdev *s)
+{
+	if (s->have_ring)
+		io_uring_queue_exit(&s->ring);
+	for (int j = 0; j < MAX_BATCH; j++) {
+		kllm_dev_bo_free(s->d, &s->kv[j]);
+		kllm_dev_bo_free(s->d, &s->out[j]);
+	}
+}
+
+/* One batch of @b jobs: every JOB_SUBMIT, then every JOB_WAIT. */
+static int batch_ioctl(struct sdev *s, int b)
+{
+	uint64_t ids[MAX_BATCH];
+	int ret;
+
+	for (int j = 0; j < b; j++) {
+		struct drm_kllm_job_submit a = { .job = s->jobs[j] };
+
+		ret = dev_ioctl(s, DRM_IOCTL_KLLM_JOB_SUBMIT, &a);
+		if (ret)
+			return fprintf(stderr, "kllm-bench: JOB_SUBMIT: %s\n", strerror(-ret)), ret;
+		ids[j] = a.id;
+	}
+	for (int j = 0; j < b; j++) {
+		struct drm_kllm_job_wait w;
+
+		do {
+			w = (struct drm_kllm_job_wait){ .id = ids[j], .timeout_ns = 1000000000 };
+			ret = dev_ioctl(s, DRM_IOCTL_KLLM_JOB_WAIT, &w);
+		} while (ret == -ETIMEDOUT);
+		if (ret || w.status)
+			return fprintf(stderr, "kllm-bench: JOB_WAIT: %s\n",
+				       ret ? strerror(-ret) : kllm_dev_strerror(w.status)),
+			       ret ? ret : w.status;
+	}
+	return 0;
+}
+
+/* One batch of @b jobs: fill the ring, one enter submits and waits for all. */
+static int batch_uring(struct sdev *s, int b)
+{
+	struct io_uring_cqe *cqe;
+	int done = 0, ret;
+
+	for (int j = 0; j < b; j++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+
+		/* 128-byte entries: the job is the command in the second half */
+		memset(sqe, 0, 2 * sizeof(*sqe));
+		io_uring_prep_rw(IORING_OP_URING_CMD, sqe, kllm_dev_fd(s->d), NULL, 0, 0);
+		sqe->cmd_op = KLLM_URING_CMD_SUBMIT;
+		memcpy(sqe->cmd, &s->jobs[j], sizeof(s->jobs[j]));
+	}
+	while (done < b) {
+		s->syscalls++;	/* no SQPOLL: one io_uring_enter per call */
+		ret = io_uring_submit_and_wait(&s->ring, (unsigned)(b - done));
+		if (ret < 0 && ret != -EINTR)
+			return fprintf(stderr, "kllm-bench: io_uring_enter: %s\n",
+				       strerror(-ret)), ret;
+		while (io_uring_peek_cqe(&s->ring, &cqe) == 0) {
+			ret = cqe->res;
+			io_uring_cqe_seen(&s->ring, cqe);
+			done++;
+			if (ret)
+				return fprintf(stderr, "kllm-bench: uring job: %s\n",
+					       kllm_dev_strerror(ret)), ret;
+		}
+	}
+	return 0;
+}
+
+static int run_dev(struct sdev *s, int col, int b, int n)
+{
+	for (int i = 0; i < n; i += b) {
+		int ret = col == COL_IOCTL ? batch_ioctl(s, b) : batch_uring(s, b);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+#else
+static int run_dev(struct sdev *s, int col, int b, int n)
+{
+	(void)s, (void)col, (void)b, (void)n;
+	return -ENOTSUP;
+}
+#endif
+
+/* ------------------------------------------------------------ runs */
+
+/* Best of o->reps runs of @n jobs in column @col: µs and syscalls per job. */
+static int measure(const struct sopts *o, struct kllm_ctx *cpu, struct sdev *s, float *logits,
+		   int col, int b, int n, struct srow *r)
+{
+	double best = 0;
+	int ret;
+
+	/* warm-up: the first job pages in the weights and proves the path */
+	ret = col == COL_CPU ? run_cpu(cpu, logits, b) : run_dev(s, col, b, b);
+	for (int i = 0; i < o->reps && !ret; i++) {
+		uint64_t sys0 = s->syscalls;
+		double t0 = bench_now(), t;
+
+		ret = col == COL_CPU ? run_cpu(cpu, logits, n) : run_dev(s, col, b, n);
+		t = bench_now() - t0;
+		if (!i || t < best)
+			best = t;
+		r->sys[col] = (double)(s->syscalls - sys0) / n;
+	}
+	r->us[col] = best * 1e6 / n;
+	return ret;
+}
+
+/* The device context (KLLM_ENGINE=dev); 1 and s->why when there is none. */
+static int dev_open(const struct sopts *o, const struct bench_lm *lm, struct sdev *s)
+{
+	struct kllm_ctx_opts co = { .n_ctx = N_CTX, .max_batch = 1, .n_seqs = 1 };
+	char err[256];
+	const char *e;
+	int ret;
+
+	if (o->engine == 1)
+		return snprintf(s->why, sizeof(s->why), "not asked for (--engine cpu)"), 1;
+	setenv("KLLM_ENGINE", "dev", 1);
+	ret = kllm_ctx_create(&s->ctx, lm->m, &co, err, sizeof(err));
+	/* (the library's messages start with "device engine: ") */
+	e = strncmp(err, "device engine: ", 15) ? err : err + 15;
+	if (ret == -ENOENT)
+		snprintf(s->why, sizeof(s->why), "no kllm node (%s)", e);
+	else if (ret)
+		snprintf(s->why, sizeof(s->why), "%s", e);
+	if (ret)
+		return 1;
+#ifdef KLLM_HAVE_DEV
+	s->d = kllm_ctx_dev(s->ctx);
+	s->name = kllm_dev_name(s->d);
+	return dev_prepare(s, lm);
+#else
+	snprintf(s->why, sizeof(s->why), "this kllm-bench has no device columns (built "
+		 "without KLLM_HAVE_DEV: liburing and libdrm)");
+	return 1;
+#endif
+}
+
+static void dev_close(struct sdev *s)
+{
+#ifdef KLLM_HAVE_DEV
+	if (s->d)
+		dev_release(s);
+#endif
+	kllm_ctx_free(s->ctx);
+}
+
+/* ------------------------------------------------------------ output */
+
+static void cell(double us, double sys)
+{
+	if (us < 0)
+		printf(" %9s %7s |", "-", "-");
+	else
+		printf(" %9.2f %7.3f |", us, sys);
+}
+
+static void print_table(const struct sopts *o, const struct bench_lm *lm,
+			const struct sdev *s, const struct srow *r, int n)
+{
+	printf("kllm-bench submit: %s, one-token jobs, best of %d runs, %s path, "
+	       "%d in-process thread%s\n", lm->name, o->reps, kk_simd_name(kk_simd_selected()),
+	       o->threads, o->threads == 1 ? "" : "s");
+	if (s->name)
+		printf("device engine: %s%s%s\n", s->name, s->have_ring ? "" : "; ",
+		       s->have_ring ? "" : s->why);
+	else
+		printf("device engine: %s\n", s->why);
+	printf("\n  batch |  jobs | %-17s | %-17s | %-17s | ioctl/in | uring/in\n",
+	       "in-process", "ioctl", "io_uring");
+	printf("        |       |  µs/job  sys/job |  µs/job  sys/job |  µs/job  sys/job |"
+	       "          |\n");
+	for (int i = 0; i < n; i++) {
+		printf("  %5d | %5d |", r[i].batch, r[i].jobs);
+		for (int c = 0; c < N_COLS; c++)
+			cell(r[i].us[c], r[i].sys[c]);
+		for (int c = COL_IOCTL; c < N_COLS; c++) {
+			if (r[i].us[c] >= 0 && r[i].us[COL_CPU] > 0)
+				printf(" %7.2fx%s", r[i].us[c] / r[i].us[COL_CPU],
+				       c == COL_IOCTL ? " |" : "");
+			else
+				printf(" %8s%s", "-", c == COL_IOCTL ? " |" : "");
+		}
+		printf("\n");
+	}
+}
+
+static void json_num(const char *key, double v)
+{
+	if (v < 0)
+		printf(", \"%s\": null", key);
+	else
+		printf(", \"%s\": %.4f", key, v);
+}
+
+static void print_json(const struct sopts *o, const struct bench_lm *lm,
+		       const struct sdev *s, const struct srow *r, int n)
+{
+	static const char *const keys[N_COLS] = { "inproc", "ioctl", "uring" };
+	char k[32];
+
+	printf("[\n");
+	for (int i = 0; i < n; i++) {
+		printf("  {\"model\": ");
+		bench_json_str(lm->name);
+		printf(", \"simd\": \"%s\", \"threads\": %d, \"reps\": %d, \"batch\": %d, "
+		       "\"jobs\": %d, \"device\": ", kk_simd_name(kk_simd_selected()), o->threads,
+		       o->reps, r[i].batch, r[i].jobs);
+		if (s->name)
+			bench_json_str(s->name);
+		else
+			printf("null");
+		printf(", \"device_note\": ");
+		bench_json_str(s->why);
+		for (int c = 0; c < N_COLS; c++) {
+			snprintf(k, sizeof(k), "%s_us", keys[c]);
+			json_num(k, r[i].us[c]);
+			snprintf(k, sizeof(k), "%s_syscalls", keys[c]);
+			json_num(k, r[i].us[c] < 0 ? -1 : r[i].sys[c]);
+		}
+		printf("}%s\n", i + 1 < n ? "," : "");
+	}
+	printf("]\n");
+}
+
+/* ------------------------------------------------------------ main */
+
+static int run_all(const struct sopts *o, struct kllm_ctx *cpu, struct sdev *s,
+		   float *logits, struct srow *rows)
+{
+	for (int i = 0; i < o->n_batch; i++) {
+		struct srow *r = &rows[i];
+		int b = o->batch[i], ret;
+
+		r->batch = b;
+		r->jobs = (o->jobs + b - 1) / b * b;
+		for (int c = 0; c < N_COLS; c++)
+			r->us[c] = r->sys[c] = -1;
+		bench_progress("  submit batch %d (%d jobs)...", b, r->jobs);
+		for (int c = 0; c < N_COLS; c++) {
+			if (c != COL_CPU && (!s->d || (c == COL_URING && !s->have_ring)))
+				continue;
+			ret = measure(o, cpu, s, logits, c, b, r->jobs, r);
+			if (ret)
+				return ret;
+			bench_progress(" %s %.2f µs", col_names[c], r->us[c]);
+		}
+		bench_progress("\n");
+	}
+	return 0;
+}
+
+int bench_submit_main(int argc, char **argv)
+{
+	struct kllm_ctx_opts co = { .n_ctx = N_CTX, .max_batch = 1, .n_seqs = 1 };
+	struct srow rows[MAX_LIST];
+	struct kllm_ctx *cpu = NULL;
+	struct sdev *s;
+	struct bench_lm lm;
+	struct sopts o;
+	float *logits;
+	char err[256];
+	int ret;
+
+	if (parse_opts(&o, argc, argv)) {
+		bench_submit_usage();
+		return 2;
+	}
+	if (bench_lm_load(&lm, o.model))
+		return 1;
+	s = calloc(1, sizeof(*s));
+	logits = calloc(lm.m->hp.n_vocab, sizeof(float));
+	if (!s || !logits) {
+		fprintf(stderr, "kllm-bench: out of memory\n");
+		return 1;
+	}
+	co.n_threads = (uint32_t)o.threads;
+	ret = dev_open(&o, &lm, s);
+	if (ret > 0) {
+		fprintf(stderr, "kllm-bench: device engine: %s\n", s->why);
+		ret = o.engine == 2 ? -ENODEV : 0;
+	}
+	if (!ret) {
+		setenv("KLLM_ENGINE", "cpu", 1);
+		ret = kllm_ctx_create(&cpu, lm.m, &co, err, sizeof(err));
+		if (ret)
+			fprintf(stderr, "kllm-bench: in-process context: %s\n", err);
+	}
+	if (!ret)
+		ret = run_all(&o, cpu, s, logits, rows);
+	if (!ret && o.json)
+		print_json(&o, &lm, s, rows, o.n_batch);
+	else if (!ret)
+		print_table(&o, &lm, s, rows, o.n_batch);
+	kllm_ctx_free(cpu);
+	dev_close(s);
+	free(s);
+	free(logits);
+	bench_lm_free(&lm);
+	return ret ? 1 : 0;
+}
