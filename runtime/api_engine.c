@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api_int.h"
+#include "engine_dev.h"
 #include "kllm_prog.h"
 
 void kllm_engine_default_params(struct kllm_engine_params *p)
@@ -421,6 +422,24 @@ int kllm_engine_step(struct kllm_engine *e)
 	return api_step(e, -1);
 }
 
+/* All of sequence @seq's pending input through kllm_forward_chunks. */
+static int api_prefill(struct kllm_engine *e, int seq)
+{
+	struct api_seq *s = &e->seqs[seq];
+	int ret;
+
+	if (atomic_load(&e->abort))
+		return api_fail(-ECANCELED, "aborted (kllm_abort)");
+	ret = kllm_forward_chunks(e->ctx, (uint32_t)seq, s->n_past, s->n_pending, s->pending,
+				  s->logits);
+	if (ret)
+		return api_fail(ret, "%s", kllm_ctx_error(e->ctx));
+	s->n_past += s->n_pending;
+	s->n_pending = 0;
+	s->has_logits = 1;
+	return 0;
+}
+
 int kllm_seq_decode(struct kllm_engine *e, int seq)
 {
 	const struct api_seq *s = api_seq_get(e, seq, "kllm_seq_decode");
@@ -428,6 +447,13 @@ int kllm_seq_decode(struct kllm_engine *e, int seq)
 
 	if (!s)
 		return -EINVAL;
+	/*
+	 * A long input on the device engine: all its chunks at once, one
+	 * submission (the driver runs them in order).  In process, chunk by
+	 * chunk, so that kllm_abort stops between them.
+	 */
+	if (s->n_pending > e->p.max_batch && kllm_ctx_dev(e->ctx))
+		return api_prefill(e, seq);
 	while (s->n_pending) {
 		ret = api_step(e, seq);
 		if (ret < 0)

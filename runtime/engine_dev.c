@@ -545,35 +545,68 @@ int kllm_dev_run_many(struct kllm_dev *d, struct drm_kllm_job *jobs, uint32_t n,
 	return ioctl_run(d, jobs, n, status);
 }
 
-int kllm_dev_forward(struct kllm_dev *d, const struct kllm_dev_batch *b)
+/* The job of one batch; every batch binds the output BO and its sequences. */
+static int dev_job_of(struct kllm_dev *d, const struct kllm_dev_batch *b,
+		      struct drm_kllm_job *job)
 {
-	struct drm_kllm_job job;
-	int32_t status = 0;
-	int ret;
-
 	if (!b->n_tokens || b->n_tokens > d->max_batch || b->n_seqs > b->n_tokens)
 		return -EINVAL;
-	d->binds[0] = (struct drm_kllm_bind){ .handle = d->out.handle };
-	for (uint32_t s = 0; s < b->n_seqs; s++)
-		d->binds[1 + s] = (struct drm_kllm_bind){ .handle = b->kv[s] };
-	memset(&job, 0, sizeof(job));
-	job.n_tokens = b->n_tokens;
-	job.n_outputs = b->n_outputs;
-	job.n_seqs = b->n_seqs;
-	job.n_binds = 1 + b->n_seqs;
-	job.binds_ptr = (uintptr_t)d->binds;
-	job.timeout_ms = b->timeout_ms;
+	memset(job, 0, sizeof(*job));
+	job->n_tokens = b->n_tokens;
+	job->n_outputs = b->n_outputs;
+	job->n_seqs = b->n_seqs;
+	job->n_binds = 1 + b->n_seqs;
+	job->binds_ptr = (uintptr_t)d->binds;
+	job->timeout_ms = b->timeout_ms;
 	/* Only the arrays the program declares (the others must be 0). */
 	if (d->inputs & (1u << KLLM_PROG_IN_TOKENS))
-		job.tokens_ptr = (uintptr_t)b->tokens;
+		job->tokens_ptr = (uintptr_t)b->tokens;
 	if (d->inputs & (1u << KLLM_PROG_IN_POS))
-		job.pos_ptr = (uintptr_t)b->pos;
+		job->pos_ptr = (uintptr_t)b->pos;
 	if (d->inputs & (1u << KLLM_PROG_IN_SEQ))
-		job.seq_ptr = (uintptr_t)b->seq;
+		job->seq_ptr = (uintptr_t)b->seq;
 	if (d->inputs & (1u << KLLM_PROG_IN_OUT_ROWS))
-		job.out_rows_ptr = (uintptr_t)b->out_rows;
-	ret = kllm_dev_run_many(d, &job, 1, &status);
-	return ret ? ret : status;
+		job->out_rows_ptr = (uintptr_t)b->out_rows;
+	return 0;
+}
+
+int kllm_dev_forward_many(struct kllm_dev *d, const struct kllm_dev_batch *b, uint32_t n)
+{
+	struct drm_kllm_job one, *jobs = n == 1 ? &one : calloc(n, sizeof(*jobs));
+	int32_t st1, *status = n == 1 ? &st1 : calloc(n, sizeof(*status));
+	int ret = 0;
+
+	if (!n || !jobs || !status) {
+		ret = n ? -ENOMEM : -EINVAL;
+		goto free_jobs;
+	}
+	/* The batches share their bindings: the same sequences, the output BO. */
+	for (uint32_t i = 1; i < n; i++)
+		if (b[i].n_seqs != b[0].n_seqs ||
+		    memcmp(b[i].kv, b[0].kv, 4ull * b[0].n_seqs)) {
+			ret = -EINVAL;
+			goto free_jobs;
+		}
+	d->binds[0] = (struct drm_kllm_bind){ .handle = d->out.handle };
+	for (uint32_t s = 0; s < b[0].n_seqs; s++)
+		d->binds[1 + s] = (struct drm_kllm_bind){ .handle = b[0].kv[s] };
+	for (uint32_t i = 0; i < n && !ret; i++)
+		ret = dev_job_of(d, &b[i], &jobs[i]);
+	if (!ret)
+		ret = kllm_dev_run_many(d, jobs, n, status);
+	for (uint32_t i = 0; i < n && !ret; i++)
+		ret = status[i];
+free_jobs:
+	if (jobs != &one)
+		free(jobs);
+	if (status != &st1)
+		free(status);
+	return ret;
+}
+
+int kllm_dev_forward(struct kllm_dev *d, const struct kllm_dev_batch *b)
+{
+	return kllm_dev_forward_many(d, b, 1);
 }
 
 #else /* !KLLM_HAVE_DEV */
@@ -662,6 +695,12 @@ int kllm_dev_run_many(struct kllm_dev *d, struct drm_kllm_job *jobs, uint32_t n,
 int kllm_dev_forward(struct kllm_dev *d, const struct kllm_dev_batch *b)
 {
 	(void)d, (void)b;
+	return -ENOTSUP;
+}
+
+int kllm_dev_forward_many(struct kllm_dev *d, const struct kllm_dev_batch *b, uint32_t n)
+{
+	(void)d, (void)b, (void)n;
 	return -ENOTSUP;
 }
 

@@ -94,6 +94,12 @@ struct kllm_dev_batch {
 	const uint32_t *kv;	/* [n_seqs] handles */
 };
 int kllm_dev_forward(struct kllm_dev *d, const struct kllm_dev_batch *b);
+/*
+ * @n batches over the same sequences (same kv[]) as @n jobs, handed to the
+ * driver together (one io_uring_enter for up to a ring's worth), which
+ * runs them in order: chunks of one long prompt.  0 or the first failure.
+ */
+int kllm_dev_forward_many(struct kllm_dev *d, const struct kllm_dev_batch *b, uint32_t n);
 
 /*
  * Run @n jobs (their prog field is set here) in submission order and wait

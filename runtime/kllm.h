@@ -348,7 +348,9 @@ int kllm_engine_step(struct kllm_engine *e);
  * Run forward passes over sequence @seq's pending input alone, in chunks
  * of max_batch, until none is left (its logits are then ready).  The
  * abort flag is checked before each chunk.  0, -ECANCELED (the chunks run
- * so far are kept), or a negative errno.
+ * so far are kept), or a negative errno.  On the device engine an input
+ * longer than max_batch goes to the driver as all its chunks in one
+ * submission (one io_uring_enter): the abort flag is checked before it.
  */
 int kllm_seq_decode(struct kllm_engine *e, int seq);
 

@@ -454,3 +454,79 @@ int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
 		memcpy(logits, ctx->logits, 4ull * c->n_vocab * n_out);
 	return 0;
 }
+
+/* One sequence's tokens in chunks on the device: all jobs in one go. */
+static int chunks_dev(struct kllm_ctx *ctx, uint32_t seq, uint32_t pos0, uint32_t n,
+		      const int32_t *tokens, int32_t *pos, int32_t *zero, float *logits)
+{
+	const uint32_t mb = ctx->prog.max_batch, n_chunks = (n + mb - 1) / mb;
+	struct kllm_dev_batch *b = calloc(n_chunks, sizeof(*b));
+	const int32_t last_row[1] = { (int32_t)((n - 1) % mb) };
+	uint32_t kv = ctx->kv_bo[seq].handle;
+	int ret;
+
+	if (!b)
+		return ctx_fail(ctx, -ENOMEM, "out of memory");
+	for (uint32_t c = 0; c < n_chunks; c++) {
+		uint32_t off = c * mb, len = n - off < mb ? n - off : mb;
+
+		b[c] = (struct kllm_dev_batch){
+			.n_tokens = len, .n_outputs = c + 1 == n_chunks, .n_seqs = 1,
+			.tokens = tokens + off, .pos = pos + off, .seq = zero,
+			.out_rows = last_row, .kv = &kv };
+	}
+	(void)pos0;
+	ret = kllm_dev_forward_many(ctx->dev, b, n_chunks);
+	free(b);
+	if (ret)
+		return ctx_fail(ctx, ret, "device engine: %s", kllm_dev_strerror(ret));
+	memcpy(logits, kllm_dev_output(ctx->dev)->map, 4ull * ctx->prog.n_vocab);
+	return 0;
+}
+
+int kllm_forward_chunks(struct kllm_ctx *ctx, uint32_t seq, uint32_t pos0, uint32_t n,
+			const int32_t *tokens, float *logits)
+{
+	const uint32_t mb = ctx->prog.max_batch;
+	int32_t *pos, *zero, row;
+	int ret = 0;
+
+	if (!n || seq >= ctx->opts.n_seqs)
+		return ctx_fail(ctx, -EINVAL, "%u tokens for sequence %u: out of range", n, seq);
+	pos = malloc(4ull * n);
+	zero = calloc(mb, 4);
+	if (!pos || !zero) {
+		ret = ctx_fail(ctx, -ENOMEM, "out of memory");
+		goto free_arrays;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		pos[i] = (int32_t)(pos0 + i);
+	for (uint32_t i = 0; i < mb; i++)
+		zero[i] = (int32_t)seq;	/* the CPU path's sequence ids */
+	/* Everything checked (and the KV cache made) before anything runs. */
+	for (uint32_t off = 0; off < n && !ret; off += mb) {
+		uint32_t len = n - off < mb ? n - off : mb;
+
+		row = (int32_t)len - 1;
+		ret = check_batch(ctx, len, tokens + off, pos + off, zero, &row, 1);
+	}
+	if (ret)
+		goto free_arrays;
+	if (ctx->dev) {
+		memset(zero, 0, 4ull * mb);	/* the job's own sequence index */
+		ret = chunks_dev(ctx, seq, pos0, n, tokens, pos, zero, logits);
+		goto free_arrays;
+	}
+	for (uint32_t off = 0; off < n && !ret; off += mb) {
+		uint32_t len = n - off < mb ? n - off : mb;
+
+		row = (int32_t)len - 1;
+		ret = kllm_forward(ctx, len, tokens + off, pos + off, zero, &row,
+				   off + len == n, logits);
+	}
+free_arrays:
+	free(pos);
+	free(zero);
+	return ret;
+}
+

@@ -75,6 +75,17 @@ int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
 		 const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
 		 uint32_t n_out, float *logits);
 
+/*
+ * Sequence @seq's @n tokens at positions @pos0.. in chunks of max_batch, in
+ * order, and the last token's logits (n_vocab floats) to @logits: a long
+ * prompt.  The device engine hands every chunk to the driver at once (one
+ * io_uring_enter), the CPU engine runs them one after the other; the
+ * results are those of kllm_forward on the same chunks.  0 or as
+ * kllm_forward.
+ */
+int kllm_forward_chunks(struct kllm_ctx *ctx, uint32_t seq, uint32_t pos0, uint32_t n,
+			const int32_t *tokens, float *logits);
+
 /* The last error's message ("" if none). */
 const char *kllm_ctx_error(const struct kllm_ctx *ctx);
 

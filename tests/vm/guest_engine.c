@@ -269,6 +269,35 @@ START_TEST(test_batched_vs_alone)
 END_TEST
 
 /* A program the driver's validator refuses: its reason reaches the message. */
+/*
+ * A prompt of 40 tokens (MAX_BATCH 16: three chunks) through
+ * kllm_forward_chunks: the device hands all three jobs to the driver in
+ * one submission, and the last token's logits are the CPU engine's bits.
+ */
+START_TEST(test_long_prompt_one_submission)
+{
+	struct kllm_ctx *cpu = ctx_new("cpu"), *dev = ctx_new("dev");
+	struct drm_kllm_get_stats st0, st1;
+	float *want = rows_alloc(1), *got = rows_alloc(1);
+	int32_t toks[40];
+
+	for (int i = 0; i < 40; i++)
+		toks[i] = (int32_t)((i * 37 + 5) % g_vocab);
+	ck_assert_int_eq(kllm_forward_chunks(cpu, 0, 0, 40, toks, want), 0);
+	st0 = stats_now();
+	ck_assert_msg(kllm_forward_chunks(dev, 0, 0, 40, toks, got) == 0, "%s",
+		      kllm_ctx_error(dev));
+	st1 = stats_now();
+	ck_assert_uint_eq(st1.jobs_submitted - st0.jobs_submitted, 3);
+	ck_assert_uint_eq(st1.jobs_via_uring - st0.jobs_via_uring, 3);
+	ck_assert_msg(!memcmp(want, got, 4ull * g_vocab), "last-token logits differ");
+	free(want);
+	free(got);
+	kllm_ctx_free(cpu);
+	kllm_ctx_free(dev);
+}
+END_TEST
+
 START_TEST(test_prog_rejected)
 {
 	struct kllm_ctx *ctx = ctx_new("cpu");
@@ -523,6 +552,7 @@ static Suite *engine_suite(void)
 	tcase_set_timeout(tc, 240);	/* TCG */
 	tcase_add_test(tc, test_cpu_vs_dev);
 	tcase_add_test(tc, test_batched_vs_alone);
+	tcase_add_test(tc, test_long_prompt_one_submission);
 	tcase_add_test(tc, test_ioctl_fallback);
 	tcase_add_test(tc, test_job_timeout);
 	tcase_add_test(tc, test_prog_rejected);

@@ -435,6 +435,33 @@ END_TEST
 
 /* ------------------------------------------------------------ fdinfo, CTX_SET */
 
+/*
+ * kllm-top against the real driver: one snapshot lists the totals, the
+ * classes and this process as a client (background, 3 jobs); its live
+ * view, fed "q" on a pipe, exits 0.
+ */
+static void top_shows_us(int fd)
+{
+	char cmd[128], buf[8192], me[32];
+	FILE *p;
+	size_t n;
+	int status;
+
+	(void)fd;
+	p = popen("kllm-top --once 2>&1", "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = 0;
+	status = pclose(p);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kllm-top: %s", buf);
+	snprintf(me, sizeof(me), "%d", getpid());
+	ck_assert_msg(strstr(buf, "interactive") && strstr(buf, "background") &&
+		      strstr(buf, me), "kllm-top --once:\n%s", buf);
+	snprintf(cmd, sizeof(cmd), "echo q | kllm-top -d 0.2 -n 50 > /dev/null 2>&1");
+	status = system(cmd);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "kllm-top live: %d", status);
+}
+
 START_TEST(test_fdinfo)
 {
 	struct kj j;
@@ -461,6 +488,7 @@ START_TEST(test_fdinfo)
 	ck_assert_msg(strstr(buf, "kllm-jobs:\t3\n"), "%s", buf);
 	ck_assert_msg(strstr(buf, "drm-total-pinned:\t"), "%s", buf);
 	ck_assert_uint_gt(fdinfo_engine_ns(j.fd), 0);
+	top_shows_us(j.fd);
 	kj_teardown(&j);
 }
 END_TEST

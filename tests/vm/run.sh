@@ -192,6 +192,7 @@ build_tool() {
 }
 build_tool kllm-run || guest_ok=0
 build_tool kllm-bench || guest_ok=0
+build_tool kllm-top || guest_ok=0
 say "step guest-binaries: $((SECONDS - t0)) s"
 if [ $guest_ok = 0 ]; then
 	say "guest test binaries failed to build"
@@ -227,7 +228,7 @@ pack() {
 	fi
 	cp "$out/engine.gguf" "$root/data/engine.gguf"	# guest_engine's model
 	cp "$out/submit.gguf" "$root/data/submit.gguf"	# kllm-bench submit's
-	cp "$gbin/kllm-run" "$gbin/kllm-bench" "$root/usr/local/bin/"
+	cp "$gbin/kllm-run" "$gbin/kllm-bench" "$gbin/kllm-top" "$root/usr/local/bin/"
 	# (SmolLM2 comes in its own archive, appended below.)  The debug
 	# kernel runs the driver's own suites; the real model, minutes per
 	# engine under TCG and slower still with KASAN, runs on the two
