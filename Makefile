@@ -109,7 +109,7 @@ LIBSO := $(BUILD)/lib/libkllm.so.$(VERSION)
 BINS := $(addprefix $(BUILD)/bin/,$(TOOL_DIRS))
 TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
 
-.PHONY: all lib tools tests unit check install deps module clean \
+.PHONY: all lib tools tests unit check install deps module clean print-ldlibs \
 	nm-check test vm-check run
 .DEFAULT_GOAL := all
 
@@ -228,6 +228,10 @@ install: lib tools
 		$(SRCDIR)/runtime/kllm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kllm.pc
 
 # ---------------------------------------------------------------- top level
+# What a program linking libkllm.a needs after it (scripts that link it).
+print-ldlibs:
+	@echo $(LDLIBS)
+
 deps:
 	$(SRCDIR)/tools/deps.sh
 

@@ -38,10 +38,12 @@ fail=0
 t0=$SECONDS
 
 make -s -C "$SRC" BUILD="$BUILD" lib >&2 || { echo "FAIL build"; exit 1; }
+# libkllm.a's own dependencies (liburing, libdrm where the device engine is built)
+read -r -a ldlibs <<< "$(make -s -C "$SRC" --no-print-directory print-ldlibs)"
 mkdir -p "$OUT"
 for prog in check_golden check_tokenizer; do
 	$CC -O2 -g -Wall -Wextra -Werror -Wvla -I"$SRC/kernels" -I"$SRC/uapi" -I"$SRC/runtime" \
-		"$SRC/tests/golden/$prog.c" "$BUILD/lib/libkllm.a" -lpthread -lm \
+		"$SRC/tests/golden/$prog.c" "$BUILD/lib/libkllm.a" "${ldlibs[@]}" \
 		-o "$OUT/$prog" || { echo "FAIL build $prog"; exit 1; }
 done
 

@@ -7,8 +7,9 @@
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${KLLM_BUILD:-$top/build}
+read -r -a ldlibs <<< "$(make -s -C "$top" --no-print-directory print-ldlibs)"
 cc -O2 -Wall -Werror -I"$top/kernels" "$top/tests/probe/simd_paths.c" \
-	"$build/lib/libkllm.a" -lpthread -lm -o "$build/simd_paths"
+	"$build/lib/libkllm.a" "${ldlibs[@]}" -o "$build/simd_paths"
 rc=0
 run_cpu() {
 	local cpu=$1 expect=$2
