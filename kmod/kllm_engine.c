@@ -100,11 +100,6 @@ struct kllm_engine {
 
 static struct kllm_engine *kllm_eng;
 
-u32 kllm_engine_threads(void)
-{
-	return kllm_eng ? kllm_eng->n_threads : 0;
-}
-
 /* ------------------------------------------------------------ FPU sections */
 
 static void kllm_note_section(struct kllm_engine *eng, u64 t0)

@@ -153,7 +153,6 @@ void kllm_engine_queue(struct kllm_job *job);
  * chunk; a finished one is left alone.
  */
 bool kllm_engine_cancel(struct kllm_job *job);
-u32 kllm_engine_threads(void);
 
 /* Module-wide job counters (kllm_job.c). */
 struct kllm_job_stats {

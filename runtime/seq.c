@@ -456,7 +456,7 @@ int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
 }
 
 /* One sequence's tokens in chunks on the device: all jobs in one go. */
-static int chunks_dev(struct kllm_ctx *ctx, uint32_t seq, uint32_t pos0, uint32_t n,
+static int chunks_dev(struct kllm_ctx *ctx, uint32_t seq, uint32_t n,
 		      const int32_t *tokens, int32_t *pos, int32_t *zero, float *logits)
 {
 	const uint32_t mb = ctx->prog.max_batch, n_chunks = (n + mb - 1) / mb;
@@ -475,7 +475,6 @@ static int chunks_dev(struct kllm_ctx *ctx, uint32_t seq, uint32_t pos0, uint32_
 			.tokens = tokens + off, .pos = pos + off, .seq = zero,
 			.out_rows = last_row, .kv = &kv };
 	}
-	(void)pos0;
 	ret = kllm_dev_forward_many(ctx->dev, b, n_chunks);
 	free(b);
 	if (ret)
@@ -514,7 +513,7 @@ int kllm_forward_chunks(struct kllm_ctx *ctx, uint32_t seq, uint32_t pos0, uint3
 		goto free_arrays;
 	if (ctx->dev) {
 		memset(zero, 0, 4ull * mb);	/* the job's own sequence index */
-		ret = chunks_dev(ctx, seq, pos0, n, tokens, pos, zero, logits);
+		ret = chunks_dev(ctx, seq, n, tokens, pos, zero, logits);
 		goto free_arrays;
 	}
 	for (uint32_t off = 0; off < n && !ret; off += mb) {

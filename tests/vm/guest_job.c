@@ -13,11 +13,8 @@
  */
 #include "job_util.h"
 
-#include "cpu.h"
-
 #include <pthread.h>
 #include <signal.h>
-#include <sys/mount.h>
 
 #define KLLM "kllm"
 #define KJ_OUT_PAGES ((KJ_OUT_BYTES + 4095) & ~4095ull)	/* the BO's real size */
@@ -766,18 +763,6 @@ static int kallsyms_has(const char *sym)
 	return found;
 }
 
-static void debugfs_reset(const char *name)
-{
-	char path[128];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/sys/kernel/debug/kllm/%s", name);
-	f = fopen(path, "w");
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	fputs("0\n", f);
-	fclose(f);
-}
-
 /*
  * Every FPU section is short: <= 5 ms under TCG (about 100 us natively).
  * Guest time includes moments the host deschedules a vCPU, which no
@@ -793,7 +778,7 @@ START_TEST(test_fpu_sections_short)
 
 	kj_setup(&j, 11);
 	for (int run = 0; run < 3; run++) {
-		debugfs_reset("fpu_max_ns");
+		kj_write_file("/sys/kernel/debug/kllm/fpu_max_ns", "0\n");
 		for (uint32_t p = 0; p + TM_MB <= TM_CTX; p += TM_MB) {
 			kj_batch_seq(&b, (uint32_t)run, p, TM_MB, p);
 			ck_assert_int_eq(kj_run_ioctl(&j, &b), 0);
@@ -847,28 +832,10 @@ static Suite *job_suite(void)
 int main(void)
 {
 	int failed, ret;
-	char params[64];
 
-	/* The same kernels/ path in both homes. */
-	snprintf(g_simd, sizeof(g_simd), "%s", vm_cpu_has("avx2") && vm_cpu_has("fma") &&
-		 vm_cpu_has("f16c") ? "avx2" : "scalar");
-	kllm_cpu_init();
-	ret = kllm_cpu_select((kk_u32)kllm_cpu_parse_simd(g_simd));
-	if (ret) {
-		printf("vm: guest_job: in-process simd=%s refused\n", g_simd);
+	if (kj_load_same_simd("guest_job", g_simd))
 		return 1;
-	}
-	if (vm_module_loaded(KLLM))
-		vm_unload(KLLM);
-	snprintf(params, sizeof(params), "simd=%s", g_simd);
-	ret = vm_load_kllm(params);
-	if (ret) {
-		printf("vm: guest_job: insmod kllm %s: %s\n", params, strerror(-ret));
-		return 1;
-	}
 	printf("vm: guest_job: kernels path %s in both homes\n", g_simd);
-	mkdir("/sys/kernel/debug", 0755);
-	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
 	failed = kt_run(job_suite());
 	ret = vm_unload(KLLM);
 	if (ret) {

@@ -15,24 +15,12 @@
 
 #include <inttypes.h>
 #include <signal.h>
-#include <sys/mount.h>
-
-#include "cpu.h"
 
 #define KLLM "kllm"
 #define STEPS 12
 #define SHARED_W "/tmp/sched-weights"
 #define PARAM "/sys/module/kllm/parameters/"
 #define DEBUGFS "/sys/kernel/debug/kllm/"
-
-static void write_file(const char *path, const char *val)
-{
-	FILE *f = fopen(path, "w");
-
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	fputs(val, f);
-	ck_assert_int_eq(fclose(f), 0);
-}
 
 struct sched_stats {
 	uint64_t batches, batched_jobs, chunks, aged, lower_waited;
@@ -85,10 +73,10 @@ static unsigned int queued_normal(void)
 
 static void setup(void)
 {
-	write_file(DEBUGFS "stats_reset", "1\n");
-	write_file(PARAM "chunk_tokens", "32\n");
-	write_file(PARAM "aging_rounds", "16\n");
-	write_file(PARAM "fuse", "Y\n");
+	kj_write_file(DEBUGFS "stats_reset", "1\n");
+	kj_write_file(PARAM "chunk_tokens", "32\n");
+	kj_write_file(PARAM "aging_rounds", "16\n");
+	kj_write_file(PARAM "fuse", "Y\n");
 }
 
 static void teardown(void)
@@ -203,15 +191,15 @@ START_TEST(test_four_processes_fused)
 	}
 	close(go[0]);
 	usleep(300000);		/* all four uploaded (they wait on the pipe) */
-	write_file(DEBUGFS "stats_reset", "1\n");
+	kj_write_file(DEBUGFS "stats_reset", "1\n");
 	/* hold passes back until every job is queued: "ready at the same moment" */
-	write_file(DEBUGFS "pause", "1\n");
+	kj_write_file(DEBUGFS "pause", "1\n");
 	ck_assert_int_eq(write(go[1], "gggg", 4), 4);
 	for (int waited = 0; queued_normal() < 4 * STEPS; waited++) {
 		ck_assert_msg(waited < 1000, "only %u jobs queued", queued_normal());
 		usleep(10000);
 	}
-	write_file(DEBUGFS "pause", "0\n");
+	kj_write_file(DEBUGFS "pause", "0\n");
 	for (int i = 0; i < 4; i++)
 		ck_assert_msg(wait_child(pid[i]) == 0, "child %d failed", i);
 	close(go[1]);
@@ -342,7 +330,7 @@ START_TEST(test_interactive_waits_one_chunk)
 	struct kj_batch b;
 	int go[2];
 
-	write_file(PARAM "chunk_tokens", "2\n");
+	kj_write_file(PARAM "chunk_tokens", "2\n");
 	ck_assert_int_eq(pipe(go), 0);
 	loader_start(&bg, go[0], 51, KLLM_PRIO_BACKGROUND, 4, TM_MB, 0);
 	kj_setup(&j, 52);
@@ -350,7 +338,7 @@ START_TEST(test_interactive_waits_one_chunk)
 	usleep(300000);
 	ck_assert_int_eq(write(go[1], "g", 1), 1);
 	usleep(200000);
-	write_file(DEBUGFS "stats_reset", "1\n");
+	kj_write_file(DEBUGFS "stats_reset", "1\n");
 	for (uint32_t p = 0; p < 12; p++) {
 		kj_batch_seq(&b, 0, p, 1, p + 2);
 		ck_assert_int_eq(kj_run_ioctl(&j, &b), 0);
@@ -378,7 +366,7 @@ START_TEST(test_background_ages)
 	struct kj_batch b;
 	int go[2];
 
-	write_file(PARAM "aging_rounds", "8\n");
+	kj_write_file(PARAM "aging_rounds", "8\n");
 	ck_assert_int_eq(pipe(go), 0);
 	loader_start(&fg, go[0], 61, KLLM_PRIO_INTERACTIVE, 6, TM_MB, 0);
 	kj_setup(&j, 62);
@@ -386,7 +374,7 @@ START_TEST(test_background_ages)
 	usleep(300000);
 	ck_assert_int_eq(write(go[1], "g", 1), 1);
 	usleep(200000);
-	write_file(DEBUGFS "stats_reset", "1\n");
+	kj_write_file(DEBUGFS "stats_reset", "1\n");
 	for (uint32_t i = 0; i < 10; i++) {
 		kj_batch_seq(&b, 0, 0, TM_MB, i);
 		ck_assert_int_eq(kj_run_ioctl(&j, &b), 0);
@@ -415,7 +403,7 @@ START_TEST(test_timeout_reports_positions)
 	struct drm_kllm_job_wait w;
 	uint64_t id;
 
-	write_file(PARAM "chunk_tokens", "1\n");
+	kj_write_file(PARAM "chunk_tokens", "1\n");
 	kj_setup(&j, 71);
 	kj_batch_seq(&b, 1, 4, TM_MB, 3);
 	job = kj_job(&j, &b);
@@ -585,24 +573,11 @@ static Suite *sched_suite(void)
 
 int main(void)
 {
-	const char *simd = vm_cpu_has("avx2") && vm_cpu_has("fma") && vm_cpu_has("f16c") ?
-			   "avx2" : "scalar";
-	char params[64];
-	int failed, ret;
+	char simd[16];
+	int failed;
 
-	kllm_cpu_init();
-	if (kllm_cpu_select((kk_u32)kllm_cpu_parse_simd(simd)))
+	if (kj_load_same_simd("guest_sched", simd))
 		return 1;
-	if (vm_module_loaded(KLLM))
-		vm_unload(KLLM);
-	snprintf(params, sizeof(params), "simd=%s", simd);
-	ret = vm_load_kllm(params);
-	if (ret) {
-		printf("vm: guest_sched: insmod kllm %s: %s\n", params, strerror(-ret));
-		return 1;
-	}
-	mkdir("/sys/kernel/debug", 0755);
-	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
 	failed = kt_run(sched_suite());
 	if (vm_unload(KLLM)) {
 		printf("vm: guest_sched: rmmod kllm failed\n");

@@ -12,7 +12,9 @@
 #include "drm_util.h"	/* first: guest.h asks for _GNU_SOURCE */
 
 #include <liburing.h>
+#include <sys/mount.h>
 
+#include "cpu.h"
 #include "engine_cpu.h"
 #include "kt_prog.h"
 
@@ -291,6 +293,46 @@ static inline void kj_assert_same(struct kj *j, struct kj_ref *r, uint32_t n_out
 		      "probabilities differ");
 	for (int s = 0; s < KJ_SEQS; s++)
 		ck_assert_msg(!memcmp(j->kv[s], r->kv[s], j->m.kv_bytes), "KV cache %d differs", s);
+}
+
+/* Write @val to @path (a module parameter, a debugfs file); asserts. */
+static inline void kj_write_file(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	fputs(val, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/*
+ * Select one kernels/ path in this process and load kllm.ko with the same
+ * (simd=), so both homes run the same code; mount debugfs.  The path's
+ * name in @simd; 0, or 1 after saying why (@who: the test's name).
+ */
+static inline int kj_load_same_simd(const char *who, char simd[16])
+{
+	char params[64];
+	int ret;
+
+	snprintf(simd, 16, "%s", vm_cpu_has("avx2") && vm_cpu_has("fma") &&
+		 vm_cpu_has("f16c") ? "avx2" : "scalar");
+	kllm_cpu_init();
+	if (kllm_cpu_select((kk_u32)kllm_cpu_parse_simd(simd))) {
+		printf("vm: %s: in-process simd=%s refused\n", who, simd);
+		return 1;
+	}
+	if (vm_module_loaded("kllm"))
+		vm_unload("kllm");
+	snprintf(params, sizeof(params), "simd=%s", simd);
+	ret = vm_load_kllm(params);
+	if (ret) {
+		printf("vm: %s: insmod kllm %s: %s\n", who, params, strerror(-ret));
+		return 1;
+	}
+	mkdir("/sys/kernel/debug", 0755);
+	mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	return 0;
 }
 
 #endif /* KLLM_VM_JOB_UTIL_H */
