@@ -91,8 +91,25 @@ enum kk_simd {
 	KK_SIMD_AVX512 = 2,	/* AVX-512 F/BW/VL/DQ (+VNNI when present) */
 	KK_SIMD_NEON = 3,	/* aarch64 Advanced SIMD */
 	KK_SIMD_NEON_DOTPROD = 4, /* aarch64 + SDOT/UDOT */
-	KK_SIMD_COUNT = 5,
+	/*
+	 * x86-64 userspace, AVX2 + FMA + F16C, never chosen by default: the
+	 * arithmetic of llama.cpp's ggml-cpu (x86, AVX-512 build) bit for bit,
+	 * for checking kllm against llama.cpp exactly.  Slow.  Exists only
+	 * once the home has lent it the C library (kk_ggml_set_libm).
+	 */
+	KK_SIMD_GGML = 5,
+	KK_SIMD_COUNT = 6,
 };
+
+/* The C library functions the ggml path calls where ggml calls them. */
+struct kk_libm {
+	float (*sinf)(float);
+	float (*cosf)(float);
+	float (*tanhf)(float);
+	float (*expf)(float);
+};
+/* Lend them (userspace homes only; before kk_simd_available). */
+void kk_ggml_set_libm(const struct kk_libm *m);
 
 /*
  * Detect what the CPU (and OS, via XCR0) supports.  @hwcap is the aarch64
@@ -107,7 +124,7 @@ kk_u32 kk_simd_best(kk_u32 mask);
 int kk_simd_select(kk_u32 simd);
 kk_u32 kk_simd_selected(void);
 const char *kk_simd_name(kk_u32 simd);
-/* "scalar", "avx2", "avx512", "neon", "dotprod" -> enum, or -KK_EINVAL. */
+/* "scalar", "avx2", "avx512", "neon", "dotprod", "ggml" -> enum, or -KK_EINVAL. */
 int kk_simd_parse(const char *name);
 /* Has this build any code for the path (x86 builds have no NEON)?  */
 int kk_simd_built(kk_u32 simd);

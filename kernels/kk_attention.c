@@ -32,6 +32,10 @@
  * groups items (n_spans from max_ctx or window): the spans a shorter row
  * lacks are empty items that return at once.
  *
+ * A path with whole-row attention (ops.attn_row_f16, the ggml path) runs
+ * an F16 cache as one stage of (row, head) items instead: its sums run over
+ * all of a row's positions in one order, which spans would cut.
+ *
  * A Q8_0 cache (head_dim a multiple of 32, so heads start on blocks) is
  * handled here with the scalar reference on every path, as ggml does it: K
  * rows are quantized with the reference Q8_0 rounding, q is quantized to
@@ -235,11 +239,18 @@ static kk_u64 attention_scratch(const struct kk_op *op)
 	return g.slots * (op->attention.head_dim + 2ull) * sizeof(float);
 }
 
+/* Whole rows, one (row, head) per item: the path asks, the cache is F16. */
+static int attn_by_rows(const struct kk_attention *p)
+{
+	return kk_impl_cur && kk_impl_cur->ops.attn_row_f16 &&
+	       p->kv_type == KK_TYPE_F16;
+}
+
 static kk_u32 attention_stages(const struct kk_op *op)
 {
 	struct attn_geo g;
 
-	if (attention_check(op))
+	if (attention_check(op) || attn_by_rows(&op->attention))
 		return 1;
 	attn_geo(&op->attention, &g);
 	return g.n_spans > 1 ? 2 : 1;
@@ -252,6 +263,8 @@ static kk_u64 attention_items(const struct kk_op *op, kk_u32 stage)
 
 	if (attn_geo(p, &g))
 		return 0;
+	if (attn_by_rows(p))
+		return (kk_u64)p->rows * p->n_head;
 	if (stage == 0)
 		return (kk_u64)p->rows * g.n_spans * p->n_kv_head * g.n_sub;
 	return (kk_u64)p->rows * p->n_head * g.n_slices;
@@ -264,6 +277,8 @@ static kk_u64 attention_chunk(const struct kk_op *op, kk_u32 stage)
 	struct attn_geo g;
 
 	if (attn_geo(p, &g))
+		return 1;
+	if (attn_by_rows(p))
 		return 1;
 	if (stage == 1)
 		return kk_chunk_rows((kk_u64)g.n_spans * (KK_ATTN_SLICE + 32),
@@ -465,6 +480,31 @@ static void attn_combine_item(const struct kk_op *op, const struct attn_geo *g,
 		y[d] *= inv;
 }
 
+/* Whole-row item i = row * n_head + head (attn_by_rows). */
+static void attn_row_item(const struct kk_op *op, kk_u64 i, float scale,
+			  float softcap)
+{
+	const struct kk_attention *p = &op->attention;
+	const kk_u32 hd = p->head_dim, h = (kk_u32)(i % p->n_head);
+	const kk_u64 t = i / p->n_head, stride = (kk_u64)p->n_kv_head * hd;
+	const kk_u32 kvh = h / (p->n_head / p->n_kv_head);
+	struct kk_attn_row r = {
+		.q = p->q + t * p->q_stride + (kk_u64)h * hd,
+		.y = p->y + t * p->y_stride + (kk_u64)h * hd,
+		.kv_stride = stride, .head_dim = hd,
+		.scale = scale, .softcap = softcap,
+	};
+	const struct kk_kv_seq *s = attn_range(p, t, &r.j0, &r.j1);
+
+	if (s) {
+		r.k = (const kk_u16 *)s->k + (kk_u64)kvh * hd;
+		r.v = (const kk_u16 *)s->v + (kk_u64)kvh * hd;
+	} else {
+		r.j0 = r.j1 = 0;
+	}
+	kk_impl_cur->ops.attn_row_f16(&r);
+}
+
 static void attention_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
 			  kk_u64 end)
 {
@@ -474,7 +514,14 @@ static void attention_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
 	struct attn_geo g;
 	kk_u64 i;
 
-	if (attn_geo(p, &g) || !op->scratch)
+	if (attn_geo(p, &g))
+		return;
+	if (attn_by_rows(p)) {
+		for (i = begin; i < end; i++)
+			attn_row_item(op, i, scale, softcap);
+		return;
+	}
+	if (!op->scratch)
 		return;
 	/* as ggml's flash attention: fold 1/softcap into the scale */
 	if (softcap != 0.0f)

@@ -30,6 +30,8 @@ struct kk_impl {
 
 /* The selected table; set by kk_simd_select() before any op runs. */
 extern const struct kk_impl *kk_impl_cur;
+/* The C library functions a userspace home lent the ggml path, or NULL. */
+extern const struct kk_libm *kk_libm_cur;
 
 void kk_mm_init_scalar(struct kk_mm_impl *mm);
 void kk_ops_init_scalar(struct kk_ops_impl *ops);
@@ -38,6 +40,10 @@ void kk_mm_init_avx2(struct kk_mm_impl *mm, kk_u32 cpu_flags);
 void kk_mm_init_avx512(struct kk_mm_impl *mm, kk_u32 cpu_flags);
 void kk_ops_init_avx2(struct kk_ops_impl *ops, kk_u32 cpu_flags);
 void kk_ops_init_avx512(struct kk_ops_impl *ops, kk_u32 cpu_flags);
+#endif
+#if defined(__x86_64__) && !defined(__KERNEL__)
+void kk_mm_init_ggml(struct kk_mm_impl *mm);	/* kk_mm_ggml_avx2.c */
+void kk_ops_init_ggml(struct kk_ops_impl *ops);	/* kk_ops_ggml_avx2.c */
 #endif
 #if defined(__aarch64__)
 void kk_mm_init_neon(struct kk_mm_impl *mm, kk_u32 cpu_flags);

@@ -47,6 +47,22 @@ struct kk_attn_span {
 	kk_u32 n_pos, n_q, head_dim;
 	float scale, softcap;
 };
+/*
+ * One (row, query head) of attention computed whole, for a path whose
+ * sums run over all positions in one order (the ggml path): q (head_dim
+ * floats), the KV head's cache from position 0 (k, v; positions kv_stride
+ * elements apart), the positions [j0, j1) to attend to, and y (head_dim
+ * floats; 0 if the range is empty).  s_j = scale * dot(f16(q), k_j),
+ * capped as softcap * tanh(s_j / softcap) when softcap is not 0.
+ */
+struct kk_attn_row {
+	const float *q;
+	const kk_u16 *k, *v;
+	kk_u64 kv_stride;
+	float *y;
+	kk_u32 j0, j1, head_dim;
+	float scale, softcap;
+};
 /* RoPE sin/cos are computed this many frequency pairs at a time. */
 #define KK_ROPE_PAIRS_BLOCK 32
 
@@ -78,6 +94,14 @@ struct kk_ops_impl {
 	void (*f32_to_f16)(kk_u16 *y, const float *x, kk_u32 n);
 	/* One span of attention over an F16 cache (struct kk_attn_span). */
 	void (*attn_f16)(const struct kk_attn_span *sp);
+	/*
+	 * NULL, or whole rows of attention over an F16 cache instead of
+	 * spans (struct kk_attn_row): kk_attention.c then runs one stage of
+	 * rows * n_head items.
+	 */
+	void (*attn_row_f16)(const struct kk_attn_row *r);
+	/* sin and cos of one angle, for the RoPE tables */
+	void (*sincos)(float a, float *s, float *c);
 	/* Index of the largest element; lowest on ties; NaNs are skipped;
 	 * 0 if there is no element above -inf. */
 	kk_u32 (*argmax)(const float *x, kk_u32 n);

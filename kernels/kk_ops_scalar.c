@@ -247,4 +247,5 @@ void kk_ops_init_scalar(struct kk_ops_impl *ops)
 	ops->f32_to_f16 = f32_to_f16_scalar;
 	ops->attn_f16 = attn_f16_scalar;
 	ops->argmax = argmax_scalar;
+	ops->sincos = kk_sincosf;
 }

@@ -76,8 +76,8 @@ static void rope_row(const struct kk_rope *p, kk_u64 r, float theta_scale,
 			const float ff = p->freq_factors ?
 					 p->freq_factors[b + i] : 1.0f;
 
-			kk_sincosf(freq_scale * (theta / ff), &sin_t[i],
-				   &cos_t[i]);
+			kk_impl_cur->ops.sincos(freq_scale * (theta / ff),
+						&sin_t[i], &cos_t[i]);
 			theta *= theta_scale;
 		}
 		for (h = 0; h < p->n_head; h++) {

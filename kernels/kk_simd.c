@@ -18,6 +18,12 @@ static kk_u32 kk_avail_mask = 1u << KK_SIMD_SCALAR;
 static kk_u32 kk_cpu_flags;
 static struct kk_impl kk_impl_tab;
 const struct kk_impl *kk_impl_cur;
+const struct kk_libm *kk_libm_cur;
+
+void kk_ggml_set_libm(const struct kk_libm *m)
+{
+	kk_libm_cur = m && m->sinf && m->cosf && m->tanhf && m->expf ? m : (const struct kk_libm *)0;
+}
 
 #if defined(__x86_64__)
 static void kk_cpuid(kk_u32 leaf, kk_u32 sub, kk_u32 r[4])
@@ -105,6 +111,10 @@ int kk_simd_built(kk_u32 simd)
 	case KK_SIMD_AVX512:
 		return 1;
 #endif
+#if defined(__x86_64__) && !defined(__KERNEL__)
+	case KK_SIMD_GGML:
+		return 1;
+#endif
 #if defined(__aarch64__)
 	case KK_SIMD_NEON:
 	case KK_SIMD_NEON_DOTPROD:
@@ -119,6 +129,9 @@ kk_u32 kk_simd_available(unsigned long hwcap)
 {
 	kk_u32 mask = kk_detect(hwcap), s;
 
+	/* the ggml path runs on the AVX2 path's instructions, with libm */
+	if ((mask & (1u << KK_SIMD_AVX2)) && kk_libm_cur)
+		mask |= 1u << KK_SIMD_GGML;
 	for (s = 0; s < KK_SIMD_COUNT; s++)
 		if (!kk_simd_built(s))
 			mask &= ~(1u << s);
@@ -158,6 +171,12 @@ static void kk_build_table(struct kk_impl *t, kk_u32 simd)
 	case KK_SIMD_AVX2:
 		kk_mm_init_avx2(&t->mm, kk_cpu_flags);
 		kk_ops_init_avx2(&t->ops, kk_cpu_flags);
+		break;
+#endif
+#if defined(__x86_64__) && !defined(__KERNEL__)
+	case KK_SIMD_GGML:
+		kk_mm_init_ggml(&t->mm);
+		kk_ops_init_ggml(&t->ops);
 		break;
 #endif
 #if defined(__aarch64__)
@@ -200,6 +219,7 @@ static const char *const kk_simd_names[KK_SIMD_COUNT] = {
 	[KK_SIMD_AVX512] = "avx512",
 	[KK_SIMD_NEON] = "neon",
 	[KK_SIMD_NEON_DOTPROD] = "dotprod",
+	[KK_SIMD_GGML] = "ggml",
 };
 
 const char *kk_simd_name(kk_u32 simd)

@@ -6,6 +6,7 @@
 #include "cpu.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -58,7 +59,7 @@ static kk_u32 simd_from_env(kk_u32 mask, kk_u32 best)
 	mask_names(mask, names, sizeof(names));
 	s = kk_simd_parse(want);
 	if (s < 0) {
-		fprintf(stderr, "kllm: KLLM_SIMD=%s: unknown SIMD path (scalar, avx2, avx512, neon, dotprod); using %s\n",
+		fprintf(stderr, "kllm: KLLM_SIMD=%s: unknown SIMD path (scalar, avx2, avx512, neon, dotprod, ggml); using %s\n",
 			want, kk_simd_name(best));
 		return best;
 	}
@@ -70,10 +71,20 @@ static kk_u32 simd_from_env(kk_u32 mask, kk_u32 best)
 	return (kk_u32)s;
 }
 
+/*
+ * The C library functions the ggml path (KLLM_SIMD=ggml) calls where
+ * llama.cpp's ggml calls them, so that its RoPE tables and GELU table are
+ * llama.cpp's to the bit.
+ */
+static const struct kk_libm cpu_libm = {
+	.sinf = sinf, .cosf = cosf, .tanhf = tanhf, .expf = expf,
+};
+
 static void cpu_init_once(void)
 {
 	kk_u32 best;
 
+	kk_ggml_set_libm(&cpu_libm);
 	cpu_mask = kk_simd_available(kllm_cpu_hwcap());
 	best = kk_simd_best(cpu_mask);
 	cpu_simd = simd_from_env(cpu_mask, best);

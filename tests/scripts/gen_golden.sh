@@ -44,7 +44,7 @@ gcc -O1 -Wall -Wextra -Werror -I"$LLAMA_CPP/include" -I"$LLAMA_CPP/ggml/include"
 header() {	# MODEL_PATH
 	echo "generator llama-cpp-python $version (PyPI sdist), its vendored llama.cpp" \
 		"commit ${commit:-unknown} build ${build_no:-unknown}, ${compiler:-unknown compiler}"
-	echo "build GGML_NATIVE=${native:-unknown}, Release; extra buffer types (AMX repacking) off at run time"
+	echo "build GGML_NATIVE=${native:-unknown}, Release; extra buffer types (AMX and CPU repacking) off at run time"
 	echo "cpu_flags $cpu_flags"
 	echo "threads 2"
 	echo "date $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -78,7 +78,8 @@ models() {	# MODEL: golden logits
 EOF
 		header "$model"
 		echo "settings llama.cpp context defaults but n_ctx = n_batch = prompt + n_predict + 16:" \
-			"f16 KV cache, flash attention auto (on for the CPU), fp32 logits"
+			"f16 KV cache, flash attention off, the prompt fed one token per llama_decode" \
+			"(every position on llama.cpp's n = 1 path), no weight repacking, fp32 logits"
 		"$TMP/llama_golden" gen "$model" "$SRC/tests/golden/models/prompts-$name.txt" \
 			"$N_PREDICT" 2>"$TMP/$name.log" ||
 			{ cat "$TMP/$name.log" >&2; exit 1; }

@@ -32,10 +32,16 @@
  * skipped.  Output formats: see the top of the files gen_golden.sh writes
  * (tests/golden/models/, tests/golden/tokenizer/).
  *
- * llama.cpp's extra buffer types (AMX weight repacking) are turned off: on
- * the machines this runs on that path dies with SIGILL.  gen: two threads,
- * llama.cpp's default context settings otherwise (f16 KV cache, flash
- * attention "auto").
+ * llama.cpp's extra buffer types (AMX and CPU weight repacking) are turned
+ * off: on the machines this runs on the AMX path dies with SIGILL, and
+ * repacked weights are summed in another order than ggml's plain dot
+ * products.  gen: two threads, f16 KV cache, flash attention OFF, and the
+ * prompt fed ONE TOKEN PER llama_decode: llama.cpp is not batch-invariant
+ * (for n >= 2 its f16 attention products go through tinyBLAS, for n = 1
+ * through ggml_vec_dot_f16, which sum in other orders, and flash attention
+ * accumulates V in f16), so only with every position on its n = 1 path is
+ * there one llama.cpp answer per position for kllm, which is batch-
+ * invariant, to reproduce (KLLM_SIMD=ggml, docs/PERF.md).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -167,10 +173,17 @@ static int greedy_prompt(struct llama_model *model, const char *name, char *text
 	cp.n_batch = cp.n_ctx;
 	cp.n_threads = 2;
 	cp.n_threads_batch = 2;
+	cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
 	ctx = llama_init_from_model(model, cp);
-	if (!ctx || llama_decode(ctx, llama_batch_get_one(ids, n))) {
-		fprintf(stderr, "%s: context or prompt decode failed\n", name);
+	if (!ctx) {
+		fprintf(stderr, "%s: no context\n", name);
 		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		if (llama_decode(ctx, llama_batch_get_one(&ids[i], 1))) {
+			fprintf(stderr, "%s: prompt decode failed at %d\n", name, i);
+			return -1;
+		}
 	}
 	printf("prompt %s\ntext ", name);
 	print_escaped(text, len);

@@ -7,6 +7,8 @@
 #ifndef KLLM_KT_OPS_H
 #define KLLM_KT_OPS_H
 
+#include <math.h>
+
 #include "kt.h"
 #include "kk.h"
 
@@ -23,10 +25,28 @@ static inline unsigned long kt_hwcap(void)
 #endif
 }
 
-/* Paths this machine runs (also arms kk_simd_select for them). */
+/*
+ * Paths this machine runs (also arms kk_simd_select for them), the ggml
+ * path included: lend it the C library as the runtime does.
+ */
 static inline uint32_t kt_paths(void)
 {
+	static const struct kk_libm libm = {
+		.sinf = sinf, .cosf = cosf, .tanhf = tanhf, .expf = expf,
+	};
+
+	kk_ggml_set_libm(&libm);
 	return kk_simd_available(kt_hwcap());
+}
+
+/*
+ * kllm's own paths: all but ggml, which follows llama.cpp's arithmetic
+ * (FMA in RoPE, its own exp, a GELU table: not the scalar path's bits) and
+ * runs attention by whole rows (not in bounded spans).
+ */
+static inline uint32_t kt_paths_native(void)
+{
+	return kt_paths() & ~(1u << KK_SIMD_GGML);
 }
 
 static inline void kt_select(uint32_t path)

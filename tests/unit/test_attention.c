@@ -262,12 +262,15 @@ START_TEST(test_attention_cases)
 			      _i, t, a_seq[t], a_pos[t], e, at);
 	}
 	KT_FOR_EACH_PATH(p, mask) {
+		/* ggml rounds the probabilities to f16 (2^-11) before the V sum */
+		const float tol = p == KK_SIMD_GGML && c->kv_type == KK_TYPE_F16 ? 5e-4f : 2e-5f;
+
 		kt_select(p);
 		memset(F.y, 0xff, ny * sizeof(float));
 		attn_op(&F, &op, 0, N_ROWS, F.y);
 		kt_exec(&op);
 		for (size_t i = 0; i < ny; i++)
-			ck_assert_msg(fabsf(F.y[i] - F.ref[i]) <= 2e-5f,
+			ck_assert_msg(fabsf(F.y[i] - F.ref[i]) <= tol,
 				      "%s case %d elem %zu: %g vs %g", kk_simd_name(p),
 				      _i, i, F.y[i], F.ref[i]);
 		/* the same tokens one at a time: bitwise */
@@ -352,7 +355,7 @@ START_TEST(test_attention_items)
 	enum { CTX = 1500, ROWS = 3 };
 	int32_t pos[ROWS] = { CTX - 1, 130, 900 }, seq[ROWS] = { 0, 0, 0 };
 
-	KT_FOR_EACH_PATH(path, kt_paths()) {
+	KT_FOR_EACH_PATH(path, kt_paths_native()) {
 		struct kk_impl fake;
 
 		kt_select(path);

@@ -156,7 +156,7 @@ static void ref_row(const struct rowop *ro, const float *x, const float *b,
 static void check_rowop(const struct rowop *ro, uint32_t n, uint32_t rows,
 			struct kt_rng *rng)
 {
-	const uint32_t mask = kt_paths();
+	const uint32_t mask = kt_paths_native();
 	struct bufs B = { .n = n, .rows = rows, .xs = n + 3, .bs = n + 5,
 			  .ys = n + 1 };
 	size_t nx = (size_t)B.xs * rows, ny = (size_t)B.ys * rows;
@@ -287,7 +287,7 @@ START_TEST(test_special_values)
 				    200.0f, -200.0f, 88.0f, -88.0f, 1e-40f,
 				    -1e-40f, 3.4e38f, -3.4e38f, 0.625f, -0.625f,
 				    9.0f, -9.0f, 44.0f, -104.0f, 0.5f };
-	const uint32_t n = sizeof(sp) / sizeof(sp[0]), mask = kt_paths();
+	const uint32_t n = sizeof(sp) / sizeof(sp[0]), mask = kt_paths_native();
 	float y[2][32], ref[2][32];
 	struct kk_op op = { .kind = KK_OP_UNARY };
 
@@ -323,7 +323,7 @@ START_TEST(test_get_rows)
 {
 	static const uint32_t types[] = { KK_TYPE_F32, KK_TYPE_F16, KK_TYPE_BF16,
 					  KK_TYPE_Q8_0, KK_TYPE_Q4_0, KK_TYPE_Q4_K };
-	const uint32_t n = 256, n_table = 5, mask = kt_paths();
+	const uint32_t n = 256, n_table = 5, mask = kt_paths_native();
 	const int32_t ids[] = { 3, 0, -1, 4, 5, INT32_MAX, INT32_MIN, 4, 1 };
 	const uint32_t rows = sizeof(ids) / sizeof(ids[0]);
 	struct kt_rng rng;
@@ -391,7 +391,7 @@ static uint32_t argmax_naive(const float *x, uint32_t n)
 
 START_TEST(test_argmax)
 {
-	const uint32_t mask = kt_paths(), rows = 4;
+	const uint32_t mask = kt_paths_native(), rows = 4;
 	struct kt_rng rng;
 
 	kt_rng_seed(&rng, 5);

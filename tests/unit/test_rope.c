@@ -68,7 +68,7 @@ static void ref_rope(const struct rope_case *c, const float *ff,
 static void check_case(const struct rope_case *c, uint32_t rows,
 		       struct kt_rng *rng)
 {
-	const uint32_t row = c->n_head * c->head_dim, mask = kt_paths();
+	const uint32_t row = c->n_head * c->head_dim, mask = kt_paths_native();
 	const uint64_t xs = row + 3, ys = row + 1;
 	float *x = kt_floats(xs * rows), *y = kt_floats(ys * rows);
 	float *ref = kt_floats(ys * rows), *ip = kt_floats(xs * rows);
@@ -233,7 +233,7 @@ START_TEST(test_rope_extreme_positions)
 		.head_dim = 32, .n_dims = 32, .mode = KK_ROPE_NORMAL,
 		.freq_base_bits = kk_fbits(10000.0f),
 		.freq_scale_bits = kk_fbits(1e20f) };
-	KT_FOR_EACH_PATH(p, kt_paths()) {
+	KT_FOR_EACH_PATH(p, kt_paths_native()) {
 		kt_select(p);
 		kt_exec(&op);
 		for (int i = 0; i < 4 * 32; i++)
