@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # The bench tool runs end to end and emits valid JSON with the documented
 # keys: `kernels` on a tiny shape, and `pp`, `tg`, `batched`, `serve` on a
-# tiny synthetic model made by kllm-mkmodel.  (Speed is measured by hand:
-# docs/PERF.md.)  KLLM_BUILD picks the build directory (default build/).
+# tiny synthetic model made by kllm-mkmodel; the shared options (--engine,
+# -t, -r) are checked, bad values and a missing device refused.  (Speed is
+# measured by hand: docs/PERF.md.)  KLLM_BUILD picks the build directory
+# (default build/).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=${KLLM_BUILD:-$top/build}/bin
@@ -25,9 +27,14 @@ PY
 model=$tmp/tiny-q4_k_m.gguf
 "$bin/kllm-mkmodel" -o "$model" --shape tiny --type q4_k_m >"$tmp/mk.log" 2>&1 ||
 	{ cat "$tmp/mk.log"; exit 1; }
-pp=$("$bin/kllm-bench" pp -m "$model" -p 16,32 -t 1,2 -r 2 --json 2>/dev/null)
-tg=$("$bin/kllm-bench" tg -m "$model" -n 8 -t 2 -r 2 --json 2>/dev/null)
-bt=$("$bin/kllm-bench" batched -m "$model" -P 1,3 -p 8 -n 4 -t 2 --json 2>/dev/null)
+# the engine three ways: --engine, KLLM_ENGINE, --engine over KLLM_ENGINE
+pp=$("$bin/kllm-bench" pp -m "$model" -p 16,32 -t 1,2 -r 2 --engine cpu --json 2>/dev/null)
+tg=$(KLLM_ENGINE=cpu "$bin/kllm-bench" tg -m "$model" -n 8 -t 2 -r 2 --json 2>/dev/null)
+bt=$(KLLM_ENGINE=dev "$bin/kllm-bench" batched -m "$model" -P 1,3 -p 8 -n 4 -t 2 \
+	--engine cpu --json 2>/dev/null)
+# auto: the device where a kllm node opens, else the CPU
+ls /dev/accel/accel* /dev/dri/renderD* >/dev/null 2>&1 && node=1 || node=0
+au=$(env -u KLLM_ENGINE "$bin/kllm-bench" pp -m "$model" -p 8 -r 1 --json 2>/dev/null)
 # the human tables too (exit status only)
 "$bin/kllm-bench" tg -m "$model" -n 4 -p 8 -r 1 >/dev/null 2>&1
 "$bin/kllm-bench" batched -m "$model" -P 2 -p 4 -n 2 >/dev/null 2>&1
@@ -41,12 +48,17 @@ elif [ "${CI:-false}" = true ]; then
 	echo "bench-smoke: gnuplot missing (tools/deps.sh installs gnuplot-nox)"
 	exit 1
 fi
-python3 - "$pp" "$tg" "$bt" <<'PY'
+python3 - "$pp" "$tg" "$bt" "$au" "$node" <<'PY'
 import json, sys
-pp, tg, bt = (json.loads(a) for a in sys.argv[1:4])
+pp, tg, bt, au = (json.loads(a) for a in sys.argv[1:5])
+node = sys.argv[5] == "1"
 assert [(r["test"], r["threads"]) for r in pp] == \
     [("pp16", 1), ("pp32", 1), ("pp16", 2), ("pp32", 2)], pp
 assert [r["test"] for r in tg] == ["tg8"], tg
+for r in pp + tg + bt:
+    assert r["engine"] == "cpu" and r["backend"] == "cpu", r
+assert len(au) == 1 and au[0]["engine"] == "auto", au
+assert au[0]["backend"].startswith("dev (") if node else au[0]["backend"] == "cpu", au
 for r in pp + tg:
     for k in ("model", "size_bytes", "n_params", "threads", "test", "reps",
               "tps_mean", "tps_sd", "samples"):
@@ -57,8 +69,52 @@ assert [r["pl"] for r in bt] == [1, 3], bt
 for r in bt:
     assert r["pp"] == 8 and r["tg"] == 4 and r["n_kv"] == r["pl"] * 12, r
     assert r["speed_pp"] > 0 and r["speed_tg"] > 0 and r["speed"] > 0, r
-print("bench-smoke: pp %d, tg %d, batched %d rows ok" % (len(pp), len(tg), len(bt)))
+print("bench-smoke: pp %d, tg %d, batched %d rows ok (auto: %s)" %
+      (len(pp), len(tg), len(bt), au[0]["backend"]))
 PY
+# the tables name the engine that ran
+"$bin/kllm-bench" pp -m "$model" -p 8 -r 1 --engine cpu 2>/dev/null |
+	grep -Eq '^\| tiny-q4_k_m\.gguf +\|.*\| cpu +\| +2 \| +pp8 \|' ||
+	{ echo "bench-smoke: pp table without its engine column"; exit 1; }
+"$bin/kllm-bench" batched -m "$model" -P 1 -p 4 -n 2 --engine cpu 2>/dev/null |
+	grep -q '^kllm-bench batched: tiny-q4_k_m\.gguf, engine cpu (cpu), ' ||
+	{ echo "bench-smoke: batched table without its engine"; exit 1; }
+
+# Refused, in one line naming the mode and what is wrong: status 2 for a
+# bad option, 1 for a bad KLLM_ENGINE or an engine that cannot be had.
+refused() {	# STATUS PATTERN MODE ARGS...
+	local want=$1 pat=$2 rc=0 err
+	shift 2
+	err=$("$bin/kllm-bench" "$@" 2>&1 >"$tmp/refused.out") || rc=$?
+	[ "$rc" = "$want" ] && printf '%s\n' "$err" | head -n 1 | grep -q -- "$pat" &&
+		[ ! -s "$tmp/refused.out" ] || {
+		echo "bench-smoke: kllm-bench $*: status $rc (want $want), '$err'"
+		exit 1
+	}
+	# a bad option is followed by the usage; anything else is one line only
+	[ "$want" = 2 ] || [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] ||
+		{ echo "bench-smoke: kllm-bench $*: more than one line: '$err'"; exit 1; }
+}
+for mode in pp tg batched submit serve; do
+	refused 2 "^kllm-bench $mode: bad value 'bogus' for --engine (cpu, dev or auto)" \
+		$mode -m "$model" --engine bogus
+done
+refused 2 "^kllm-bench pp: bad value '1,0' for -t " pp -m "$model" -t 1,0
+refused 2 "^kllm-bench batched: bad value '1,2' for -t " batched -m "$model" -t 1,2
+refused 2 "^kllm-bench tg: bad value '0' for -r " tg -m "$model" -r 0
+refused 2 "^kllm-bench pp: -m MODEL is required" pp -p 8
+KLLM_ENGINE=gpu refused 1 "^kllm-bench tg: KLLM_ENGINE=gpu: expected cpu, dev or auto" \
+	tg -m "$model" -n 2 -r 1
+if [ "$node" = 0 ]; then
+	# dev without a kllm node (or a library without the device engine):
+	# no silent fall back to the CPU
+	for mode in pp tg batched; do
+		refused 1 "^kllm-bench $mode: engine dev: device engine" $mode -m "$model" \
+			-p 4 -n 2 -r 1 --engine dev
+	done
+	echo "bench-smoke: --engine dev without a node fails in one line (pp, tg, batched)"
+fi
+echo "bench-smoke: bad options and engines refused"
 
 # serve: client processes of two classes on the cpu engine (a sweep of the
 # background load and the decode scaling), its JSON; the table and its plot
@@ -118,7 +174,9 @@ echo '{"n_kv_max": 24, "pp": 8, "tg": 4, "pl": 2, "n_kv": 24, "t_pp": 0.1, "spee
 SH
 chmod +x "$fake/llama-bench" "$fake/llama-batched-bench"
 cmp=$(LLAMA_CPP_BIN=$fake "$bin/kllm-bench" compare -m "$model" -p 16 -n 0 -P 2 --bpp 8 \
-	--btg 4 -r 1 --json 2>/dev/null)
+	--btg 4 -r 1 --engine cpu --json 2>/dev/null)
+[ "$node" = 1 ] || LLAMA_CPP_BIN=$fake refused 1 "^kllm-bench compare: engine dev: device engine" \
+	compare -m "$model" -p 4 -n 0 -P 0 -r 1 --engine dev
 python3 - "$cmp" <<'PY'
 import json, sys
 rows = json.loads(sys.argv[1])
@@ -127,6 +185,7 @@ for r in rows:
     for k in ("model", "test", "threads", "kllm_tps", "llamacpp_tps", "ratio"):
         assert k in r, (k, r)
     assert r["llamacpp_repack"] is False and r["threads"] == 2, r
+    assert r["kllm_engine"] == "cpu" and r["kllm_backend"] == "cpu", r
     assert abs(r["ratio"] - r["kllm_tps"] / r["llamacpp_tps"]) < 1e-3 * r["ratio"], r
 assert rows[0]["llamacpp_tps"] == 40.0 and rows[1]["llamacpp_tps"] == 20.0, rows
 print("bench-smoke: compare %d rows ok" % len(rows))

@@ -15,30 +15,34 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_LIST 16
+#define MAX_LIST BENCH_MAX_LIST
+#define MAX_REPS 4096
 
 struct bopts {
-	const char *model;
-	const char *plot;
+	struct bench_common c;	/* -m, -t (one count), -r, -o, --engine, --json */
 	int npl[MAX_LIST], n_npl;
-	int threads;
 	int npp, ntg;
 	int batch;
-	int reps;
-	int json;
 };
 
 void bench_batched_usage(void)
 {
 	fprintf(stderr,
 		"usage: kllm-bench batched -m MODEL [-P 1,2,4,8,16] [-p NPP] [-n NTG] [-t T]\n"
-		"                          [-b BATCH] [-r REPS] [-o PLOT.png] [--json]\n"
+		"                          [-b BATCH] [-r REPS] [-o PLOT.png]\n"
+		"                          [--engine cpu|dev|auto] [--json]\n"
 		"  P parallel sequences (like llama-batched-bench -npl): each gets a prompt of\n"
 		"  NPP tokens (default 64), then NTG (default 32) decode steps of one token\n"
 		"  per sequence per forward pass.  Aggregate tokens/s of prompts (S_PP),\n"
 		"  generation (S_TG) and both (S); best of REPS (default 1) by total time.\n"
 		"  -t threads (default 2), -b tokens per prompt forward pass (default 512).\n"
-		"  -o writes a PNG of tokens/s against P with gnuplot, if it is installed.\n");
+		"  -o writes a PNG of tokens/s against P with gnuplot, if it is installed.\n"
+		"  --engine where the forward passes run: cpu, dev (the kllm driver; fails\n"
+		"  without a kllm node) or auto (dev when a node opens, else cpu); default:\n"
+		"  KLLM_ENGINE, else auto.  The table's header and the JSON's \"backend\"\n"
+		"  name the one that ran.  Progress on stderr.\n"
+		"  --json: an array of {model, simd, engine, backend, threads, pp, tg, pl,\n"
+		"  n_kv, t_pp, speed_pp, t_tg, speed_tg, t, speed}.\n");
 }
 
 static int parse_npl(const char *s)
@@ -48,61 +52,56 @@ static int parse_npl(const char *s)
 	return v >= 1 && v <= 256 ? v : -1;
 }
 
+/* batched's own options; 0 if @c is not one of them, -1 on a bad value. */
+static int own_opt(struct bopts *o, int c)
+{
+	int v;
+
+	if (c == 'P') {
+		o->n_npl = bench_parse_list(optarg, parse_npl, o->npl, MAX_LIST);
+		return o->n_npl < 0 ? -1 : 1;
+	}
+	if (c != 'p' && c != 'n' && c != 'b')
+		return 0;
+	v = bench_parse_uint(optarg);
+	if (v < (c == 'p' ? 0 : 1) || v > 4096) {
+		fprintf(stderr, "kllm-bench batched: bad value '%s' for -%c (%d..4096)\n", optarg,
+			c, c == 'p' ? 0 : 1);
+		return -1;
+	}
+	*(c == 'p' ? &o->npp : c == 'n' ? &o->ntg : &o->batch) = v;
+	return 1;
+}
+
 static int parse_opts(struct bopts *o, int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "model", required_argument, NULL, 'm' },
+		BENCH_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	static const int def_npl[] = { 1, 2, 4, 8, 16 };
-	int c, v;
+	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	o->threads = 2;
+	bench_common_init(&o->c, 2, 1, 1, MAX_REPS);
 	o->npp = 64;
 	o->ntg = 32;
 	o->batch = 512;
-	o->reps = 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:P:p:n:t:b:r:o:", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			o->json = 1;
-			break;
-		case 'm':
-			o->model = optarg;
-			break;
-		case 'o':
-			o->plot = optarg;
-			break;
-		case 'P':
-			o->n_npl = bench_parse_list(optarg, parse_npl, o->npl, MAX_LIST);
-			if (o->n_npl < 0)
-				goto bad;
-			break;
-		default:
-			if (!strchr("pntbr", c))
-				return -1;
-			v = bench_parse_uint(optarg);
-			if (v < (c == 'p' ? 0 : 1) || v > (c == 't' ? KLLM_POOL_MAX_THREADS : 4096))
-				goto bad;
-			*(c == 'p' ? &o->npp : c == 'n' ? &o->ntg : c == 't' ? &o->threads :
-			  c == 'b' ? &o->batch : &o->reps) = v;
-		}
+		ret = own_opt(o, c);
+		if (!ret)
+			ret = bench_common_opt(&o->c, c, optarg, "batched");
+		if (ret <= 0)
+			return -1;
 	}
-	if (!o->model || optind != argc) {
-		fprintf(stderr, "kllm-bench batched: -m MODEL is required\n");
+	if (bench_common_check(&o->c, "batched", argc, argv))
 		return -1;
-	}
 	if (!o->n_npl) {
 		memcpy(o->npl, def_npl, sizeof(def_npl));
 		o->n_npl = sizeof(def_npl) / sizeof(def_npl[0]);
 	}
 	return 0;
-bad:
-	fprintf(stderr, "kllm-bench: bad value '%s' for -%c\n", optarg, c);
-	return -1;
 }
 
 /* Best of @reps runs (by total time) of P = @n_seqs. */
@@ -118,10 +117,12 @@ int bench_batched_run(const struct bench_lm *lm, uint32_t threads, uint32_t n_se
 
 	if (ret)
 		return ret;
+	best->backend = kllm_ctx_engine_name(ctx);
 	/* warm-up: page in the weights, size the arena's first use */
 	ret = bench_lm_batched(ctx, lm, n_seqs, npp < 8 ? npp : 8, ntg ? 1 : 0, batch, &r);
 	for (int i = 0; i < reps && !ret; i++) {
 		ret = bench_lm_batched(ctx, lm, n_seqs, npp, ntg, batch, &r);
+		r.backend = best->backend;
 		if (!ret && (!i || r.t_pp + r.t_tg < best->t_pp + best->t_tg))
 			*best = r;
 	}
@@ -132,7 +133,8 @@ int bench_batched_run(const struct bench_lm *lm, uint32_t threads, uint32_t n_se
 static void print_table(const struct bopts *o, const struct bench_lm *lm,
 			const struct bench_batched *r, int n)
 {
-	printf("kllm-bench batched: %s, %d threads, %s path\n\n", lm->name, o->threads,
+	printf("kllm-bench batched: %s, engine %s (%s), %d threads, %s path\n\n", lm->name,
+	       bench_engine_name(&o->c), n ? r[0].backend : "-", o->c.threads[0],
 	       kk_simd_name(kk_simd_selected()));
 	printf("|%6s | %6s | %4s | %6s | %8s | %8s | %8s | %8s | %8s | %8s |\n", "PP", "TG",
 	       "B", "N_KV", "T_PP s", "S_PP t/s", "T_TG s", "S_TG t/s", "T s", "S t/s");
@@ -152,10 +154,14 @@ static void print_json(const struct bopts *o, const struct bench_lm *lm,
 	for (int i = 0; i < n; i++) {
 		printf("  {\"model\": ");
 		bench_json_str(lm->name);
-		printf(", \"simd\": \"%s\", \"threads\": %d, \"pp\": %u, \"tg\": %u, \"pl\": %u, "
+		printf(", \"simd\": \"%s\", \"engine\": ", kk_simd_name(kk_simd_selected()));
+		bench_json_str(bench_engine_name(&o->c));
+		printf(", \"backend\": ");
+		bench_json_str(r[i].backend);
+		printf(", \"threads\": %d, \"pp\": %u, \"tg\": %u, \"pl\": %u, "
 		       "\"n_kv\": %u, \"t_pp\": %.6f, \"speed_pp\": %.4f, \"t_tg\": %.6f, "
 		       "\"speed_tg\": %.4f, \"t\": %.6f, \"speed\": %.4f}%s\n",
-		       kk_simd_name(kk_simd_selected()), o->threads, r[i].npp, r[i].ntg,
+		       o->c.threads[0], r[i].npp, r[i].ntg,
 		       r[i].n_seqs, r[i].n_seqs * (r[i].npp + r[i].ntg), r[i].t_pp, r[i].s_pp,
 		       r[i].t_tg, r[i].s_tg, r[i].t_pp + r[i].t_tg, r[i].s_all,
 		       i + 1 < n ? "," : "");
@@ -191,20 +197,21 @@ static int write_plot(const struct bopts *o, const struct bench_lm *lm,
 		return -1;
 	}
 	fprintf(gp, "set terminal png size 800,500\nset output '%s'\n"
-		"set title 'kllm batched: %s, %d threads (npp %d, ntg %d)' noenhanced\n"
+		"set title 'kllm batched: %s, %s, %d threads (npp %d, ntg %d)' noenhanced\n"
 		"set xlabel 'parallel sequences P'\nset ylabel 'tokens/s'\n"
 		"set logscale x 2\nset grid\nset key top left\n"
 		"plot '%s' using 1:2 with linespoints title 'prompt (S_PP)' noenhanced, "
 		"'' using 1:3 with linespoints title 'generation (S_TG)' noenhanced, "
 		"'' using 1:4 with linespoints title 'total (S)' noenhanced\n",
-		o->plot, lm->name, o->threads, o->npp, o->ntg, data);
+		o->c.plot, lm->name, n ? r[0].backend : "-", o->c.threads[0], o->npp, o->ntg,
+		data);
 	ret = pclose(gp);
 	unlink(data);
 	if (ret) {
 		fprintf(stderr, "kllm-bench: gnuplot failed (status %d)\n", ret);
 		return -1;
 	}
-	fprintf(stderr, "kllm-bench: plot written to %s\n", o->plot);
+	fprintf(stderr, "kllm-bench: plot written to %s\n", o->c.plot);
 	return 0;
 }
 
@@ -213,30 +220,36 @@ int bench_batched_main(int argc, char **argv)
 	struct bench_batched res[MAX_LIST];
 	struct bench_lm lm;
 	struct bopts o;
+	const char *backend;
 	int ret = 0, plot = 0;
 
 	if (parse_opts(&o, argc, argv)) {
 		bench_batched_usage();
 		return 2;
 	}
-	if (o.plot) {
+	if (o.c.plot) {
 		plot = have_gnuplot();
 		if (!plot)
 			fprintf(stderr, "kllm-bench: gnuplot is not installed: no plot "
 				"(install gnuplot-nox); the table follows\n");
 	}
-	if (bench_lm_load(&lm, o.model))
+	if (bench_engine_apply(&o.c, "batched") || bench_lm_load(&lm, o.c.model))
 		return 1;
+	backend = bench_lm_engine(&lm, "batched", bench_engine_name(&o.c));
+	if (!backend) {
+		bench_lm_free(&lm);
+		return 1;
+	}
 	for (int i = 0; i < o.n_npl && !ret; i++) {
-		bench_progress("  batched P=%d (npp %d, ntg %d, %d threads)...", o.npl[i], o.npp,
-			       o.ntg, o.threads);
-		ret = bench_batched_run(&lm, o.threads, o.npl[i], o.npp, o.ntg, o.batch, o.reps,
-					&res[i]);
+		bench_progress("  batched P=%d (npp %d, ntg %d, %d threads, %s)...", o.npl[i],
+			       o.npp, o.ntg, o.c.threads[0], backend);
+		ret = bench_batched_run(&lm, o.c.threads[0], o.npl[i], o.npp, o.ntg, o.batch,
+					o.c.reps, &res[i]);
 		if (!ret)
 			bench_progress(" S_PP %.1f, S_TG %.1f tok/s\n", res[i].s_pp, res[i].s_tg);
 	}
 	if (!ret) {
-		if (o.json)
+		if (o.c.json)
 			print_json(&o, &lm, res, o.n_npl);
 		else
 			print_table(&o, &lm, res, o.n_npl);

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench.h - shared pieces of kllm-bench: one file per mode (kernels.c,
- * pp_tg.c, batched.c, compare.c, submit.c), helpers in common.c (shapes,
- * timing, options) and lm.c (whole models in process).
+ * pp_tg.c, batched.c, compare.c, submit.c, serve.c), helpers in common.c
+ * (shapes, timing, options) and lm.c (whole models in process).
  */
 #ifndef KLLM_BENCH_H
 #define KLLM_BENCH_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,6 +37,54 @@ int bench_submit_main(int argc, char **argv);	/* submit.c */
 void bench_submit_usage(void);
 int bench_serve_main(int argc, char **argv);	/* serve.c */
 void bench_serve_usage(void);
+
+/* ------------------------------------------------------------ options */
+
+#define BENCH_MAX_LIST 16
+
+/*
+ * The options the model modes share: -m MODEL, -t T[,T...], -r REPS,
+ * -o PLOT.png, --json and --engine cpu|dev|auto.  A mode fills in its
+ * defaults and limits (bench_common_init), handles its own letters first
+ * (serve's -r is its request count) and hands the rest to
+ * bench_common_opt; letters missing from its getopt string never come.
+ */
+struct bench_common {
+	const char *model;
+	const char *plot;
+	const char *engine;	/* --engine; NULL: KLLM_ENGINE as inherited */
+	int json;
+	int threads[BENCH_MAX_LIST], n_threads;
+	int max_threads;	/* -t values the mode takes (1: a single count) */
+	int reps, max_reps;
+};
+
+/* The long options of struct bench_common, for a mode's option table. */
+#define BENCH_COMMON_LONGOPTS \
+	{ "json", no_argument, NULL, 'j' }, \
+	{ "model", required_argument, NULL, 'm' }, \
+	{ "engine", required_argument, NULL, 'e' }
+
+void bench_common_init(struct bench_common *c, int threads, int max_threads, int reps,
+		       int max_reps);
+/*
+ * One option of getopt (@opt, @arg) for mode @mode: 1 if taken, 0 if it
+ * is not a shared one, -EINVAL after a one-line message on a bad value.
+ */
+int bench_common_opt(struct bench_common *c, int opt, const char *arg, const char *mode);
+/* After getopt: -m given and no argument left (optind): 0, else -EINVAL. */
+int bench_common_check(const struct bench_common *c, const char *mode, int argc,
+		       char **argv);
+/* Is @name an engine choice (cpu, dev, auto)? */
+int bench_engine_valid(const char *name);
+/* The engine asked for: --engine, else KLLM_ENGINE, else "auto". */
+const char *bench_engine_name(const struct bench_common *c);
+/*
+ * Check the choice and make it the library's (KLLM_ENGINE, read when a
+ * context is created: there is no engine field in the parameters).
+ * 0 or -EINVAL / -errno after a message.
+ */
+int bench_engine_apply(const struct bench_common *c, const char *mode);
 
 /* ------------------------------------------------------------ shapes */
 
@@ -98,6 +147,7 @@ struct bench_lm {
 
 /* One batched run: n_seqs sequences of npp prompt then ntg decoded tokens. */
 struct bench_batched {
+	const char *backend;		/* kllm_ctx_engine_name(): "cpu", "dev (io_uring)" */
 	uint32_t n_seqs, npp, ntg;
 	double t_pp, t_tg;		/* seconds */
 	double s_pp, s_tg, s_all;	/* aggregate tokens/s */
@@ -107,6 +157,13 @@ int bench_lm_load(struct bench_lm *lm, const char *path);	/* 0 or -errno */
 void bench_lm_free(struct bench_lm *lm);
 int bench_lm_ctx(const struct bench_lm *lm, uint32_t n_ctx, uint32_t max_batch,
 		 uint32_t n_seqs, uint32_t threads, struct kllm_ctx **out);
+/*
+ * The engine a context of @lm gets (KLLM_ENGINE, see bench_engine_apply),
+ * tried on a one-token context so that a missing device fails at once:
+ * "cpu", "dev (io_uring)"..., or NULL after a one-line message naming
+ * @mode and @engine (what was asked for).
+ */
+const char *bench_lm_engine(const struct bench_lm *lm, const char *mode, const char *engine);
 /* Sequence 0 from empty: @n prompt tokens in batches of @max_batch. */
 int bench_lm_pp(struct kllm_ctx *ctx, const struct bench_lm *lm, uint32_t n,
 		uint32_t max_batch, double *seconds);

@@ -7,6 +7,8 @@
 #include "bench.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,7 +266,9 @@ int bench_parse_uint(const char *s)
 	return (int)v;
 }
 
-int bench_parse_list(const char *s, int (*parse)(const char *), int *out, int max)
+/* "a,b,c" into @out (at most @max): the count, or -1 at the bad element *@bad. */
+static int parse_list(const char *s, int (*parse)(const char *), int *out, int max,
+		      char *bad, size_t bad_len)
 {
 	char *copy = strdup(s), *save = NULL, *tok;
 	int n = 0;
@@ -275,14 +279,25 @@ int bench_parse_list(const char *s, int (*parse)(const char *), int *out, int ma
 		int v = parse(tok);
 
 		if (v < 0 || n >= max) {
-			fprintf(stderr, "kllm-bench: bad list element '%s' in '%s'\n", tok, s);
+			snprintf(bad, bad_len, "%s", tok);
 			free(copy);
 			return -1;
 		}
 		out[n++] = v;
 	}
 	free(copy);
+	snprintf(bad, bad_len, "(empty)");
 	return n ? n : -1;
+}
+
+int bench_parse_list(const char *s, int (*parse)(const char *), int *out, int max)
+{
+	char bad[64];
+	int n = parse_list(s, parse, out, max, bad, sizeof(bad));
+
+	if (n < 0)
+		fprintf(stderr, "kllm-bench: bad list element '%s' in '%s'\n", bad, s);
+	return n;
 }
 
 void bench_progress(const char *fmt, ...)
@@ -293,6 +308,130 @@ void bench_progress(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fflush(stderr);
+}
+
+/* ------------------------------------------------------------ options */
+
+void bench_common_init(struct bench_common *c, int threads, int max_threads, int reps,
+		       int max_reps)
+{
+	memset(c, 0, sizeof(*c));
+	c->threads[0] = threads;
+	c->n_threads = 1;
+	c->max_threads = max_threads;
+	c->reps = reps;
+	c->max_reps = max_reps;
+}
+
+static int parse_threads(const char *s)
+{
+	int v = bench_parse_uint(s);
+
+	return v >= 1 && v <= KLLM_POOL_MAX_THREADS ? v : -1;
+}
+
+static int bad_value(const char *mode, const char *opt, const char *arg, const char *want)
+{
+	fprintf(stderr, "kllm-bench %s: bad value '%s' for %s (%s)\n", mode, arg, opt, want);
+	return -EINVAL;
+}
+
+static int opt_threads(struct bench_common *c, const char *arg, const char *mode)
+{
+	char want[96], bad[64];
+	int n = parse_list(arg, parse_threads, c->threads, c->max_threads, bad, sizeof(bad));
+
+	if (n > 0) {
+		c->n_threads = n;
+		return 1;
+	}
+	if (c->max_threads > 1)
+		snprintf(want, sizeof(want), "up to %d thread counts 1..%d, comma-separated",
+			 c->max_threads, KLLM_POOL_MAX_THREADS);
+	else
+		snprintf(want, sizeof(want), "a thread count 1..%d", KLLM_POOL_MAX_THREADS);
+	return bad_value(mode, "-t", arg, want);
+}
+
+int bench_common_opt(struct bench_common *c, int opt, const char *arg, const char *mode)
+{
+	char want[32];
+	int v;
+
+	switch (opt) {
+	case 'j':
+		c->json = 1;
+		return 1;
+	case 'm':
+		c->model = arg;
+		return 1;
+	case 'o':
+		c->plot = arg;
+		return 1;
+	case 'e':
+		if (!bench_engine_valid(arg))
+			return bad_value(mode, "--engine", arg, "cpu, dev or auto");
+		c->engine = arg;
+		return 1;
+	case 't':
+		return opt_threads(c, arg, mode);
+	case 'r':
+		v = bench_parse_uint(arg);
+		if (v < 1 || v > c->max_reps) {
+			snprintf(want, sizeof(want), "repetitions 1..%d", c->max_reps);
+			return bad_value(mode, "-r", arg, want);
+		}
+		c->reps = v;
+		return 1;
+	}
+	return 0;
+}
+
+int bench_common_check(const struct bench_common *c, const char *mode, int argc,
+		       char **argv)
+{
+	if (optind < argc) {
+		fprintf(stderr, "kllm-bench %s: unexpected argument '%s'\n", mode, argv[optind]);
+		return -EINVAL;
+	}
+	if (!c->model) {
+		fprintf(stderr, "kllm-bench %s: -m MODEL is required\n", mode);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int bench_engine_valid(const char *name)
+{
+	return name && (!strcmp(name, "cpu") || !strcmp(name, "dev") || !strcmp(name, "auto"));
+}
+
+const char *bench_engine_name(const struct bench_common *c)
+{
+	const char *env = getenv("KLLM_ENGINE");
+
+	if (c->engine)
+		return c->engine;
+	return env && *env ? env : "auto";
+}
+
+int bench_engine_apply(const struct bench_common *c, const char *mode)
+{
+	const char *name = bench_engine_name(c);
+
+	/* Said here, before a model is loaded, rather than by the first context. */
+	if (!bench_engine_valid(name)) {
+		fprintf(stderr, "kllm-bench %s: KLLM_ENGINE=%s: expected cpu, dev or auto\n",
+			mode, name);
+		return -EINVAL;
+	}
+	if (c->engine && setenv("KLLM_ENGINE", c->engine, 1)) {
+		int err = errno;
+
+		fprintf(stderr, "kllm-bench %s: setenv KLLM_ENGINE: %s\n", mode, strerror(err));
+		return -err;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------ bandwidth */

@@ -26,14 +26,13 @@
 #define MAX_ROUNDS 20
 
 struct copts {
-	const char *model;
+	struct bench_common c;		/* -m, -t (one count), -r, --engine, --json */
 	const char *bin;
-	int threads;
+	const char *backend;		/* the engine kllm's figures ran on */
 	int pp, tg, par;		/* 0 skips the figure */
 	int bpp, btg;			/* batched prompt / generated tokens */
-	int reps, rounds;
+	int rounds;
 	int repack;			/* llama-bench --repack; -1: its default */
-	int json;
 };
 
 enum cfig { FIG_PP, FIG_TG, FIG_BATCHED, FIG_COUNT };
@@ -52,7 +51,7 @@ void bench_compare_usage(void)
 	fprintf(stderr,
 		"usage: kllm-bench compare -m MODEL [-t T] [-p N] [-n M] [-P PAR] [--bpp N]\n"
 		"                          [--btg M] [-r REPS] [--rounds R] [--repack 0|1]\n"
-		"                          [--llama-bin DIR] [--json]\n"
+		"                          [--llama-bin DIR] [--engine cpu|dev|auto] [--json]\n"
 		"  kllm vs llama.cpp on the same GGUF: ppN and tgM (llama-bench, -r REPS\n"
 		"  each, default 3) and batchedPAR (llama-batched-bench: PAR sequences of\n"
 		"  --bpp prompt tokens, default 64, then --btg steps, default 32; figure =\n"
@@ -60,14 +59,46 @@ void bench_compare_usage(void)
 		"  skips a figure.  R rounds (default 1) alternate kllm and llama.cpp.\n"
 		"  llama.cpp binaries: --llama-bin DIR or $LLAMA_CPP_BIN (its bin/ dir).\n"
 		"  --repack is passed to llama-bench (its extra buffer types: Q4_0 etc.\n"
-		"  repacked for its GEMM kernels; default on in llama.cpp).\n");
+		"  repacked for its GEMM kernels; default on in llama.cpp).  --engine: where\n"
+		"  kllm's forward passes run (cpu, dev: the kllm driver, auto; default\n"
+		"  KLLM_ENGINE, else auto); the JSON's kllm_backend names the one that ran.\n");
+}
+
+/* compare's own options; 0 if @c is not one of them, -1 on a bad value. */
+static int own_opt(struct copts *o, int c)
+{
+	int v, *dst;
+
+	switch (c) {
+	case 'L':
+		o->bin = optarg;
+		return 1;
+	case 'p': dst = &o->pp; break;
+	case 'n': dst = &o->tg; break;
+	case 'P': dst = &o->par; break;
+	case 'A': dst = &o->bpp; break;
+	case 'B': dst = &o->btg; break;
+	case 'R': dst = &o->rounds; break;
+	case 'K': dst = &o->repack; break;
+	default:
+		return 0;
+	}
+	v = bench_parse_uint(optarg);
+	if (v < 0 || v > 4096 || (c == 'K' && v > 1) || ((c == 'B' || c == 'R') && v < 1) ||
+	    (c == 'R' && v > MAX_ROUNDS) || (c == 'P' && v > 256)) {
+		fprintf(stderr, "kllm-bench compare: bad value '%s' for %s\n", optarg,
+			c == 'A' ? "--bpp" : c == 'B' ? "--btg" : c == 'R' ? "--rounds" :
+			c == 'K' ? "--repack" : c == 'p' ? "-p" : c == 'n' ? "-n" : "-P");
+		return -1;
+	}
+	*dst = v;
+	return 1;
 }
 
 static int parse_opts(struct copts *o, int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "model", required_argument, NULL, 'm' },
+		BENCH_COMMON_LONGOPTS,
 		{ "llama-bin", required_argument, NULL, 'L' },
 		{ "bpp", required_argument, NULL, 'A' },
 		{ "btg", required_argument, NULL, 'B' },
@@ -75,57 +106,28 @@ static int parse_opts(struct copts *o, int argc, char **argv)
 		{ "repack", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, v, *dst;
+	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	o->threads = 2;
+	bench_common_init(&o->c, 2, 1, 3, 100);
 	o->pp = 128;
 	o->tg = 64;
 	o->par = 8;
 	o->bpp = 64;
 	o->btg = 32;
-	o->reps = 3;
 	o->rounds = 1;
 	o->repack = -1;
 	o->bin = getenv("LLAMA_CPP_BIN");
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:t:p:n:P:r:", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			o->json = 1;
-			continue;
-		case 'm':
-			o->model = optarg;
-			continue;
-		case 'L':
-			o->bin = optarg;
-			continue;
-		case 't': dst = &o->threads; break;
-		case 'p': dst = &o->pp; break;
-		case 'n': dst = &o->tg; break;
-		case 'P': dst = &o->par; break;
-		case 'A': dst = &o->bpp; break;
-		case 'B': dst = &o->btg; break;
-		case 'r': dst = &o->reps; break;
-		case 'R': dst = &o->rounds; break;
-		case 'K': dst = &o->repack; break;
-		default:
+		ret = own_opt(o, c);
+		if (!ret)
+			ret = bench_common_opt(&o->c, c, optarg, "compare");
+		if (ret <= 0)
 			return -1;
-		}
-		v = bench_parse_uint(optarg);
-		if (v < 0 || v > 4096 || (c == 'K' && v > 1) ||
-		    ((c == 't' || c == 'r' || c == 'B' || c == 'R') && v < 1) ||
-		    (c == 'R' && v > MAX_ROUNDS) || (c == 'r' && v > 100) ||
-		    (c == 't' && v > KLLM_POOL_MAX_THREADS) || (c == 'P' && v > 256)) {
-			fprintf(stderr, "kllm-bench: bad value '%s' for -%c\n", optarg, c);
-			return -1;
-		}
-		*dst = v;
 	}
-	if (!o->model || optind != argc) {
-		fprintf(stderr, "kllm-bench compare: -m MODEL is required\n");
+	if (bench_common_check(&o->c, "compare", argc, argv))
 		return -1;
-	}
 	if (!o->bin || !*o->bin) {
 		fprintf(stderr, "kllm-bench compare: where is llama.cpp?  Set LLAMA_CPP_BIN or "
 			"--llama-bin to the directory holding llama-bench\n");
@@ -215,7 +217,7 @@ static double llama_bench(const struct copts *o, const char *qmodel, int pp, int
 	if (o->repack >= 0)
 		snprintf(extra, sizeof(extra), " --repack %d", o->repack);
 	snprintf(cmd, sizeof(cmd), "%s/llama-bench -m %s -t %d -p %d -n %d -r %d%s -o jsonl "
-		 "2>>%s", qbin, qmodel, o->threads, pp, tg, o->reps, extra, llama_log);
+		 "2>>%s", qbin, qmodel, o->c.threads[0], pp, tg, o->c.reps, extra, llama_log);
 	line = run_for_line(cmd, "{");
 	if (!line) {
 		fprintf(stderr, "kllm-bench: llama-bench failed (its log: %s)\n", llama_log);
@@ -238,8 +240,8 @@ static double llama_batched(const struct copts *o, const char *qmodel)
 	shell_quote(qbin, sizeof(qbin), o->bin);
 	snprintf(cmd, sizeof(cmd), "%s/llama-batched-bench -m %s -t %d -tb %d -c %d -b 512 "
 		 "-ub 512 -npp %d -ntg %d -npl %d --output-format jsonl 2>>%s", qbin, qmodel,
-		 o->threads, o->threads, o->par * (o->bpp + o->btg), o->bpp, o->btg, o->par,
-		 llama_log);
+		 o->c.threads[0], o->c.threads[0], o->par * (o->bpp + o->btg), o->bpp, o->btg,
+		 o->par, llama_log);
 	line = run_for_line(cmd, "{\"n_kv_max\"");
 	if (!line) {
 		fprintf(stderr, "kllm-bench: llama-batched-bench failed (its log: %s)\n",
@@ -269,10 +271,10 @@ static double kllm_figure(const struct copts *o, const struct bench_lm *lm, enum
 
 	*sd = 0;
 	if (f == FIG_BATCHED)
-		return bench_batched_run(lm, o->threads, o->par, o->bpp, o->btg, 512, 1, &b) ?
+		return bench_batched_run(lm, o->c.threads[0], o->par, o->bpp, o->btg, 512, 1, &b) ?
 		       -1 : b.s_tg;
-	if (bench_pptg_run(lm, o->threads, f == FIG_PP ? o->pp : 0, f == FIG_TG ? o->tg : 0,
-			   o->reps, &mean, sd))
+	if (bench_pptg_run(lm, o->c.threads[0], f == FIG_PP ? o->pp : 0, f == FIG_TG ? o->tg : 0,
+			   o->c.reps, &mean, sd))
 		return -1;
 	return mean;
 }
@@ -290,9 +292,9 @@ static double llama_figure(const struct copts *o, const char *qmodel, enum cfig 
 static void print_table(const struct copts *o, const struct bench_lm *lm,
 			const struct cfigure *fig, int repack)
 {
-	printf("kllm vs llama.cpp: %s, %d threads, kllm %s path, %d round(s)%s\n",
-	       lm->name, o->threads, kk_simd_name(kk_simd_selected()), o->rounds,
-	       o->rounds > 1 ? " (mean +- sd over rounds)" : " (+- sd of the runs)");
+	printf("kllm vs llama.cpp: %s, %d threads, kllm on %s, %s path, %d round(s)%s\n",
+	       lm->name, o->c.threads[0], o->backend, kk_simd_name(kk_simd_selected()),
+	       o->rounds, o->rounds > 1 ? " (mean +- sd over rounds)" : " (+- sd of the runs)");
 	printf("llama.cpp: %s; repacking (extra buffer types) %s; OMP_WAIT_POLICY %s\n\n",
 	       o->bin, repack < 0 ? "unknown" : repack ? "on" : "off", omp_policy());
 	printf("| %-10s | %7s | %20s | %20s | %6s |\n", "test", "threads", "kllm t/s",
@@ -302,13 +304,13 @@ static void print_table(const struct copts *o, const struct bench_lm *lm,
 		if (!fig[f].enabled)
 			continue;
 		printf("| %-10s | %7d | %9.2f +- %7.2f | %9.2f +- %7.2f | %6.3f |\n",
-		       fig[f].test, o->threads, fig[f].kllm_mean, fig[f].kllm_sd,
+		       fig[f].test, o->c.threads[0], fig[f].kllm_mean, fig[f].kllm_sd,
 		       fig[f].llama_mean, fig[f].llama_sd,
 		       fig[f].kllm_mean / fig[f].llama_mean);
 	}
 	printf("(pp/tg: within a round each side is the mean of %d runs; batched%d: "
 	       "aggregate generation t/s, %d prompt + %d generated tokens per sequence)\n",
-	       o->reps, o->par, o->bpp, o->btg);
+	       o->c.reps, o->par, o->bpp, o->btg);
 }
 
 static void print_json(const struct copts *o, const struct bench_lm *lm,
@@ -326,11 +328,15 @@ static void print_json(const struct copts *o, const struct bench_lm *lm,
 		       "\"llamacpp_tps\": %.4f, \"ratio\": %.4f, \"kllm_sd\": %.4f, "
 		       "\"llamacpp_sd\": %.4f, \"rounds\": %d, \"llamacpp_repack\": %s, "
 		       "\"kllm_simd\": \"%s\", \"omp_wait_policy\": ",
-		       fig[f].test, o->threads, fig[f].kllm_mean, fig[f].llama_mean,
+		       fig[f].test, o->c.threads[0], fig[f].kllm_mean, fig[f].llama_mean,
 		       fig[f].kllm_mean / fig[f].llama_mean, fig[f].kllm_sd, fig[f].llama_sd,
 		       fig[f].n, repack < 0 ? "null" : repack ? "true" : "false",
 		       kk_simd_name(kk_simd_selected()));
 		bench_json_str(omp_policy());
+		printf(", \"kllm_engine\": ");
+		bench_json_str(bench_engine_name(&o->c));
+		printf(", \"kllm_backend\": ");
+		bench_json_str(o->backend);
 		printf("}");
 		first = 0;
 	}
@@ -354,7 +360,7 @@ int bench_compare_main(int argc, char **argv)
 		fprintf(stderr, "kllm-bench compare: no llama-bench in %s\n", o.bin);
 		return 1;
 	}
-	shell_quote(qmodel, sizeof(qmodel), o.model);
+	shell_quote(qmodel, sizeof(qmodel), o.c.model);
 	memset(fig, 0, sizeof(fig));
 	snprintf(fig[FIG_PP].test, sizeof(fig[FIG_PP].test), "pp%d", o.pp);
 	snprintf(fig[FIG_TG].test, sizeof(fig[FIG_TG].test), "tg%d", o.tg);
@@ -362,8 +368,13 @@ int bench_compare_main(int argc, char **argv)
 	fig[FIG_PP].enabled = o.pp > 0;
 	fig[FIG_TG].enabled = o.tg > 0;
 	fig[FIG_BATCHED].enabled = o.par > 0;
-	if (bench_lm_load(&lm, o.model))
+	if (bench_engine_apply(&o.c, "compare") || bench_lm_load(&lm, o.c.model))
 		return 1;
+	o.backend = bench_lm_engine(&lm, "compare", bench_engine_name(&o.c));
+	if (!o.backend) {
+		bench_lm_free(&lm);
+		return 1;
+	}
 	if (truncate(llama_log, 0) && access(llama_log, F_OK) == 0)
 		perror("kllm-bench: llama.cpp log");
 	for (int r = 0; r < o.rounds && !ret; r++) {
@@ -397,7 +408,7 @@ int bench_compare_main(int argc, char **argv)
 				fig[f].llama_sd = fig[f].llama_run_sd;
 			}
 		}
-		if (o.json)
+		if (o.c.json)
 			print_json(&o, &lm, fig, repack);
 		else
 			print_table(&o, &lm, fig, repack);

@@ -83,6 +83,22 @@ int bench_lm_ctx(const struct bench_lm *lm, uint32_t n_ctx, uint32_t max_batch,
 	return ret;
 }
 
+const char *bench_lm_engine(const struct bench_lm *lm, const char *mode, const char *engine)
+{
+	struct kllm_ctx_opts co = { .n_ctx = 1, .max_batch = 1, .n_seqs = 1, .n_threads = 1 };
+	struct kllm_ctx *ctx;
+	const char *name;
+	char err[256];
+
+	if (kllm_ctx_create(&ctx, lm->m, &co, err, sizeof(err))) {
+		fprintf(stderr, "kllm-bench %s: engine %s: %s\n", mode, engine, err);
+		return NULL;
+	}
+	name = kllm_ctx_engine_name(ctx);	/* a static string */
+	kllm_ctx_free(ctx);
+	return name;
+}
+
 /* xorshift ids in [0, n_vocab) */
 static int32_t next_token(const struct bench_lm *lm, uint64_t *s)
 {

@@ -19,23 +19,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LIST 16
+#define MAX_LIST BENCH_MAX_LIST
 #define MAX_REPS 100
 
 struct ptopts {
-	const char *model;
+	struct bench_common c;	/* -m, -t (a list), -r, --engine, --json */
 	int prompts[MAX_LIST], n_prompts;
 	int gens[MAX_LIST], n_gens;
-	int threads[MAX_LIST], n_threads;
-	int reps;
 	int batch;
 	int tg_prompt;
 	int warmup;
-	int json;
 };
 
 struct ptresult {
 	char test[32];
+	const char *backend;	/* the engine that ran it */
 	uint32_t threads, n_prompt, n_gen;
 	int reps;
 	double mean, sd;
@@ -46,15 +44,23 @@ static void usage_common(const char *mode, const char *what)
 {
 	fprintf(stderr,
 		"usage: kllm-bench %s -m MODEL [-p N,...] [-n M,...] [-t T,...] [-r REPS]\n"
-		"                     [-b BATCH] [--tg-prompt N] [--no-warmup] [--json]\n"
+		"                     [-b BATCH] [--tg-prompt N] [--no-warmup]\n"
+		"                     [--engine cpu|dev|auto] [--json]\n"
 		"  %s\n"
 		"  -p N   prompt processing of N tokens (pp test); -n M  generation of M\n"
 		"         tokens one at a time (tg test).  Defaults: pp: -p 128, tg: -n 64;\n"
 		"         give both to run both.  -t threads (default 2), -r repetitions\n"
-		"         (default 5), -b tokens per forward pass in pp (default 512),\n"
-		"         --tg-prompt untimed prompt before tg (default 1).  Prints mean\n"
-		"         +- standard deviation of tokens/s; progress on stderr.\n",
-		mode, what);
+		"         (default 5, at most %d), -b tokens per forward pass in pp (default\n"
+		"         512), --tg-prompt untimed prompt before tg (default 1).  Prints\n"
+		"         mean +- standard deviation of tokens/s; progress on stderr.\n"
+		"  --engine where the forward passes run: cpu (this process), dev (the kllm\n"
+		"         driver; fails without a kllm node) or auto (dev when a node opens,\n"
+		"         else cpu); default: KLLM_ENGINE, else auto.  The table's engine\n"
+		"         column and the JSON's \"backend\" name the one that ran.\n"
+		"  --json an array of {model, model_path, size_bytes, n_params, simd, engine,\n"
+		"         backend, threads, test, n_prompt, n_gen, reps, tps_mean, tps_sd,\n"
+		"         samples}.\n",
+		mode, what, MAX_REPS);
 }
 
 void bench_pp_usage(void)
@@ -74,84 +80,61 @@ static int parse_pos(const char *s)
 	return v >= 1 && v <= 65536 ? v : -1;
 }
 
-static int parse_threads(const char *s)
+/* pp and tg's own options; 0 if @c is not one of them, -1 on a bad value. */
+static int own_opt(struct ptopts *o, int c, const char *mode)
 {
-	int v = bench_parse_uint(s);
+	int v;
 
-	return v >= 1 && v <= KLLM_POOL_MAX_THREADS ? v : -1;
+	switch (c) {
+	case 'p':
+		o->n_prompts = bench_parse_list(optarg, parse_pos, o->prompts, MAX_LIST);
+		return o->n_prompts < 0 ? -1 : 1;
+	case 'n':
+		o->n_gens = bench_parse_list(optarg, parse_pos, o->gens, MAX_LIST);
+		return o->n_gens < 0 ? -1 : 1;
+	case 'b':
+	case 'P':
+		v = bench_parse_uint(optarg);
+		if (v < (c == 'b') || v > 4096) {
+			fprintf(stderr, "kllm-bench %s: bad value '%s' for %s (%s..4096)\n", mode,
+				optarg, c == 'b' ? "-b" : "--tg-prompt", c == 'b' ? "1" : "0");
+			return -1;
+		}
+		*(c == 'b' ? &o->batch : &o->tg_prompt) = v;
+		return 1;
+	case 'W':
+		o->warmup = 0;
+		return 1;
+	}
+	return 0;
 }
 
 static int parse_opts(struct ptopts *o, int is_tg, int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "model", required_argument, NULL, 'm' },
+		BENCH_COMMON_LONGOPTS,
 		{ "tg-prompt", required_argument, NULL, 'P' },
 		{ "no-warmup", no_argument, NULL, 'W' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c, v;
+	const char *mode = is_tg ? "tg" : "pp";
+	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	o->reps = 5;
+	bench_common_init(&o->c, 2, MAX_LIST, 5, MAX_REPS);
 	o->batch = 512;
 	o->tg_prompt = 1;
 	o->warmup = 1;
-	o->threads[0] = 2;
-	o->n_threads = 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:p:n:t:r:b:", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			o->json = 1;
-			break;
-		case 'm':
-			o->model = optarg;
-			break;
-		case 'p':
-			o->n_prompts = bench_parse_list(optarg, parse_pos, o->prompts, MAX_LIST);
-			if (o->n_prompts < 0)
-				goto bad;
-			break;
-		case 'n':
-			o->n_gens = bench_parse_list(optarg, parse_pos, o->gens, MAX_LIST);
-			if (o->n_gens < 0)
-				goto bad;
-			break;
-		case 't':
-			o->n_threads = bench_parse_list(optarg, parse_threads, o->threads, MAX_LIST);
-			if (o->n_threads < 0)
-				goto bad;
-			break;
-		case 'r':
-			v = bench_parse_uint(optarg);
-			if (v < 1 || v > MAX_REPS)
-				goto bad;
-			o->reps = v;
-			break;
-		case 'b':
-			v = bench_parse_uint(optarg);
-			if (v < 1 || v > 4096)
-				goto bad;
-			o->batch = v;
-			break;
-		case 'P':
-			v = bench_parse_uint(optarg);
-			if (v < 0 || v > 4096)
-				goto bad;
-			o->tg_prompt = v;
-			break;
-		case 'W':
-			o->warmup = 0;
-			break;
-		default:
+		ret = own_opt(o, c, mode);
+		if (!ret)
+			ret = bench_common_opt(&o->c, c, optarg, mode);
+		if (ret <= 0)
 			return -1;
-		}
 	}
-	if (!o->model || optind != argc) {
-		fprintf(stderr, "kllm-bench %s: -m MODEL is required\n", is_tg ? "tg" : "pp");
+	if (bench_common_check(&o->c, mode, argc, argv))
 		return -1;
-	}
 	if (!o->n_prompts && !o->n_gens) {
 		if (is_tg)
 			o->gens[o->n_gens++] = 64;
@@ -159,9 +142,6 @@ static int parse_opts(struct ptopts *o, int is_tg, int argc, char **argv)
 			o->prompts[o->n_prompts++] = 128;
 	}
 	return 0;
-bad:
-	fprintf(stderr, "kllm-bench: bad value '%s' for -%c\n", optarg, c);
-	return -1;
 }
 
 /* One test (pp if n_prompt, else tg) at one thread count. */
@@ -185,7 +165,8 @@ static int run_test(const struct ptopts *o, const struct bench_lm *lm, uint32_t 
 	ret = bench_lm_ctx(lm, n_ctx, batch, 1, threads, &ctx);
 	if (ret)
 		return ret;
-	for (int i = -o->warmup; i < o->reps && !ret; i++) {
+	r->backend = kllm_ctx_engine_name(ctx);
+	for (int i = -o->warmup; i < o->c.reps && !ret; i++) {
 		if (n_prompt)
 			ret = bench_lm_pp(ctx, lm, n_prompt, batch, &secs);
 		else
@@ -196,20 +177,20 @@ static int run_test(const struct ptopts *o, const struct bench_lm *lm, uint32_t 
 		tps[i] = (n_prompt ? n_prompt : n_gen) / secs;
 		r->samples[i] = tps[i];
 		bench_progress("  %s t=%u rep %d/%d: %.2f tok/s\n", r->test, threads, i + 1,
-			       o->reps, tps[i]);
+			       o->c.reps, tps[i]);
 	}
 	kllm_ctx_free(ctx);
 	if (ret)
 		return ret;
-	r->reps = o->reps;
-	bench_stats(tps, o->reps, &r->mean, &r->sd);
+	r->reps = o->c.reps;
+	bench_stats(tps, o->c.reps, &r->mean, &r->sd);
 	return 0;
 }
 
 int bench_pptg_run(const struct bench_lm *lm, uint32_t threads, uint32_t n_prompt,
 		   uint32_t n_gen, int reps, double *mean, double *sd)
 {
-	struct ptopts o = { .reps = reps, .batch = 512, .tg_prompt = 1, .warmup = 1 };
+	struct ptopts o = { .c.reps = reps, .batch = 512, .tg_prompt = 1, .warmup = 1 };
 	struct ptresult r;
 	int ret = run_test(&o, lm, threads, n_prompt, n_gen, &r);
 
@@ -220,24 +201,25 @@ int bench_pptg_run(const struct bench_lm *lm, uint32_t threads, uint32_t n_promp
 
 static void print_table(const struct bench_lm *lm, const struct ptresult *r, int n)
 {
-	printf("| %-32s | %10s | %8s | %7s | %7s | %18s |\n", "model", "size", "params",
-	       "threads", "test", "t/s");
-	printf("| %.32s | %.10s | %.8s | %.7s | %.7s | %.18s |\n",
-	       "--------------------------------", "----------", "--------", "-------",
-	       "-------", "------------------");
+	printf("| %-32s | %10s | %8s | %-14s | %7s | %7s | %18s |\n", "model", "size",
+	       "params", "engine", "threads", "test", "t/s");
+	printf("| %.32s | %.10s | %.8s | %.14s | %.7s | %.7s | %.18s |\n",
+	       "--------------------------------", "----------", "--------", "--------------",
+	       "-------", "-------", "------------------");
 	for (int i = 0; i < n; i++) {
 		const int giga = lm->n_params >= 1000000000ull;
 
-		printf("| %-32.32s | %6.1f MiB | %6.2f %c | %7u | %7s | %8.2f +- %6.2f |\n",
+		printf("| %-32.32s | %6.1f MiB | %6.2f %c | %-14s | %7u | %7s | %8.2f +- %6.2f |\n",
 		       lm->name, (double)lm->file_bytes / (1 << 20),
-		       lm->n_params / (giga ? 1e9 : 1e6), giga ? 'B' : 'M',
+		       lm->n_params / (giga ? 1e9 : 1e6), giga ? 'B' : 'M', r[i].backend,
 		       r[i].threads, r[i].test, r[i].mean, r[i].sd);
 	}
 	printf("(kllm, %s path, mean +- sd of %d runs)\n", kk_simd_name(kk_simd_selected()),
 	       n ? r[0].reps : 0);
 }
 
-static void print_json(const struct bench_lm *lm, const struct ptresult *r, int n)
+static void print_json(const struct ptopts *o, const struct bench_lm *lm,
+		       const struct ptresult *r, int n)
 {
 	printf("[\n");
 	for (int i = 0; i < n; i++) {
@@ -246,11 +228,15 @@ static void print_json(const struct bench_lm *lm, const struct ptresult *r, int 
 		printf(", \"model_path\": ");
 		bench_json_str(lm->path);
 		printf(", \"size_bytes\": %llu, \"n_params\": %llu, \"simd\": \"%s\", "
-		       "\"threads\": %u, \"test\": \"%s\", \"n_prompt\": %u, \"n_gen\": %u, "
+		       "\"engine\": ", (unsigned long long)lm->file_bytes,
+		       (unsigned long long)lm->n_params, kk_simd_name(kk_simd_selected()));
+		bench_json_str(bench_engine_name(&o->c));
+		printf(", \"backend\": ");
+		bench_json_str(r[i].backend);
+		printf(", \"threads\": %u, \"test\": \"%s\", \"n_prompt\": %u, \"n_gen\": %u, "
 		       "\"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f, \"samples\": [",
-		       (unsigned long long)lm->file_bytes, (unsigned long long)lm->n_params,
-		       kk_simd_name(kk_simd_selected()), r[i].threads, r[i].test, r[i].n_prompt,
-		       r[i].n_gen, r[i].reps, r[i].mean, r[i].sd);
+		       r[i].threads, r[i].test, r[i].n_prompt, r[i].n_gen, r[i].reps, r[i].mean,
+		       r[i].sd);
 		for (int j = 0; j < r[i].reps; j++)
 			printf("%s%.4f", j ? ", " : "", r[i].samples[j]);
 		printf("]}%s\n", i + 1 < n ? "," : "");
@@ -260,32 +246,42 @@ static void print_json(const struct bench_lm *lm, const struct ptresult *r, int 
 
 static int pptg_main(int is_tg, int argc, char **argv)
 {
+	const char *mode = is_tg ? "tg" : "pp";
+	const struct bench_common *c;
+	const char *backend;
 	struct ptopts o;
 	struct bench_lm lm;
 	struct ptresult *res;
 	int n = 0, ret = 0;
 
 	if (parse_opts(&o, is_tg, argc, argv)) {
-		usage_common(is_tg ? "tg" : "pp", "");
+		usage_common(mode, "");
 		return 2;
 	}
-	if (bench_lm_load(&lm, o.model))
+	c = &o.c;
+	if (bench_engine_apply(c, mode) || bench_lm_load(&lm, c->model))
 		return 1;
-	res = calloc((size_t)o.n_threads * (o.n_prompts + o.n_gens), sizeof(*res));
+	backend = bench_lm_engine(&lm, mode, bench_engine_name(c));
+	if (!backend) {
+		bench_lm_free(&lm);
+		return 1;
+	}
+	res = calloc((size_t)c->n_threads * (o.n_prompts + o.n_gens), sizeof(*res));
 	if (!res) {
 		bench_lm_free(&lm);
 		return 1;
 	}
-	bench_progress("kllm-bench %s: %s, %d rep(s)\n", is_tg ? "tg" : "pp", lm.name, o.reps);
-	for (int t = 0; t < o.n_threads && !ret; t++) {
+	bench_progress("kllm-bench %s: %s, engine %s (%s), %d rep(s)\n", mode, lm.name,
+		       bench_engine_name(c), backend, c->reps);
+	for (int t = 0; t < c->n_threads && !ret; t++) {
 		for (int i = 0; i < o.n_prompts && !ret; i++)
-			ret = run_test(&o, &lm, o.threads[t], o.prompts[i], 0, &res[n++]);
+			ret = run_test(&o, &lm, c->threads[t], o.prompts[i], 0, &res[n++]);
 		for (int i = 0; i < o.n_gens && !ret; i++)
-			ret = run_test(&o, &lm, o.threads[t], 0, o.gens[i], &res[n++]);
+			ret = run_test(&o, &lm, c->threads[t], 0, o.gens[i], &res[n++]);
 	}
 	if (!ret) {
-		if (o.json)
-			print_json(&lm, res, n);
+		if (c->json)
+			print_json(&o, &lm, res, n);
 		else
 			print_table(&lm, res, n);
 	}

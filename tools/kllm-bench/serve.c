@@ -29,15 +29,12 @@
 #include <string.h>
 
 struct sopts {
-	const char *model;
-	const char *plot;
-	const char *engine;	/* NULL: KLLM_ENGINE as inherited */
+	struct bench_common c;	/* -m, -t (one count), -o, --engine, --json */
 	struct serve_spec spec[SERVE_MAX_SPECS];
 	int n_spec;
 	int sweep[SERVE_MAX_RUNS], n_sweep;
-	int requests, threads;
+	int requests;		/* -r: requests per client, not repetitions */
 	int scale, scale_prompt, scale_gen;
-	int json;
 };
 
 void bench_serve_usage(void)
@@ -51,7 +48,8 @@ void bench_serve_usage(void)
 		"  another: PROMPT synthetic tokens, then GEN greedy tokens.  Default:\n"
 		"  -c interactive:1:16:32 -c background:2:64:32.  -t threads per client for\n"
 		"  the cpu engine (default 1).  --engine sets KLLM_ENGINE for the clients\n"
-		"  (default: as inherited); dev needs a kllm node (and interactive CAP_SYS_NICE).\n"
+		"  (default: as inherited, else auto); dev needs a kllm node (and interactive\n"
+		"  CAP_SYS_NICE).\n"
 		"  Per class: requests, time to first token (TTFT) and per-token latency p50/p99\n"
 		"  in ms, generated tokens/s from the start to the class's last request.\n"
 		"  --sweep reruns with the background client count set to each Li; -o plots\n"
@@ -125,36 +123,64 @@ static int count_prio(const struct sopts *o, uint32_t prio)
 /* What the options need of each other, after parsing. */
 static int check_opts(struct sopts *o, int explicit_specs)
 {
-	if (!o->model) {
+	if (!o->c.model) {
 		fprintf(stderr, "kllm-bench serve: -m MODEL is required "
 			"(e.g. -m \"$(tools/fetch-model.sh smollm2)\")\n");
 		return -1;
 	}
-	if (o->engine && strcmp(o->engine, "cpu") && strcmp(o->engine, "dev") &&
-	    strcmp(o->engine, "auto")) {
-		fprintf(stderr, "kllm-bench serve: --engine %s: expected cpu, dev or auto\n",
-			o->engine);
-		return -1;
-	}
-	if (!explicit_specs && o->scale && !o->n_sweep && !o->plot)
+	if (!explicit_specs && o->scale && !o->n_sweep && !o->c.plot)
 		o->n_spec = 0;		/* --decode-scaling alone */
 	if (o->n_sweep && count_prio(o, KLLM_PRIORITY_BACKGROUND) != 1) {
 		fprintf(stderr, "kllm-bench serve: --sweep needs exactly one -c background:...\n");
 		return -1;
 	}
-	if (o->plot && (!o->n_sweep || count_prio(o, KLLM_PRIORITY_INTERACTIVE) != 1)) {
+	if (o->c.plot && (!o->n_sweep || count_prio(o, KLLM_PRIORITY_INTERACTIVE) != 1)) {
 		fprintf(stderr, "kllm-bench serve: -o needs --sweep and one -c interactive:...\n");
 		return -1;
 	}
 	return 0;
 }
 
+/* serve's own options; 0 if @c is not one of them, -1 on a bad value. */
+static int own_opt(struct sopts *o, int c, int *explicit_specs)
+{
+	int v, bad;
+
+	switch (c) {
+	case 'c':
+		if (!(*explicit_specs)++)
+			o->n_spec = 0;
+		bad = o->n_spec >= SERVE_MAX_SPECS || parse_spec(optarg, &o->spec[o->n_spec]);
+		o->n_spec += !bad;
+		break;
+	case 's':
+		o->n_sweep = bench_parse_list(optarg, parse_load, o->sweep, SERVE_MAX_RUNS);
+		bad = o->n_sweep < 0;
+		break;
+	case 'd':
+		o->scale = 1;
+		bad = optarg && parse_pg(optarg, &o->scale_prompt, &o->scale_gen);
+		break;
+	case 'r':
+		v = bench_parse_uint(optarg);
+		bad = v < 1 || v > 100000;
+		o->requests = v;
+		break;
+	default:
+		return 0;
+	}
+	if (!bad)
+		return 1;
+	fprintf(stderr, "kllm-bench serve: bad value '%s' for %s\n", optarg,
+		c == 'c' ? "-c (CLASS:COUNT:PROMPT:GEN)" : c == 's' ? "--sweep" :
+		c == 'd' ? "--decode-scaling (PROMPT:GEN)" : "-r (requests 1..100000)");
+	return -1;
+}
+
 static int parse_opts(struct sopts *o, int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "model", required_argument, NULL, 'm' },
-		{ "engine", required_argument, NULL, 'e' },
+		BENCH_COMMON_LONGOPTS,
 		{ "sweep", required_argument, NULL, 's' },
 		{ "decode-scaling", optional_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
@@ -163,74 +189,34 @@ static int parse_opts(struct sopts *o, int argc, char **argv)
 		{ KLLM_PRIORITY_INTERACTIVE, 1, 16, 32 },
 		{ KLLM_PRIORITY_BACKGROUND, 2, 64, 32 },
 	};
-	int c, v, explicit_specs = 0;
+	int c, ret, explicit_specs = 0;
 
 	memset(o, 0, sizeof(*o));
+	bench_common_init(&o->c, 1, 1, 1, 1);
 	memcpy(o->spec, def, sizeof(def));
 	o->n_spec = 2;
 	o->requests = 4;
-	o->threads = 1;
 	o->scale_prompt = 8;
 	o->scale_gen = 128;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:c:r:t:o:", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			o->json = 1;
-			break;
-		case 'm':
-			o->model = optarg;
-			break;
-		case 'e':
-			o->engine = optarg;
-			break;
-		case 'o':
-			o->plot = optarg;
-			break;
-		case 'c':
-			if (!explicit_specs++)
-				o->n_spec = 0;
-			if (o->n_spec >= SERVE_MAX_SPECS || parse_spec(optarg, &o->spec[o->n_spec]))
-				goto bad;
-			o->n_spec++;
-			break;
-		case 's':
-			o->n_sweep = bench_parse_list(optarg, parse_load, o->sweep, SERVE_MAX_RUNS);
-			if (o->n_sweep < 0)
-				goto bad;
-			break;
-		case 'd':
-			o->scale = 1;
-			if (optarg && parse_pg(optarg, &o->scale_prompt, &o->scale_gen))
-				goto bad;
-			break;
-		case 'r':
-		case 't':
-			v = bench_parse_uint(optarg);
-			if (v < 1 || v > (c == 't' ? KLLM_POOL_MAX_THREADS : 100000))
-				goto bad;
-			*(c == 'r' ? &o->requests : &o->threads) = v;
-			break;
-		default:
+		ret = own_opt(o, c, &explicit_specs);
+		if (!ret)
+			ret = bench_common_opt(&o->c, c, optarg, "serve");
+		if (ret <= 0)
 			return -1;
-		}
 	}
 	if (optind != argc) {
 		fprintf(stderr, "kllm-bench serve: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
 	return check_opts(o, explicit_specs);
-bad:
-	fprintf(stderr, "kllm-bench serve: bad value '%s' for %s\n", optarg,
-		c == 'c' ? "-c (CLASS:COUNT:PROMPT:GEN)" : c == 's' ? "--sweep" :
-		c == 'd' ? "--decode-scaling (PROMPT:GEN)" : c == 'r' ? "-r" : "-t");
-	return -1;
 }
 
 static int run_all(const struct sopts *o, struct serve_run *runs, int *n_runs,
 		   struct serve_run *scale)
 {
-	const struct serve_cfg cfg = { o->model, o->threads, o->requests };
+	const struct serve_cfg cfg = { o->c.model, o->c.threads[0], o->requests };
 	struct serve_spec sp[SERVE_MAX_SPECS];
 	char label[64];
 	int n = o->n_sweep ? o->n_sweep : o->n_spec ? 1 : 0;
@@ -271,11 +257,9 @@ int bench_serve_main(int argc, char **argv)
 		bench_serve_usage();
 		return 2;
 	}
-	if (o.engine && setenv("KLLM_ENGINE", o.engine, 1)) {
-		perror("kllm-bench serve: setenv");
+	if (bench_engine_apply(&o.c, "serve"))
 		return 1;
-	}
-	if (o.plot) {
+	if (o.c.plot) {
 		plot = !system("command -v gnuplot >/dev/null 2>&1");
 		if (!plot)
 			fprintf(stderr, "kllm-bench: gnuplot is not installed: no plot "
@@ -286,18 +270,18 @@ int bench_serve_main(int argc, char **argv)
 	ret = run_all(&o, runs, &n_runs, scale);
 	if (ret)
 		return 1;
-	name = strrchr(o.model, '/');
+	name = strrchr(o.c.model, '/');
 	rep = (struct serve_report){
-		.model = name ? name + 1 : o.model, .engine = o.engine ? o.engine : "auto",
-		.threads = o.threads, .requests = o.requests, .runs = runs, .n_runs = n_runs,
+		.model = name ? name + 1 : o.c.model, .engine = bench_engine_name(&o.c),
+		.threads = o.c.threads[0], .requests = o.requests, .runs = runs, .n_runs = n_runs,
 		.scale = o.scale ? scale : NULL, .scale_prompt = o.scale_prompt,
 		.scale_gen = o.scale_gen,
 	};
-	if (o.json)
+	if (o.c.json)
 		serve_print_json(&rep);
 	else
 		serve_print_table(&rep);
-	if (plot && serve_plot(&rep, o.plot))
+	if (plot && serve_plot(&rep, o.c.plot))
 		return 1;
 	return 0;
 }

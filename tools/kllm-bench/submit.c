@@ -37,7 +37,7 @@
 #include "kllm_drm.h"
 #endif
 
-#define MAX_LIST 16
+#define MAX_LIST BENCH_MAX_LIST
 #define MAX_BATCH 64	/* the ring's entries: a batch is one io_uring_enter */
 #define N_CTX 16
 #define TOKEN 1
@@ -45,12 +45,13 @@
 enum { COL_CPU, COL_IOCTL, COL_URING, N_COLS };
 static const char *const col_names[N_COLS] = { "in-process", "ioctl", "io_uring" };
 
+enum { ENG_AUTO, ENG_CPU, ENG_DEV };
+
 struct sopts {
-	const char *model;
+	struct bench_common c;	/* -m, -t (one count), -r, --engine, --json */
 	int batch[MAX_LIST], n_batch;
-	int jobs, reps, threads;
-	int engine;	/* 0 auto, 1 cpu, 2 dev */
-	int json;
+	int jobs;
+	int engine;	/* ENG_*, from bench_engine_name() */
 };
 
 /* One batch size: per column, µs and syscalls per job (us < 0: not run). */
@@ -91,8 +92,11 @@ void bench_submit_usage(void)
 		"    kllm-mkmodel -o tiny.gguf --layers 1 --embd 32 --heads 1 --kv-heads 1\n"
 		"                 --ffn 32 --vocab 288 --type f32\n"
 		"  -t in-process threads (default 1).  --engine cpu: the in-process column\n"
-		"  only; dev: fail without the kllm driver; auto (default): without it the\n"
-		"  in-process column alone.\n");
+		"  only; dev: fail without the kllm driver; auto: without it the in-process\n"
+		"  column alone.  Default: KLLM_ENGINE, else auto.  Progress on stderr.\n"
+		"  --json: an array of {model, simd, threads, reps, batch, jobs, device,\n"
+		"  device_note, inproc_us, inproc_syscalls, ioctl_us, ioctl_syscalls,\n"
+		"  uring_us, uring_syscalls} (null where a column did not run).\n");
 }
 
 static int parse_batch(const char *s)
@@ -102,67 +106,52 @@ static int parse_batch(const char *s)
 	return v >= 1 && v <= MAX_BATCH ? v : -1;
 }
 
-static int parse_engine(const char *s)
-{
-	return !strcmp(s, "auto") ? 0 : !strcmp(s, "cpu") ? 1 : !strcmp(s, "dev") ? 2 : -1;
-}
-
 static int parse_opts(struct sopts *o, int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "model", required_argument, NULL, 'm' },
-		{ "engine", required_argument, NULL, 'e' },
+		BENCH_COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	static const int def_batch[] = { 1, 2, 4, 8, 16, 32, 64 };
+	const char *eng;
 	int c, v;
 
 	memset(o, 0, sizeof(*o));
+	bench_common_init(&o->c, 1, 1, 3, 1 << 20);
 	o->jobs = 256;
-	o->reps = 3;
-	o->threads = 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:b:n:r:t:", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			o->json = 1;
-			break;
-		case 'm':
-			o->model = optarg;
-			break;
-		case 'e':
-			o->engine = parse_engine(optarg);
-			if (o->engine < 0)
-				goto bad;
-			break;
-		case 'b':
+		if (c == 'b') {
 			o->n_batch = bench_parse_list(optarg, parse_batch, o->batch, MAX_LIST);
 			if (o->n_batch < 0)
-				goto bad;
-			break;
-		default:
-			if (!strchr("nrt", c))
 				return -1;
+		} else if (c == 'n') {
 			v = bench_parse_uint(optarg);
-			if (v < 1 || v > (c == 't' ? KLLM_POOL_MAX_THREADS : 1 << 20))
-				goto bad;
-			*(c == 'n' ? &o->jobs : c == 'r' ? &o->reps : &o->threads) = v;
+			if (v < 1 || v > 1 << 20) {
+				fprintf(stderr, "kllm-bench submit: bad value '%s' for -n "
+					"(jobs 1..%d)\n", optarg, 1 << 20);
+				return -1;
+			}
+			o->jobs = v;
+		} else if (bench_common_opt(&o->c, c, optarg, "submit") <= 0) {
+			return -1;
 		}
 	}
-	if (!o->model || optind != argc) {
-		fprintf(stderr, "kllm-bench submit: -m MODEL is required\n");
+	if (bench_common_check(&o->c, "submit", argc, argv))
+		return -1;
+	/* the choice decides the columns here: KLLM_ENGINE is set per context */
+	eng = bench_engine_name(&o->c);
+	if (!bench_engine_valid(eng)) {
+		fprintf(stderr, "kllm-bench submit: KLLM_ENGINE=%s: expected cpu, dev or auto\n",
+			eng);
 		return -1;
 	}
+	o->engine = !strcmp(eng, "cpu") ? ENG_CPU : !strcmp(eng, "dev") ? ENG_DEV : ENG_AUTO;
 	if (!o->n_batch) {
 		memcpy(o->batch, def_batch, sizeof(def_batch));
 		o->n_batch = sizeof(def_batch) / sizeof(def_batch[0]);
 	}
 	return 0;
-bad:
-	fprintf(stderr, "kllm-bench: bad value '%s' for %s\n", optarg,
-		c == 'e' ? "--engine" : c == 'b' ? "-b" : "an option");
-	return -1;
 }
 
 /* ------------------------------------------------------------ in-process */
@@ -319,7 +308,7 @@ static int run_dev(struct sdev *s, int col, int b, int n)
 
 /* ------------------------------------------------------------ runs */
 
-/* Best of o->reps runs of @n jobs in column @col: µs and syscalls per job. */
+/* Best of o->c.reps runs of @n jobs in column @col: µs and syscalls per job. */
 static int measure(const struct sopts *o, struct kllm_ctx *cpu, struct sdev *s, float *logits,
 		   int col, int b, int n, struct srow *r)
 {
@@ -328,7 +317,7 @@ static int measure(const struct sopts *o, struct kllm_ctx *cpu, struct sdev *s, 
 
 	/* warm-up: the first job pages in the weights and proves the path */
 	ret = col == COL_CPU ? run_cpu(cpu, logits, b) : run_dev(s, col, b, b);
-	for (int i = 0; i < o->reps && !ret; i++) {
+	for (int i = 0; i < o->c.reps && !ret; i++) {
 		uint64_t sys0 = s->syscalls;
 		double t0 = bench_now(), t;
 
@@ -350,8 +339,8 @@ static int dev_open(const struct sopts *o, const struct bench_lm *lm, struct sde
 	const char *e;
 	int ret;
 
-	if (o->engine == 1)
-		return snprintf(s->why, sizeof(s->why), "not asked for (--engine cpu)"), 1;
+	if (o->engine == ENG_CPU)
+		return snprintf(s->why, sizeof(s->why), "not asked for (engine cpu)"), 1;
 	setenv("KLLM_ENGINE", "dev", 1);
 	ret = kllm_ctx_create(&s->ctx, lm->m, &co, err, sizeof(err));
 	/* (the library's messages start with "device engine: ") */
@@ -396,8 +385,8 @@ static void print_table(const struct sopts *o, const struct bench_lm *lm,
 			const struct sdev *s, const struct srow *r, int n)
 {
 	printf("kllm-bench submit: %s, one-token jobs, best of %d runs, %s path, "
-	       "%d in-process thread%s\n", lm->name, o->reps, kk_simd_name(kk_simd_selected()),
-	       o->threads, o->threads == 1 ? "" : "s");
+	       "%d in-process thread%s\n", lm->name, o->c.reps, kk_simd_name(kk_simd_selected()),
+	       o->c.threads[0], o->c.threads[0] == 1 ? "" : "s");
 	if (s->name)
 		printf("device engine: %s%s%s\n", s->name, s->have_ring ? "" : "; ",
 		       s->have_ring ? "" : s->why);
@@ -441,8 +430,8 @@ static void print_json(const struct sopts *o, const struct bench_lm *lm,
 		printf("  {\"model\": ");
 		bench_json_str(lm->name);
 		printf(", \"simd\": \"%s\", \"threads\": %d, \"reps\": %d, \"batch\": %d, "
-		       "\"jobs\": %d, \"device\": ", kk_simd_name(kk_simd_selected()), o->threads,
-		       o->reps, r[i].batch, r[i].jobs);
+		       "\"jobs\": %d, \"device\": ", kk_simd_name(kk_simd_selected()),
+		       o->c.threads[0], o->c.reps, r[i].batch, r[i].jobs);
 		if (s->name)
 			bench_json_str(s->name);
 		else
@@ -503,7 +492,7 @@ int bench_submit_main(int argc, char **argv)
 		bench_submit_usage();
 		return 2;
 	}
-	if (bench_lm_load(&lm, o.model))
+	if (bench_lm_load(&lm, o.c.model))
 		return 1;
 	s = calloc(1, sizeof(*s));
 	logits = calloc(lm.m->hp.n_vocab, sizeof(float));
@@ -511,11 +500,11 @@ int bench_submit_main(int argc, char **argv)
 		fprintf(stderr, "kllm-bench: out of memory\n");
 		return 1;
 	}
-	co.n_threads = (uint32_t)o.threads;
+	co.n_threads = (uint32_t)o.c.threads[0];
 	ret = dev_open(&o, &lm, s);
 	if (ret > 0) {
 		fprintf(stderr, "kllm-bench: device engine: %s\n", s->why);
-		ret = o.engine == 2 ? -ENODEV : 0;
+		ret = o.engine == ENG_DEV ? -ENODEV : 0;
 	}
 	if (!ret) {
 		setenv("KLLM_ENGINE", "cpu", 1);
@@ -525,7 +514,7 @@ int bench_submit_main(int argc, char **argv)
 	}
 	if (!ret)
 		ret = run_all(&o, cpu, s, logits, rows);
-	if (!ret && o.json)
+	if (!ret && o.c.json)
 		print_json(&o, &lm, s, rows, o.n_batch);
 	else if (!ret)
 		print_table(&o, &lm, s, rows, o.n_batch);
