@@ -413,7 +413,8 @@ static void attn_span_item(const struct kk_op *op, const struct attn_geo *g,
 	sp.n_pos = (kk_u32)((kk_u64)j1 - a < g->span ? (kk_u64)j1 - a : g->span);
 	sp.n_q = g->group - sub * g->gi < g->gi ? g->group - sub * g->gi : g->gi;
 	sp.q = p->q + t * p->q_stride + (kk_u64)h0 * hd;
-	slot = (t * g->n_spans + si) * p->n_head + h0;
+	/* span-major: a batch whose rows use few spans touches few pages */
+	slot = ((kk_u64)si * p->rows + t) * p->n_head + h0;
 	sp.acc = (float *)op->scratch + slot * hd;
 	sp.ml = (float *)op->scratch + g->slots * hd + 2 * slot;
 	if (p->kv_type == KK_TYPE_Q8_0) {
@@ -448,7 +449,7 @@ static void attn_combine_item(const struct kk_op *op, const struct attn_geo *g,
 	const kk_u64 t = i / g->n_slices / p->n_head;
 	const kk_u32 h = (kk_u32)(i / g->n_slices % p->n_head);
 	const kk_u32 n = hd - c < KK_ATTN_SLICE ? hd - c : KK_ATTN_SLICE;
-	const kk_u64 slot0 = t * g->n_spans * p->n_head + h;
+	const kk_u64 slot0 = t * p->n_head + h, step = (kk_u64)p->rows * p->n_head;
 	const float *ml = (const float *)op->scratch + g->slots * hd;
 	float *y = p->y + t * p->y_stride + (kk_u64)h * hd + c;
 	float m = -__builtin_inff(), l = 0.0f, w, inv;
@@ -459,14 +460,14 @@ static void attn_combine_item(const struct kk_op *op, const struct attn_geo *g,
 	if (ns <= 1)
 		return;		/* finished in stage 0 */
 	for (si = 0; si < ns; si++) {
-		const float mi = ml[2 * (slot0 + (kk_u64)si * p->n_head)];
+		const float mi = ml[2 * (slot0 + si * step)];
 
 		m = mi > m ? mi : m;
 	}
 	for (d = 0; d < n; d++)
 		y[d] = 0.0f;
 	for (si = 0; si < ns; si++) {
-		const kk_u64 slot = slot0 + (kk_u64)si * p->n_head;
+		const kk_u64 slot = slot0 + si * step;
 		const float *acc = (const float *)op->scratch + slot * hd + c;
 		const float mi = ml[2 * slot];
 

@@ -338,7 +338,7 @@ static void batch_add(struct kllm_engine *e, uint32_t *k, uint32_t *n_list,
 static uint32_t batch_build(struct kllm_engine *e, int only, uint32_t *n_list)
 {
 	const uint32_t n_seqs = e->p.n_seqs, budget = e->p.max_batch;
-	uint32_t k = 0, i;
+	uint32_t k = 0, i, start;
 
 	*n_list = 0;
 	if (only >= 0) {
@@ -360,8 +360,9 @@ static uint32_t batch_build(struct kllm_engine *e, int only, uint32_t *n_list)
 		}
 		batch_add(e, &k, n_list, id, 1);
 	}
-	for (i = 0; i < n_seqs && k < budget; i++) {
-		uint32_t id = (e->rr + i) % n_seqs, left = budget - k;
+	/* from where the last step's prefill ended; e->rr moves as we go */
+	for (i = 0, start = e->rr; i < n_seqs && k < budget; i++) {
+		uint32_t id = (start + i) % n_seqs, left = budget - k;
 		const struct api_seq *s = &e->seqs[id];
 
 		if (!s->used || s->n_pending < 2)

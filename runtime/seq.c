@@ -34,6 +34,10 @@ struct kllm_ctx {
 	uint64_t scratch_size;
 	struct kllm_prog_mem *kv;	/* n_seqs: each sequence's KV memory */
 	struct kllm_prog_mem buf[KLLM_PROG_MAX_BUFFERS];
+	/* The program's largest attention, for sizing a CPU pass (has_attn). */
+	struct kk_op attn;
+	int has_attn;
+	uint64_t pass_attn_bytes;	/* PASS_ATTN_BYTES, or KLLM_PASS_ATTN_BYTES */
 	/* The device engine (NULL: the CPU's) and what its jobs need. */
 	struct kllm_dev *dev;
 	struct kllm_dev_bo *kv_bo;	/* n_seqs: the buffer object behind kv[] */
@@ -87,10 +91,20 @@ static void free_zero(void *p, uint64_t n)
 		free(p);
 }
 
+/*
+ * Attention keeps a partial result per (row, span of positions, head) in
+ * the scratch until its rows are combined, so a big batch deep into a long
+ * context touches a lot of it: 256 rows at 2048 positions of a 1.1B model,
+ * 138 MB.  Such a batch runs as consecutive passes of at most this many
+ * bytes of partials.  kllm is batch-invariant, so the bits are the same.
+ */
+#define PASS_ATTN_BYTES (16ull << 20)
+
 /* The in-process engine's memory and threads. */
 static int cpu_setup(struct kllm_ctx *ctx)
 {
 	const struct kllm_compiled *c = &ctx->prog;
+	const char *env;
 	int ret;
 
 	ret = kllm_pool_create(ctx->opts.n_threads ? ctx->opts.n_threads :
@@ -104,6 +118,11 @@ static int cpu_setup(struct kllm_ctx *ctx)
 	ctx->buf[c->b_weights] = (struct kllm_prog_mem){ (void *)ctx->m->data,
 							 c->weights_size };
 	ctx->buf[c->b_act] = (struct kllm_prog_mem){ ctx->act, c->act_size };
+	ctx->has_attn = !kllm_prog_attn_shape(&ctx->info, &ctx->attn);
+	ctx->pass_attn_bytes = PASS_ATTN_BYTES;
+	env = getenv("KLLM_PASS_ATTN_BYTES");	/* tests: force small passes */
+	if (env && *env)
+		ctx->pass_attn_bytes = strtoull(env, NULL, 0);
 	return 0;
 }
 
@@ -415,9 +434,10 @@ static int forward_dev(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
 	return 0;
 }
 
-int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
-		 const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
-		 uint32_t n_out, float *logits)
+/* One pass of the in-process engine: outputs land in ctx->logits. */
+static int forward_cpu(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
+		       const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
+		       uint32_t n_out)
 {
 	const struct kllm_compiled *c = &ctx->prog;
 	struct kllm_prog_bindings bind = { .buf = ctx->buf };
@@ -429,13 +449,6 @@ int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
 	char msg[160];
 	int ret;
 
-	ctx->err[0] = 0;
-	ret = check_batch(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out);
-	if (ret)
-		return ret;
-	if (ctx->dev)
-		return forward_dev(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out,
-				   logits);
 	ret = ensure_scratch(ctx);
 	if (ret)
 		return ret;
@@ -450,9 +463,104 @@ int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
 	}
 	if (ret)
 		return ctx_fail(ctx, ret, "engine: %s", strerror(-ret));
-	if (n_out)
-		memcpy(logits, ctx->logits, 4ull * c->n_vocab * n_out);
 	return 0;
+}
+
+
+/* Rows per pass for a batch reaching position @max_pos (n if no limit). */
+static uint32_t pass_rows(struct kllm_ctx *ctx, uint32_t n, int32_t max_pos)
+{
+	struct kk_op op = ctx->attn;
+	uint64_t per_row;
+
+	if (!ctx->has_attn || n == 1)
+		return n;
+	op.attention.rows = 1;
+	if (!op.attention.max_ctx || (uint32_t)max_pos + 1 < op.attention.max_ctx)
+		op.attention.max_ctx = (uint32_t)max_pos + 1;
+	per_row = kk_op_scratch_size(&op);
+	if (!per_row || (uint64_t)n * per_row <= ctx->pass_attn_bytes)
+		return n;
+	return ctx->pass_attn_bytes / per_row ?
+	       (uint32_t)(ctx->pass_attn_bytes / per_row) : 1;
+}
+
+/*
+ * Can rows [0, r) run before rows [r, n) for every r?  Only if each
+ * sequence's positions rise with the row index: then no row attends to a
+ * position a later row stores.
+ */
+static int rows_rise(const struct kllm_ctx *ctx, uint32_t n, const int32_t *pos,
+		     const int32_t *seq)
+{
+	int32_t *last = malloc(4ull * ctx->opts.n_seqs);
+	int ok = last != NULL;
+
+	for (uint32_t s = 0; ok && s < ctx->opts.n_seqs; s++)
+		last[s] = -1;
+	for (uint32_t i = 0; ok && i < n; i++) {
+		ok = pos[i] > last[seq[i]];
+		last[seq[i]] = pos[i];
+	}
+	free(last);
+	return ok;
+}
+
+/* The batch in passes of @per rows; each output's logits to its place. */
+static int forward_cpu_passes(struct kllm_ctx *ctx, uint32_t n, uint32_t per,
+			      const int32_t *tokens, const int32_t *pos,
+			      const int32_t *seq_ids, const int32_t *out_rows,
+			      uint32_t n_out, float *logits)
+{
+	const uint64_t row_bytes = 4ull * ctx->prog.n_vocab;
+	int32_t *rows = malloc(4ull * (n_out ? n_out : 1));
+	uint32_t *which = malloc(4ull * (n_out ? n_out : 1));
+	int ret = rows && which ? 0 : ctx_fail(ctx, -ENOMEM, "out of memory");
+
+	for (uint32_t a = 0; a < n && !ret; a += per) {
+		uint32_t len = n - a < per ? n - a : per, k = 0;
+
+		for (uint32_t o = 0; o < n_out; o++) {
+			if ((uint32_t)out_rows[o] < a || (uint32_t)out_rows[o] >= a + len)
+				continue;
+			rows[k] = out_rows[o] - (int32_t)a;
+			which[k++] = o;
+		}
+		ret = forward_cpu(ctx, len, tokens + a, pos + a, seq_ids + a, rows, k);
+		for (uint32_t j = 0; j < k && !ret; j++)
+			memcpy((char *)logits + which[j] * row_bytes,
+			       (char *)ctx->logits + j * row_bytes, row_bytes);
+	}
+	free(rows);
+	free(which);
+	return ret;
+}
+
+int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
+		 const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
+		 uint32_t n_out, float *logits)
+{
+	int32_t max_pos = 0;
+	uint32_t per;
+	int ret;
+
+	ctx->err[0] = 0;
+	ret = check_batch(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out);
+	if (ret)
+		return ret;
+	if (ctx->dev)
+		return forward_dev(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out,
+				   logits);
+	for (uint32_t i = 0; i < n_tokens; i++)
+		max_pos = pos[i] > max_pos ? pos[i] : max_pos;
+	per = pass_rows(ctx, n_tokens, max_pos);
+	if (per < n_tokens && rows_rise(ctx, n_tokens, pos, seq_ids))
+		return forward_cpu_passes(ctx, n_tokens, per, tokens, pos, seq_ids,
+					  out_rows, n_out, logits);
+	ret = forward_cpu(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out);
+	if (!ret && n_out)
+		memcpy(logits, ctx->logits, 4ull * ctx->prog.n_vocab * n_out);
+	return ret;
 }
 
 /* One sequence's tokens in chunks on the device: all jobs in one go. */

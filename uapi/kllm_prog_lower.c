@@ -451,6 +451,26 @@ int kp_lower_dummy(const struct kllm_prog_info *pi, kllm_u32 index, struct kk_op
 	return lower(&job, index, op, (struct kllm_prog_err *)0);
 }
 
+int kllm_prog_attn_shape(const struct kllm_prog_info *info, struct kk_op *op)
+{
+	kllm_u64 best = 0, s;
+	struct kk_op cur;
+	kllm_u32 i;
+	int found = 0;
+
+	for (i = 0; i < info->n_ops; i++) {
+		if (kp_lower_dummy(info, i, &cur) || cur.kind != KK_OP_ATTENTION)
+			continue;
+		s = kk_op_scratch_size(&cur);
+		if (!found || s > best) {
+			*op = cur;
+			best = s;
+			found = 1;
+		}
+	}
+	return found ? 0 : 1;
+}
+
 kllm_u64 kllm_prog_scratch_bytes(const struct kllm_prog_info *info)
 {
 	kllm_u64 need = 0, s;

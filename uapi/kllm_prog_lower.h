@@ -92,4 +92,11 @@ int kllm_prog_lower_op(const struct kllm_prog_job *job, kllm_u32 index,
  */
 kllm_u64 kllm_prog_scratch_bytes(const struct kllm_prog_info *info);
 
+/*
+ * The program's attention op with the largest scratch at max_batch,
+ * lowered with dummy bindings (its shape and context limits are right,
+ * its pointers are not: for sizing only).  0, or 1 if there is none.
+ */
+int kllm_prog_attn_shape(const struct kllm_prog_info *info, struct kk_op *op);
+
 #endif /* KLLM_UAPI_PROG_LOWER_H */

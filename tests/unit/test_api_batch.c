@@ -8,6 +8,8 @@
  *    mixed with decode tokens) == each sequence alone;
  *  - decoding sequences are served in turn when the batch is too small;
  *  - chunked prefill (chunks of 1, 3, all) == single shot;
+ *  - a batch cut into passes to bound attention's scratch (forced with
+ *    KLLM_PASS_ATTN_BYTES) == one pass, prefill and mixed batches;
  *  - a full context gives -ENOSPC and changes nothing.
  */
 #include <errno.h>
@@ -254,6 +256,56 @@ START_TEST(chunked_prefill)
 }
 END_TEST
 
+/*
+ * The in-process engine runs a batch whose attention partials would pass
+ * KLLM_PASS_ATTN_BYTES as several passes; a tiny budget forces one row a
+ * pass.  Results stay bitwise those of one pass, outputs in their places.
+ */
+START_TEST(attention_passes)
+{
+	struct kllm_llm *llm = kta_load();
+	int32_t p[20], q[6], x[3];
+	float *ref[3] = { NULL };
+
+	fill_tokens(p, 20, 9);
+	fill_tokens(q, 6, 10);
+	fill_tokens(x, 3, 11);
+	for (int pass = 0; pass < 2; pass++) {
+		struct kllm_engine *e;
+		float *got[3];
+		int a, b;
+
+		if (pass)
+			ck_assert_int_eq(setenv("KLLM_PASS_ATTN_BYTES", "1", 1), 0);
+		e = kta_engine(llm, 2, 64, 20);
+		unsetenv("KLLM_PASS_ATTN_BYTES");
+		a = kllm_seq_new(e);
+		ck_assert_int_eq(kllm_seq_feed(e, a, p, 20), 0);
+		ck_assert_int_eq(kllm_seq_decode(e, a), 0);
+		got[0] = logits_copy(e, a);
+		/* one step of two sequences: 6 prompt rows and 3 more of a */
+		b = kllm_seq_new(e);
+		ck_assert_int_eq(kllm_seq_feed(e, b, q, 6), 0);
+		ck_assert_int_eq(kllm_seq_feed(e, a, x, 3), 0);
+		ck_assert_int_eq(kllm_engine_step(e), 9);
+		got[1] = logits_copy(e, a);
+		got[2] = logits_copy(e, b);
+		for (int i = 0; i < 3; i++) {
+			if (!pass)
+				ref[i] = got[i];
+			else {
+				expect_same(ref[i], got[i], "batch in passes");
+				free(got[i]);
+			}
+		}
+		kllm_engine_free(e);
+	}
+	for (int i = 0; i < 3; i++)
+		free(ref[i]);
+	kllm_llm_free(llm);
+}
+END_TEST
+
 START_TEST(context_overflow)
 {
 	struct kllm_llm *llm = kta_load();
@@ -313,6 +365,7 @@ int main(void)
 	tcase_add_test(tc, continuous_batching);
 	tcase_add_test(tc, decode_fairness);
 	tcase_add_test(tc, chunked_prefill);
+	tcase_add_test(tc, attention_passes);
 	tcase_add_test(tc, context_overflow);
 	suite_add_tcase(s, tc);
 	ret = kt_run(s);

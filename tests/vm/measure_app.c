@@ -55,7 +55,7 @@ int main(int argc, char **argv)
 		int32_t *ids = calloc((size_t)n_prompt, sizeof(*ids));
 
 		for (int i = 0; i < n_prompt; i++)
-			ids[i] = 100 + 37 * i;
+			ids[i] = 100 + 37 * i % 30000;	/* inside any 32k vocab */
 		seq = kllm_seq_new(e);
 		if (seq < 0 || kllm_seq_feed(e, seq, ids, (size_t)n_prompt) ||
 		    kllm_seq_decode(e, seq) < 0) {
