@@ -11,35 +11,64 @@
  * its own accumulators and goes through the same operations in the same
  * order whatever NR and NC are, so a 4x2 tile gives a 1x1 tile's bits.
  *
- * Integer parts are exact, so only the float scaling differs from the
- * scalar path: per block, acc += (dx * dw) * sumi for the quants and, for
- * Q4_K, acc += (-dx * dmin) * (mins . bsums) before it.
+ * The AVX2 tiles are below; the AVX-512 path has its own, on 512-bit
+ * vectors (kk_mm_x86_k512.h).  Integer parts are exact, so only the float
+ * scaling differs from the scalar path: per block, acc += (dx * dw) * sumi
+ * for the quants and, for Q4_K, (-dx * dmin) * (mins . bsums).
  */
 #ifndef KLLM_KK_MM_X86_K_H
 #define KLLM_KK_MM_X86_K_H
 
+/*
+ * Rows x columns of a tile (plain numbers: they name functions), and the
+ * narrower tile the column remainder starts with (0: none).  With VNNI the
+ * 512-bit tiles take 4x8 (frames of 1.2-1.5 KiB); without it, vpmaddwd +
+ * vpaddd need more registers and 4x8 spills past the 2 KiB frame limit,
+ * so 4x4.  The kernel module's flags spilled the AVX2 4x2 q4_K tile into
+ * 2.2 KiB: the AVX2 tiles are 2x2.  Tile shapes never change results
+ * (each output's sums run in the same order).
+ */
+#if KX_AVX512 && KX_VNNI
+#define KX_KNR 4
+#define KX_KNC 8
+#define KX_KNC2 4
+#elif KX_AVX512
+#define KX_KNR 4
+#define KX_KNC 4
+#define KX_KNC2 2
+#else
+#define KX_KNR 2
+#define KX_KNC 2
+#define KX_KNC2 0
+#endif
+
+#define KX_KMR KX_KNR	/* array sizes: most rows and columns in a tile */
+#define KX_KMC KX_KNC
+
 struct kx_krows {
-	const kk_u8 *w[KX_MR];		/* weight rows */
-	const struct kk_block_q8_K *x[KX_MC];	/* activation rows */
-	kk_u64 pf;			/* bytes to the next tile's rows */
+	const kk_u8 *w[KX_KMR];		/* weight rows */
+	const struct kk_block_q8_K *x[KX_KMC];	/* activation rows */
+	kk_u64 pf;			/* bytes to the next tile's rows, 0: none */
 };
+
+/* The rows and columns of a tile; prefetch only from a row block's last. */
+KX_INLINE void kx_krows_init(struct kx_krows *p, const struct kk_mm_tile *t,
+			     int NR, int NC, kk_u32 r0, kk_u32 c0)
+{
+	p->pf = c0 + NC >= t->nc ? NR * t->w_row_bytes : 0;
+	KX_UNROLL
+	for (int r = 0; r < NR; r++)
+		p->w[r] = (const kk_u8 *)t->w + (r0 + r) * t->w_row_bytes;
+	KX_UNROLL
+	for (int c = 0; c < NC; c++)
+		p->x[c] = (const void *)((const kk_u8 *)t->xq + (c0 + c) * t->xq_row_bytes);
+}
 
 /* Touch every cache line of one weight block of the next tile's rows. */
 KX_INLINE void kx_prefetch_block(const kk_u8 *blk, kk_u32 bytes)
 {
 	for (kk_u32 o = 0; o < bytes; o += 64)
 		_mm_prefetch((const char *)blk + o, _MM_HINT_T0);
-}
-
-KX_INLINE void kx_store_tile(const struct kk_mm_tile *t, int NR, int NC, kk_u32 r0,
-			     kk_u32 c0, __m256 acc[KX_MR][KX_MC])
-{
-	KX_UNROLL
-	for (int r = 0; r < NR; r++) {
-		KX_UNROLL
-		for (int c = 0; c < NC; c++)
-			kx_store(t, r0 + r, c0 + c, kx_hsum(acc[r][c]));
-	}
 }
 
 /* ------------------------------------------------------------ Q8_K */
@@ -149,6 +178,22 @@ KX_INLINE __m256i kx_q4_K_scales_mins(const kk_u8 *packed)
 	u[2] = u1;
 	u[0] &= 0x3f3f3f3f;
 	return _mm256_cvtepu8_epi16(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]));
+}
+
+#if KX_AVX512
+#include "kk_mm_x86_k512.h"
+#else
+/* ------------------------------------------------------------ AVX2 tiles */
+
+KX_INLINE void kx_store_tile(const struct kk_mm_tile *t, int NR, int NC, kk_u32 r0,
+			     kk_u32 c0, __m256 acc[KX_MR][KX_MC])
+{
+	KX_UNROLL
+	for (int r = 0; r < NR; r++) {
+		KX_UNROLL
+		for (int c = 0; c < NC; c++)
+			kx_store(t, r0 + r, c0 + c, kx_hsum(acc[r][c]));
+	}
 }
 
 /* Rows [r0, r0 + NR) x columns [c0, c0 + NC) of a Q4_K tile. */
@@ -351,6 +396,8 @@ KX_INLINE void kx_tile_q6_K(int NR, int NC, const struct kk_mm_tile *t,
 	kx_store_tile(t, NR, NC, r0, c0, acc);
 }
 
+#endif /* !KX_AVX512 */
+
 /*
  * A whole tile in NR x NC pieces, then the row and column remainders;
  * each piece shape in a function of its own (inlined together, their
@@ -363,46 +410,56 @@ kx_tile_##name##_##NR##x##NC(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c) \
 	kx_tile_##name(NR, NC, t, r, c);				\
 }
 
-#define KX_GEMM_K_(name, NR, NC)					\
-KX_TILE_K(name, NR, NC)							\
-KX_TILE_K(name, NR, 1)							\
-KX_TILE_K(name, 1, NC)							\
-KX_TILE_K(name, 1, 1)							\
-static void kx_gemm_##name(const struct kk_mm_tile *t)			\
-{									\
-	kk_u32 r = 0, c;						\
-									\
-	for (; r + (NR) <= t->nr; r += (NR)) {				\
-		for (c = 0; c + (NC) <= t->nc; c += (NC))		\
-			kx_tile_##name##_##NR##x##NC(t, r, c);		\
-		for (; c < t->nc; c++)					\
-			kx_tile_##name##_##NR##x1(t, r, c);		\
-	}								\
-	for (; r < t->nr; r++) {					\
-		for (c = 0; c + (NC) <= t->nc; c += (NC))		\
-			kx_tile_##name##_1x##NC(t, r, c);		\
-		for (; c < t->nc; c++)					\
-			kx_tile_##name##_1x1(t, r, c);			\
-	}								\
-}
-/* expands NR and NC first, for the function names */
-#define KX_GEMM_K(name, NR, NC) KX_GEMM_K_(name, NR, NC)
+typedef void (*kx_ktile_fn)(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c);
 
 /*
- * Rows x columns of a tile (plain numbers: they name functions).  The
- * kernel build's flags spill the AVX-512 4x2 q4_K tile into a 2.2 KiB
- * frame, over the module's 2 KiB limit: the module takes 2x2 there.  Tile
- * shapes never change results (each output's sums run in the same order).
+ * The columns of the rows at @r: tiles of @nc columns, then one of
+ * @nc / 2 if @half, then single columns (a batch of 7 sequences should
+ * not decode each weight block 7 times).
  */
-#if KX_AVX512 && !defined(__KERNEL__)
-#define KX_KNR 4
-#define KX_KNC 2
-#else
-#define KX_KNR 2
-#define KX_KNC 2
-#endif
+KX_INLINE void kx_kcols(const struct kk_mm_tile *t, kk_u32 r, kk_u32 nc, kx_ktile_fn full,
+			kx_ktile_fn half, kx_ktile_fn one)
+{
+	kk_u32 c = 0;
 
-KX_GEMM_K(q4_K, KX_KNR, KX_KNC)
-KX_GEMM_K(q6_K, KX_KNR, KX_KNC)
+	for (; c + nc <= t->nc; c += nc)
+		full(t, r, c);
+	if (half && c + nc / 2 <= t->nc) {
+		half(t, r, c);
+		c += nc / 2;
+	}
+	for (; c < t->nc; c++)
+		one(t, r, c);
+}
+
+#define KX_GEMM_KF(name, NR, NC, half_nr, half_1)			\
+static void kx_gemm_##name(const struct kk_mm_tile *t)			\
+{									\
+	kk_u32 r = 0;							\
+									\
+	for (; r + (NR) <= t->nr; r += (NR))				\
+		kx_kcols(t, r, NC, kx_tile_##name##_##NR##x##NC, half_nr, \
+			 kx_tile_##name##_##NR##x1);			\
+	for (; r < t->nr; r++)						\
+		kx_kcols(t, r, NC, kx_tile_##name##_1x##NC, half_1,	\
+			 kx_tile_##name##_1x1);				\
+}
+
+#if KX_KNC2
+#define KX_GEMM_K_(name, NR, NC, NC2)					\
+KX_TILE_K(name, NR, NC) KX_TILE_K(name, NR, NC2) KX_TILE_K(name, NR, 1)	\
+KX_TILE_K(name, 1, NC) KX_TILE_K(name, 1, NC2) KX_TILE_K(name, 1, 1)	\
+KX_GEMM_KF(name, NR, NC, kx_tile_##name##_##NR##x##NC2, kx_tile_##name##_1x##NC2)
+#else
+#define KX_GEMM_K_(name, NR, NC, NC2)					\
+KX_TILE_K(name, NR, NC) KX_TILE_K(name, NR, 1)				\
+KX_TILE_K(name, 1, NC) KX_TILE_K(name, 1, 1)				\
+KX_GEMM_KF(name, NR, NC, 0, 0)
+#endif
+/* expands NR, NC and NC2 first, for the function names */
+#define KX_GEMM_K(name, NR, NC, NC2) KX_GEMM_K_(name, NR, NC, NC2)
+
+KX_GEMM_K(q4_K, KX_KNR, KX_KNC, KX_KNC2)
+KX_GEMM_K(q6_K, KX_KNR, KX_KNC, KX_KNC2)
 
 #endif /* KLLM_KK_MM_X86_K_H */

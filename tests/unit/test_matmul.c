@@ -303,7 +303,9 @@ static void check_shape(uint32_t type, uint32_t n_out, uint32_t k, uint32_t m)
 }
 
 static const uint32_t shape_n_out[] = { 1, 7, 33 };
-static const uint32_t shape_m[] = { 1, 3, 17 };
+/* 14: the K-quant tiles' half-width pieces (8 + 4 + 1 + 1, 4 + 4 + 4 + 2) */
+static const uint32_t shape_m[] = { 1, 3, 17, 14 };
+#define N_SHAPE_M (sizeof(shape_m) / sizeof(shape_m[0]))
 
 /* k in blocks: one, a partial group of 8, a group and a bit, large. */
 static void ks_for(uint32_t type, uint32_t ks[4])
@@ -326,7 +328,7 @@ START_TEST(test_shapes)
 	ks_for(type, ks);
 	for (int ki = 0; ki < 4; ki++)
 		for (unsigned ni = 0; ni < 3; ni++)
-			for (unsigned mi = 0; mi < 3; mi++) {
+			for (unsigned mi = 0; mi < N_SHAPE_M; mi++) {
 				/* the large k once per n_out is plenty */
 				if (ki == 3 && mi != 1)
 					continue;
