@@ -55,6 +55,9 @@ ln "$out/m7b.gguf" "$out/disk/m7b.gguf" 2>/dev/null || cp "$out/m7b.gguf" "$out/
 cp "$smollm2" "$out/disk/smollm2.gguf"
 "$top/build/bin/kllm-mkmodel" -o "$out/disk/serve.gguf" --arch llama --layers 4 --embd 256 \
 	--heads 4 --kv-heads 2 --ffn 512 --vocab 512 --ctx 256 --type q4_0 --seed 2 >/dev/null
+# the smallest job: one layer of 32, so the submission path shows
+"$top/build/bin/kllm-mkmodel" -o "$out/disk/submit.gguf" --arch llama --layers 1 --embd 32 \
+	--heads 1 --kv-heads 1 --ffn 32 --vocab 288 --ctx 64 --type f32 --seed 1 >/dev/null
 echo "${PARTS:-1 2 3 4}" > "$out/disk/parts"
 truncate -s 5G "$out/disk.img"
 mkfs.ext4 -q -F -d "$out/disk" "$out/disk.img"
@@ -159,11 +162,16 @@ if part 3; then
 echo "measure: --- 3. kllm-bench in the guest: in-process vs device (SmolLM2, 2 threads each)"
 for r in 1 2; do
 	for e in cpu dev; do
-		KLLM_ENGINE=$e kllm-bench pp -m /data/smollm2.gguf -p 16 -r 1 2>&1 | grep pp16 | sed "s/^/measure: pp $e: /"
-		KLLM_ENGINE=$e kllm-bench tg -m /data/smollm2.gguf -n 4 -r 1 2>&1 | grep tg4 | sed "s/^/measure: tg $e: /"
+		kllm-bench pp -m /data/smollm2.gguf --engine $e -p 16 -r 1 2>&1 | grep pp16 | sed "s/^/measure: pp $e: /"
+		kllm-bench tg -m /data/smollm2.gguf --engine $e -n 4 -r 1 2>&1 | grep tg4 | sed "s/^/measure: tg $e: /"
 	done
 done
 kllm-bench submit -m /data/serve.gguf 2>&1 | sed 's/^/measure: submit: /'
+# Submission cost itself: the smallest job, the engine on one thread (no
+# worker rendezvous per op), so that what differs is ioctl against io_uring.
+rmmod kllm && insmod /modules/kllm.ko simd=$simd job_timeout_ms=0 threads=1 &&
+	kllm-bench submit -m /data/submit.gguf -b 1,8,64 -n 64 -r 3 -t 1 2>&1 |
+	sed 's/^/measure: submit-1t: /'
 fi
 
 if part 4; then

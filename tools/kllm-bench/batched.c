@@ -217,7 +217,7 @@ static int write_plot(const struct bopts *o, const struct bench_lm *lm,
 
 int bench_batched_main(int argc, char **argv)
 {
-	struct bench_batched res[MAX_LIST];
+	struct bench_batched res[MAX_LIST] = { 0 };
 	struct bench_lm lm;
 	struct bopts o;
 	const char *backend;
