@@ -245,8 +245,9 @@ END_TEST
 /* kllm-bench submit: in-process, ioctl and io_uring columns, exit 0. */
 START_TEST(test_bench_submit)
 {
+	/* --engine dev: the tests before leave KLLM_ENGINE=cpu in the environment */
 	char *const argv[] = { KLLM_BENCH, "submit", "-m", "/data/submit.gguf", "-b", "1,8,64",
-			       "-n", "64", "-r", "3", NULL };
+			       "-n", "64", "-r", "3", "--engine", "dev", NULL };
 	char line[512];
 	int status, rows = 0;
 	double t0 = now();
