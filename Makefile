@@ -20,6 +20,10 @@ SOVERSION := 0
 
 SRCDIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 BUILD ?= build
+# One spelling for every object path: the .d files name their targets as
+# $(BUILD) was spelt, and a relative and an absolute BUILD for the same
+# directory would otherwise miss each other's header dependencies.
+override BUILD := $(abspath $(BUILD))
 PREFIX ?= /usr/local
 CROSS ?=
 SAN ?=
@@ -69,6 +73,8 @@ LDLIBS += $(shell $(PKG_CONFIG) --libs liburing libdrm)
 $(BUILD)/obj/runtime/engine_dev.o: BASE_CFLAGS += $(DEV_CFLAGS)
 # kllm-bench submit issues the driver's ioctls and io_uring commands itself.
 $(BUILD)/obj/tools/kllm-bench/submit.o: BASE_CFLAGS += $(DEV_CFLAGS)
+# test_engine checks the engine's io_uring set-up (kllm_dev_ring_init).
+$(BUILD)/obj/tests/unit/test_engine.o: BASE_CFLAGS += $(DEV_CFLAGS)
 endif
 
 # Check: the host's via pkg-config; a cross build's from ARM64_SYSROOT

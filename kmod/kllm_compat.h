@@ -68,6 +68,10 @@
  * 6.5; 6.1 has no io_uring_sqe_cmd() (the payload is ioucmd->cmd); the
  * cancel hook (IO_URING_F_CANCEL, io_uring_cmd_mark_cancelable) exists
  * from 6.7; io_uring_cmd_done() lost its res2 argument around 6.18.
+ * Completion task work with a lazy wake (io_uring_cmd_do_in_task_lazy,
+ * from 6.5): on a DEFER_TASKRUN ring a waiter for N completions is woken
+ * once, when N are queued, not once per command; other rings ignore the
+ * hint.  Before that, every completion wakes the waiter.
  */
 #ifdef KLLM_HAVE_IO_URING_CMD_H
 #include <linux/io_uring/cmd.h>
@@ -82,6 +86,11 @@
 #define kllm_uring_cmd_done(ioucmd, ret, res2, flags) io_uring_cmd_done(ioucmd, ret, res2, flags)
 #else	/* res2 went with the CQE32 variant, io_uring_cmd_done32() */
 #define kllm_uring_cmd_done(ioucmd, ret, res2, flags) io_uring_cmd_done(ioucmd, ret, flags)
+#endif
+#ifdef KLLM_HAVE_IO_URING_CMD_LAZY
+#define kllm_uring_cmd_complete(ioucmd, cb) io_uring_cmd_do_in_task_lazy(ioucmd, cb)
+#else
+#define kllm_uring_cmd_complete(ioucmd, cb) io_uring_cmd_complete_in_task(ioucmd, cb)
 #endif
 #ifdef KLLM_HAVE_IO_URING_CMD_CANCEL
 #define KLLM_URING_CAN_CANCEL 1

@@ -96,6 +96,18 @@ void kllm_probe(struct io_uring_cmd *cmd, unsigned int f)
 }
 C
 
+# Lazy task-work wake (IOU_F_TWQ_LAZY_WAKE): on a DEFER_TASKRUN ring the
+# waiter is woken once enough completions are queued for what it waits for.
+probe have_io_uring_cmd_lazy <<'C'
+#include <linux/io_uring.h>
+#if __has_include(<linux/io_uring/cmd.h>)
+#include <linux/io_uring/cmd.h>
+#endif
+static void kllm_probe_cb(struct io_uring_cmd *cmd, unsigned int f) { }
+void kllm_probe(struct io_uring_cmd *cmd);
+void kllm_probe(struct io_uring_cmd *cmd) { io_uring_cmd_do_in_task_lazy(cmd, kllm_probe_cb); }
+C
+
 probe have_inode_get_ctime <<'C'
 #include <linux/fs.h>
 struct timespec64 kllm_probe(const struct inode *inode);

@@ -6,7 +6,9 @@
  * once (the SQE is user-writable ring memory), builds and queues the job,
  * and parks the command (-EIOCBQUEUED); the engine finishes the job and
  * the completion is posted from the submitter's task work with the job's
- * status as the CQE's res.
+ * status as the CQE's res.  On a DEFER_TASKRUN ring (6.5 on) the task
+ * work is queued lazily: a submitter waiting for a batch of N jobs is
+ * woken once, not N times.
  *
  * Every parked command completes by itself: the engine runs each job to
  * its end, its timeout, or its submitter's death (checked at every chunk).
@@ -45,9 +47,13 @@ static void kllm_uring_done_cb(struct io_uring_cmd *cmd, unsigned int issue_flag
 	kllm_uring_cmd_done(cmd, status, res2, issue_flags);
 }
 
+/*
+ * Lazily where the kernel can: each command posts exactly one CQE, which
+ * is what IOU_F_TWQ_LAZY_WAKE asks of its users.
+ */
 void kllm_uring_complete(struct kllm_job *job)
 {
-	io_uring_cmd_complete_in_task(job->cmd, kllm_uring_done_cb);
+	kllm_uring_cmd_complete(job->cmd, kllm_uring_done_cb);
 }
 
 static int kllm_uring_submit(struct io_uring_cmd *cmd, unsigned int issue_flags)

@@ -3,6 +3,7 @@
  * engine_dev.c - the device engine (see engine_dev.h): the driver runs the
  * program; we hand it the weights once, then one job per forward pass.
  */
+#define _GNU_SOURCE	/* gettid */
 #include "engine_dev.h"
 
 #include <errno.h>
@@ -48,6 +49,9 @@ struct kllm_dev {
 	struct drm_kllm_bind *binds;	/* OUTPUT + one KV per sequence */
 	struct io_uring ring;
 	int have_ring;
+	unsigned int ring_flags;	/* the IORING_SETUP_* it was made with */
+	pid_t ring_owner;	/* single-issuer ring: the thread that made it */
+	int ring_dirty;		/* a ring_run failed part way: CQEs may be left */
 	enum dev_path path;
 };
 
@@ -241,19 +245,65 @@ static int prog_create(struct kllm_dev *d, const struct kllm_compiled *c,
 	return ret;
 }
 
+int kllm_dev_ring_init(struct io_uring *ring, unsigned int entries, unsigned int *flags)
+{
+	static const unsigned int tries[] = {
+		IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		IORING_SETUP_SQE128,
+	};
+	struct io_uring_params p;
+	int ret = -EINVAL;
+
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		p.flags = tries[i];
+		ret = io_uring_queue_init_params(entries, ring, &p);
+		if (!ret) {
+			*flags = tries[i];
+			return 0;
+		}
+		if (ret != -EINVAL)	/* ENOSYS, EPERM: no flags will help */
+			break;
+	}
+	return ret;
+}
+
 /* io_uring with 128-byte SQEs; where that is refused, the ioctls. */
 static void ring_setup(struct kllm_dev *d)
 {
-	struct io_uring_params p;
-
-	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_SQE128;
-	if (io_uring_queue_init_params(DEV_RING_ENTRIES, &d->ring, &p) == 0) {
+	if (kllm_dev_ring_init(&d->ring, DEV_RING_ENTRIES, &d->ring_flags) == 0) {
 		d->have_ring = 1;
+		d->ring_owner = gettid();
 		d->path = DEV_PATH_URING_UNPROVEN;
 	} else {
 		d->path = DEV_PATH_IOCTL;	/* ENOSYS, EPERM: seccomp, sysctl */
 	}
+}
+
+/*
+ * A single-issuer ring takes submissions only from the thread that made
+ * it (-EEXIST from any other), and a ring_run that failed part way may
+ * have left completions of its jobs behind.  Either way a new ring: the
+ * old one is idle from our side, and closing it lets the kernel finish
+ * whatever of ours it still holds.
+ */
+static int ring_ready(struct kllm_dev *d)
+{
+	int ret;
+
+	if (!d->ring_dirty && (!(d->ring_flags & IORING_SETUP_SINGLE_ISSUER) ||
+			       d->ring_owner == gettid()))
+		return 0;
+	if (d->have_ring)
+		io_uring_queue_exit(&d->ring);
+	d->have_ring = 0;
+	ret = kllm_dev_ring_init(&d->ring, DEV_RING_ENTRIES, &d->ring_flags);
+	if (ret)
+		return ret;
+	d->have_ring = 1;
+	d->ring_dirty = 0;
+	d->ring_owner = gettid();
+	return 0;
 }
 
 int kllm_dev_load(struct kllm_dev *d, const struct kllm_compiled *c,
@@ -413,8 +463,8 @@ static void sqe_prep(struct io_uring_sqe *sqe, int fd, const struct drm_kllm_job
  * Jobs [0, n) through the ring: fill it, one io_uring_enter submits them
  * all and waits for all of them, reap; again while jobs are left.
  */
-static int ring_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32_t n,
-		    int32_t *status)
+static int ring_run_jobs(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32_t n,
+			 int32_t *status)
 {
 	uint32_t queued = 0, done = 0;
 	struct io_uring_cqe *cqe;
@@ -442,6 +492,18 @@ static int ring_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32_
 		}
 	}
 	return 0;
+}
+
+static int ring_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32_t n,
+		    int32_t *status)
+{
+	int ret = ring_ready(d);
+
+	if (ret)
+		return ret;
+	ret = ring_run_jobs(d, jobs, n, status);
+	d->ring_dirty = ret < 0;
+	return ret;
 }
 
 /* Wait for job @id of this file; its status, or a negative errno of the wait. */
@@ -512,7 +574,8 @@ static int ring_probe(struct kllm_dev *d, const struct drm_kllm_job *job, int32_
 			return ret;
 		if (ring_failed || st2 != st) {
 			d->path = DEV_PATH_IOCTL;
-			io_uring_queue_exit(&d->ring);
+			if (d->have_ring)
+				io_uring_queue_exit(&d->ring);
 			d->have_ring = 0;
 		}
 		*status = st2;
@@ -540,6 +603,9 @@ int kllm_dev_run_many(struct kllm_dev *d, struct drm_kllm_job *jobs, uint32_t n,
 		status++;
 		n--;
 	}
+	/* no new ring for this thread (fd or memlock limits): the ioctls */
+	if (d->path == DEV_PATH_URING && ring_ready(d) < 0)
+		d->path = DEV_PATH_IOCTL;
 	if (d->path == DEV_PATH_URING)
 		return ring_run(d, jobs, n, status);
 	return ioctl_run(d, jobs, n, status);

@@ -11,7 +11,9 @@
  * mapped here too, so the caller reads and copies them with memcpy.
  *
  * Jobs go through io_uring (IORING_OP_URING_CMD, KLLM_URING_CMD_SUBMIT,
- * 128-byte SQEs) when the kernel lets this process use it, else through
+ * 128-byte SQEs, a single-issuer DEFER_TASKRUN ring where the kernel has
+ * one; a thread other than the ring's maker gets a ring of its own) when
+ * the kernel lets this process use it, else through
  * the JOB_SUBMIT / JOB_WAIT ioctls; the choice is made once, at the first
  * job, and kept (kllm_dev_name says which).
  *
@@ -75,6 +77,17 @@ int kllm_dev_set_priority(struct kllm_dev *d, uint32_t priority, char *err, size
 int kllm_dev_fd(const struct kllm_dev *d);
 uint32_t kllm_dev_prog(const struct kllm_dev *d);
 const struct kllm_dev_bo *kllm_dev_output(const struct kllm_dev *d);
+
+/*
+ * An io_uring for uring_cmd jobs: 128-byte SQEs, and where the kernel has
+ * them (6.1 on) single-issuer with deferred task work, so completions are
+ * posted only when the caller waits and a wait for N jobs wakes it once
+ * (with the driver's lazy completion, 6.5 on).  Such a ring takes jobs
+ * only from the thread that made it.  0 and the IORING_SETUP_* flags it
+ * has in @flags, or a negative errno.
+ */
+struct io_uring;
+int kllm_dev_ring_init(struct io_uring *ring, unsigned int entries, unsigned int *flags);
 
 /* A zeroed (first touch) shmem buffer object of @size bytes, mapped. */
 int kllm_dev_bo_create(struct kllm_dev *d, uint64_t size, struct kllm_dev_bo *bo);

@@ -209,13 +209,15 @@ rows, rc, err = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 assert [(r["batch"], r["jobs"]) for r in rows] == [(1, 16), (4, 16)], rows
 dev = rows[0]["device"]
 for r in rows:
-    for k in ("model", "simd", "threads", "reps", "device", "device_note", "inproc_us",
-              "inproc_syscalls", "ioctl_us", "ioctl_syscalls", "uring_us", "uring_syscalls"):
+    for k in ("model", "simd", "threads", "reps", "device", "device_note", "ring",
+              "inproc_us", "inproc_cpu_us", "inproc_syscalls", "ioctl_us", "ioctl_cpu_us",
+              "ioctl_syscalls", "uring_us", "uring_cpu_us", "uring_syscalls"):
         assert k in r, (k, r)
-    assert r["inproc_us"] > 0 and r["inproc_syscalls"] == 0, r
+    assert r["inproc_us"] > 0 and r["inproc_cpu_us"] > 0 and r["inproc_syscalls"] == 0, r
     if dev is None:
         assert "no kllm node" in r["device_note"] or "not built in" in r["device_note"], r
         assert r["ioctl_us"] is None and r["uring_us"] is None, r
+        assert r["ioctl_cpu_us"] is None and r["uring_cpu_us"] is None, r
     else:
         assert r["ioctl_us"] > 0 and r["ioctl_syscalls"] >= 2, r
 if dev is None:

@@ -2,12 +2,20 @@
 /*
  * test_engine.c - the engine choice (KLLM_ENGINE) on the host: auto falls
  * back to the CPU where there is no kllm node, dev says why it cannot
- * run, an unknown value is refused.  The device itself is tested in the
- * QEMU guest (tests/vm/guest_engine.c).
+ * run, an unknown value is refused; the device engine's io_uring is
+ * single-issuer where the kernel has that (the premise of its ring per
+ * thread).  The device itself is tested in the QEMU guest
+ * (tests/vm/guest_engine.c).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/utsname.h>
 #include <unistd.h>
+#ifdef KLLM_HAVE_DEV
+#include <liburing.h>
+#endif
 
 #include "engine_dev.h"
 #include "gguf.h"
@@ -151,6 +159,73 @@ START_TEST(model_keeps_file)
 }
 END_TEST
 
+#ifdef KLLM_HAVE_DEV
+/* One NOP through @ring: the submit's result, then the CQE's. */
+static int ring_nop(struct io_uring *ring)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	ck_assert_ptr_nonnull(sqe);
+	io_uring_prep_nop(sqe);
+	ret = io_uring_submit_and_wait(ring, 1);
+	if (ret < 0)
+		return ret;
+	ck_assert_int_eq(io_uring_wait_cqe(ring, &cqe), 0);
+	ret = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return ret;
+}
+
+static void *ring_nop_thread(void *arg)
+{
+	static int ret;
+
+	ret = ring_nop(arg);
+	return &ret;
+}
+
+/*
+ * kllm_dev_ring_init: 128-byte SQEs always; from 6.1 single-issuer with
+ * deferred task work, which refuses a second thread (-EEXIST): why the
+ * device engine makes a ring per thread.  Where io_uring is refused
+ * (seccomp, io_uring_disabled) it says so, and the engine uses ioctls.
+ */
+START_TEST(dev_ring_single_issuer)
+{
+	struct io_uring ring;
+	struct utsname u;
+	unsigned int flags = 0, major = 0, minor = 0;
+	pthread_t th;
+	void *res;
+	int ret;
+
+	ret = kllm_dev_ring_init(&ring, 8, &flags);
+	if (ret == -ENOSYS || ret == -EPERM) {
+		printf("engine: io_uring refused here (%d); the ioctls would be used\n", ret);
+		return;
+	}
+	ck_assert_int_eq(ret, 0);
+	ck_assert(flags & IORING_SETUP_SQE128);
+	ck_assert_int_eq(uname(&u), 0);
+	ck_assert_int_eq(sscanf(u.release, "%u.%u", &major, &minor), 2);
+	if (major > 6 || (major == 6 && minor >= 1))
+		ck_assert_msg(flags & IORING_SETUP_DEFER_TASKRUN &&
+			      flags & IORING_SETUP_SINGLE_ISSUER, "%s: flags %#x", u.release, flags);
+	ck_assert_int_eq(ring_nop(&ring), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, ring_nop_thread, &ring), 0);
+	ck_assert_int_eq(pthread_join(th, &res), 0);
+	if (flags & IORING_SETUP_SINGLE_ISSUER)
+		ck_assert_int_eq(*(int *)res, -EEXIST);
+	else
+		ck_assert_int_eq(*(int *)res, 0);
+	ck_assert_int_eq(ring_nop(&ring), 0);	/* the maker still may */
+	io_uring_queue_exit(&ring);
+}
+END_TEST
+#endif
+
 int main(void)
 {
 	Suite *s = suite_create("engine");
@@ -163,6 +238,9 @@ int main(void)
 	tcase_add_test(tc, bad_value);
 	tcase_add_test(tc, model_in_memory);
 	tcase_add_test(tc, model_keeps_file);
+#ifdef KLLM_HAVE_DEV
+	tcase_add_test(tc, dev_ring_single_issuer);
+#endif
 	suite_add_tcase(s, tc);
 	ret = kt_run(s);
 	unlink(kta_path);

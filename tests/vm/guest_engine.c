@@ -7,7 +7,8 @@
  * The module and the library run the same SIMD path (simd=, KLLM_SIMD), so
  * the device must give the CPU engine's logits bit for bit: prefill and
  * decode steps, one sequence or two batched in one job, a forked cache
- * (memcpy on the mapped KV buffer objects).  With io_uring_setup refused
+ * (memcpy on the mapped KV buffer objects), a context run from a thread
+ * other than its maker's (the engine's ring is single-issuer).  With io_uring_setup refused
  * by seccomp the engine uses the ioctls (the job counters say which path
  * ran) and still gives the same bits.  A job over job_timeout_ms fails
  * with a message saying so; a program the driver refuses, with its
@@ -20,6 +21,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/prctl.h>
 
@@ -230,6 +232,74 @@ START_TEST(test_cpu_vs_dev)
 nonzero:
 	free(cpu);
 	free(dev);
+}
+END_TEST
+
+/* Sequence 1 fed the way run_alone feeds one, on a thread of its own. */
+struct other_thread {
+	struct kllm_ctx *ctx;
+	float *out;
+	int ret;
+};
+
+static void *other_thread_main(void *arg)
+{
+	struct other_thread *t = arg;
+	int32_t pos[PL], sid[PL], rows[PL], seq = 1;
+
+	for (int32_t i = 0; i < PL; i++) {
+		pos[i] = i;
+		sid[i] = seq;
+		rows[i] = i;
+	}
+	t->ret = kllm_forward(t->ctx, PL, prompt_a, pos, sid, rows, PL, t->out);
+	for (int32_t d = 0; d < ND && !t->ret; d++) {
+		int32_t p = PL + d, r = 0;
+
+		t->ret = kllm_forward(t->ctx, 1, &dec_a[d], &p, &seq, &r, 1,
+				      t->out + (size_t)(PL + d) * g_vocab);
+	}
+	return NULL;
+}
+
+/*
+ * The engine's ring is single-issuer (DEFER_TASKRUN, 6.1 on): a context
+ * made on one thread and run on another must still work, through
+ * io_uring, with the same bits, and then again on the first thread.
+ */
+START_TEST(test_ring_follows_thread)
+{
+	float *cpu = rows_alloc(N_ROWS), *dev1 = rows_alloc(N_ROWS), *dev0 = rows_alloc(N_ROWS);
+	struct drm_kllm_get_stats st0, st1;
+	struct other_thread t;
+	struct kllm_ctx *ctx;
+	pthread_t th;
+
+	ctx = ctx_new("cpu");
+	run_alone(ctx, 0, prompt_a, dec_a, cpu);
+	kllm_ctx_free(ctx);
+
+	ctx = ctx_new("dev");
+	st0 = stats_now();
+	run_alone(ctx, 0, prompt_a, dec_a, dev0);	/* the maker's thread */
+	assert_same(cpu, dev0, N_ROWS, "cpu vs dev, first thread");
+	t = (struct other_thread){ .ctx = ctx, .out = dev1 };
+	ck_assert_int_eq(pthread_create(&th, NULL, other_thread_main, &t), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_msg(t.ret == 0, "forward on a second thread: %d %s", t.ret, kllm_ctx_error(ctx));
+	assert_same(cpu, dev1, N_ROWS, "cpu vs dev, second thread");
+	memset(dev0, 0, (size_t)N_ROWS * g_vocab * sizeof(float));
+	run_alone(ctx, 2, prompt_a, dec_a, dev0);	/* and back */
+	st1 = stats_now();
+	ck_assert_str_eq(kllm_ctx_engine_name(ctx), "dev (io_uring)");
+	kllm_ctx_free(ctx);
+	assert_same(cpu, dev0, N_ROWS, "cpu vs dev, back on the first thread");
+	ck_assert_uint_eq(st1.jobs_via_uring - st0.jobs_via_uring, 3 * (1 + ND));
+	ck_assert_uint_eq(st1.jobs_completed - st0.jobs_completed, 3 * (1 + ND));
+	ck_assert_uint_eq(st1.jobs_in_flight, 0);
+	free(cpu);
+	free(dev0);
+	free(dev1);
 }
 END_TEST
 
@@ -551,6 +621,7 @@ static Suite *engine_suite(void)
 
 	tcase_set_timeout(tc, 240);	/* TCG */
 	tcase_add_test(tc, test_cpu_vs_dev);
+	tcase_add_test(tc, test_ring_follows_thread);
 	tcase_add_test(tc, test_batched_vs_alone);
 	tcase_add_test(tc, test_long_prompt_one_submission);
 	tcase_add_test(tc, test_ioctl_fallback);

@@ -13,15 +13,20 @@
 #     the device engine: 1, 2 and 4 apps holding it (loaded, weights
 #     pinned, program uploaded): the driver's pinned bytes, each app's RSS
 #     and PSS, and the guest's MemAvailable.
-#  3. kllm-bench pp/tg/submit on SmolLM2, in-process vs device.
+#  3. kllm-bench pp/tg on SmolLM2, in-process vs device, and submit on
+#     the 4-layer model below.
 #
 #  4. kllm-bench serve on the device engine with a small synthetic model
 #     (TCG is too slow for SmolLM2 under a sweep): interactive latency
 #     alone and under background load, decode scaling of 4 clients.
+#  5. kllm-bench submit with the smallest job (a one-layer 32-wide model)
+#     and a one-thread engine: what a job's submission costs, ioctl
+#     against io_uring, without the engine's worker rendezvous.
 #
 #   VM_KERNEL=rel   kernel release (default: newest 6.12 with headers)
 #   VM_MEM=12G      guest memory
-#   PARTS="1 2 3 4" which parts to run
+#   PARTS="1 2 3 4 5" which parts to run (the 7B model is built and put
+#                   on the disk only for part 2)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -42,7 +47,9 @@ gcc -static -O2 -Wall -Wextra -Werror -Iruntime -Ikernels -Iuapi tests/vm/measur
 	$(pkg-config --libs liburing libdrm) -lpthread -lm
 kmod/build.sh "/usr/src/linux-headers-$rel" "$top/build" >/dev/null
 smollm2=$(tools/fetch-model.sh smollm2)
-if [ ! -e "$out/m7b.gguf" ]; then
+parts=" ${PARTS:-1 2 3 4 5} "
+asked() { case $parts in *" $1 "*) return 0 ;; esac; return 1; }
+if asked 2 && [ ! -e "$out/m7b.gguf" ]; then
 	say "7B-shaped model"
 	"$top/build/bin/kllm-mkmodel" -o "$out/m7b.gguf" --shape llama2-7b --type q4_0 --seed 1 >/dev/null
 fi
@@ -51,14 +58,16 @@ fi
 say "ext4 disk with the models"
 rm -rf "$out/disk" "$out/disk.img"
 mkdir -p "$out/disk"
-ln "$out/m7b.gguf" "$out/disk/m7b.gguf" 2>/dev/null || cp "$out/m7b.gguf" "$out/disk/"
+if asked 2; then
+	ln "$out/m7b.gguf" "$out/disk/m7b.gguf" 2>/dev/null || cp "$out/m7b.gguf" "$out/disk/"
+fi
 cp "$smollm2" "$out/disk/smollm2.gguf"
 "$top/build/bin/kllm-mkmodel" -o "$out/disk/serve.gguf" --arch llama --layers 4 --embd 256 \
 	--heads 4 --kv-heads 2 --ffn 512 --vocab 512 --ctx 256 --type q4_0 --seed 2 >/dev/null
 # the smallest job: one layer of 32, so the submission path shows
 "$top/build/bin/kllm-mkmodel" -o "$out/disk/submit.gguf" --arch llama --layers 1 --embd 32 \
 	--heads 1 --kv-heads 1 --ffn 32 --vocab 288 --ctx 64 --type f32 --seed 1 >/dev/null
-echo "${PARTS:-1 2 3 4}" > "$out/disk/parts"
+echo "$parts" > "$out/disk/parts"
 truncate -s 5G "$out/disk.img"
 mkfs.ext4 -q -F -d "$out/disk" "$out/disk.img"
 rm -rf "$out/disk"
@@ -167,17 +176,19 @@ for r in 1 2; do
 	done
 done
 kllm-bench submit -m /data/serve.gguf 2>&1 | sed 's/^/measure: submit: /'
-# Submission cost itself: the smallest job, the engine on one thread (no
-# worker rendezvous per op), so that what differs is ioctl against io_uring.
-rmmod kllm && insmod /modules/kllm.ko simd=$simd job_timeout_ms=0 threads=1 &&
-	kllm-bench submit -m /data/submit.gguf -b 1,8,64 -n 64 -r 3 -t 1 2>&1 |
-	sed 's/^/measure: submit-1t: /'
 fi
 
 if part 4; then
 echo "measure: --- 4. kllm-bench serve, device engine, 4-layer 256-wide model"
 kllm-bench serve -m /data/serve.gguf --engine dev -c interactive:1:8:16 -c background:2:32:16 \
 	-r 4 --sweep 0,1,2 --decode-scaling=4:32 2>&1 | sed 's/^/measure: serve: /'
+fi
+if part 5; then
+echo "measure: --- 5. kllm-bench submit: the smallest job, one-thread engine"
+# No worker rendezvous per op, so that what differs is ioctl against io_uring.
+rmmod kllm && insmod /modules/kllm.ko simd=$simd job_timeout_ms=0 threads=1 &&
+	kllm-bench submit -m /data/submit.gguf -b 1,8,64 -n 256 -r 5 -t 1 --engine dev 2>&1 |
+	sed 's/^/measure: submit-1t: /'
 fi
 echo "measure: done"
 poweroff -f

@@ -7,14 +7,17 @@
  *   in-process  kllm_forward() on this process's CPU engine;
  *   ioctl       JOB_SUBMIT for each job of a batch, then JOB_WAIT for each;
  *   io_uring    the batch's jobs as IORING_OP_URING_CMD entries, submitted
- *               and waited for by one io_uring_enter (a ring of 64).
+ *               and waited for by one io_uring_enter (a ring of 64, set
+ *               up as the runtime sets up its own: kllm_dev_ring_init).
  *
  * for batch sizes 1..64 (jobs in flight at once; each job of a batch has
  * its own KV and output buffer objects, so they are independent).  The
- * table gives µs per job (best of -r runs of -n jobs) and the submission
- * syscalls we make per job: the ioctls and io_uring_enter calls counted
- * as they are made (the in-process call makes none; the thread pool's own
- * futex wake-ups are not submissions and not counted).
+ * table gives, per job (best of -r runs of -n jobs): wall µs; this
+ * process's CPU µs (CLOCK_PROCESS_CPUTIME_ID: for the device columns what
+ * submitting and reaping cost the app, the engine's own work being
+ * kernel threads'; in process, the forward pass itself); and the
+ * submission syscalls, counted as they are made (the in-process call
+ * makes none; the thread pool's own futex wake-ups are not submissions).
  *
  * Without a kllm node only the in-process column runs ("device engine: no
  * kllm node"); --engine dev makes that an error, --engine cpu skips the
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef KLLM_HAVE_DEV
 #include <liburing.h>
@@ -54,10 +58,10 @@ struct sopts {
 	int engine;	/* ENG_*, from bench_engine_name() */
 };
 
-/* One batch size: per column, µs and syscalls per job (us < 0: not run). */
+/* One batch size: per column, wall µs, CPU µs and syscalls per job (us < 0: not run). */
 struct srow {
 	int batch, jobs;
-	double us[N_COLS], sys[N_COLS];
+	double us[N_COLS], cpu_us[N_COLS], sys[N_COLS];
 };
 
 /* The device side: a context on it, and per batch slot its own buffers. */
@@ -67,6 +71,7 @@ struct sdev {
 	char why[320];			/* why there is no device */
 	const char *name;		/* "dev (io_uring)" ... */
 	int have_ring;
+	unsigned int ring_flags;	/* IORING_SETUP_* of the ring */
 	uint64_t syscalls;
 #ifdef KLLM_HAVE_DEV
 	struct io_uring ring;
@@ -87,16 +92,18 @@ void bench_submit_usage(void)
 		"  in-process call, through the ioctls (JOB_SUBMIT then JOB_WAIT) and\n"
 		"  through io_uring (one io_uring_enter per batch), B jobs in flight at a\n"
 		"  time (-b, at most 64).  µs per job, best of REPS (default 3) runs of\n"
-		"  JOBS jobs (default 256, rounded up to whole batches), and syscalls per\n"
-		"  job.  Use a tiny model so the job itself is cheap, e.g.\n"
+		"  JOBS jobs (default 256, rounded up to whole batches), this process's\n"
+		"  CPU µs per job (for the device columns: what submitting and reaping\n"
+		"  cost the app), and syscalls per job.  Use a tiny model so the job itself is cheap, e.g.\n"
 		"    kllm-mkmodel -o tiny.gguf --layers 1 --embd 32 --heads 1 --kv-heads 1\n"
 		"                 --ffn 32 --vocab 288 --type f32\n"
 		"  -t in-process threads (default 1).  --engine cpu: the in-process column\n"
 		"  only; dev: fail without the kllm driver; auto: without it the in-process\n"
 		"  column alone.  Default: KLLM_ENGINE, else auto.  Progress on stderr.\n"
 		"  --json: an array of {model, simd, threads, reps, batch, jobs, device,\n"
-		"  device_note, inproc_us, inproc_syscalls, ioctl_us, ioctl_syscalls,\n"
-		"  uring_us, uring_syscalls} (null where a column did not run).\n");
+		"  device_note, ring, inproc_us, inproc_cpu_us, inproc_syscalls, ioctl_us,\n"
+		"  ioctl_cpu_us, ioctl_syscalls, uring_us, uring_cpu_us, uring_syscalls}\n"
+		"  (null where a column did not run).\n");
 }
 
 static int parse_batch(const char *s)
@@ -190,7 +197,6 @@ static int dev_prepare(struct sdev *s, const struct bench_lm *lm)
 {
 	const uint64_t kv_size = kllm_ctx_program(s->ctx)->kv_size;
 	const uint64_t out_size = (uint64_t)lm->m->hp.n_vocab * sizeof(float);
-	struct io_uring_params p = { .flags = IORING_SETUP_SQE128 };
 	int ret;
 
 	for (int j = 0; j < MAX_BATCH; j++) {
@@ -209,7 +215,8 @@ static int dev_prepare(struct sdev *s, const struct bench_lm *lm)
 			.pos_ptr = (uintptr_t)&j_pos, .seq_ptr = (uintptr_t)&j_seq,
 			.out_rows_ptr = (uintptr_t)&j_row, .binds_ptr = (uintptr_t)s->binds[j] };
 	}
-	ret = io_uring_queue_init_params(MAX_BATCH, &s->ring, &p);
+	/* the runtime's own ring: DEFER_TASKRUN where the kernel has it */
+	ret = kllm_dev_ring_init(&s->ring, MAX_BATCH, &s->ring_flags);
 	if (ret)
 		snprintf(s->why, sizeof(s->why), "io_uring: %s", strerror(-ret));
 	s->have_ring = !ret;
@@ -308,26 +315,42 @@ static int run_dev(struct sdev *s, int col, int b, int n)
 
 /* ------------------------------------------------------------ runs */
 
-/* Best of o->c.reps runs of @n jobs in column @col: µs and syscalls per job. */
+/* CPU seconds of every thread of this process so far. */
+static double process_cpu(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/*
+ * Best of o->c.reps runs of @n jobs in column @col: wall µs, CPU µs (each
+ * the least of the runs) and syscalls per job.
+ */
 static int measure(const struct sopts *o, struct kllm_ctx *cpu, struct sdev *s, float *logits,
 		   int col, int b, int n, struct srow *r)
 {
-	double best = 0;
+	double best = 0, best_cpu = 0;
 	int ret;
 
 	/* warm-up: the first job pages in the weights and proves the path */
 	ret = col == COL_CPU ? run_cpu(cpu, logits, b) : run_dev(s, col, b, b);
 	for (int i = 0; i < o->c.reps && !ret; i++) {
 		uint64_t sys0 = s->syscalls;
-		double t0 = bench_now(), t;
+		double c0 = process_cpu(), t0 = bench_now(), t, c;
 
 		ret = col == COL_CPU ? run_cpu(cpu, logits, n) : run_dev(s, col, b, n);
 		t = bench_now() - t0;
+		c = process_cpu() - c0;
 		if (!i || t < best)
 			best = t;
+		if (!i || c < best_cpu)
+			best_cpu = c;
 		r->sys[col] = (double)(s->syscalls - sys0) / n;
 	}
 	r->us[col] = best * 1e6 / n;
+	r->cpu_us[col] = best_cpu * 1e6 / n;
 	return ret;
 }
 
@@ -373,12 +396,25 @@ static void dev_close(struct sdev *s)
 
 /* ------------------------------------------------------------ output */
 
-static void cell(double us, double sys)
+/* How the io_uring column's ring was set up; NULL: no ring. */
+static const char *ring_kind(const struct sdev *s)
+{
+#ifdef KLLM_HAVE_DEV
+	if (s->have_ring)
+		return s->ring_flags & IORING_SETUP_DEFER_TASKRUN ?
+			"single-issuer, deferred task work" : "plain";
+#else
+	(void)s;
+#endif
+	return NULL;
+}
+
+static void cell(double us, double cpu_us, double sys)
 {
 	if (us < 0)
-		printf(" %9s %7s |", "-", "-");
+		printf(" %9s %8s %7s |", "-", "-", "-");
 	else
-		printf(" %9.2f %7.3f |", us, sys);
+		printf(" %9.2f %8.2f %7.3f |", us, cpu_us, sys);
 }
 
 static void print_table(const struct sopts *o, const struct bench_lm *lm,
@@ -388,25 +424,33 @@ static void print_table(const struct sopts *o, const struct bench_lm *lm,
 	       "%d in-process thread%s\n", lm->name, o->c.reps, kk_simd_name(kk_simd_selected()),
 	       o->c.threads[0], o->c.threads[0] == 1 ? "" : "s");
 	if (s->name)
-		printf("device engine: %s%s%s\n", s->name, s->have_ring ? "" : "; ",
-		       s->have_ring ? "" : s->why);
+		printf("device engine: %s; io_uring ring: %s\n", s->name,
+		       s->have_ring ? ring_kind(s) : s->why);
 	else
 		printf("device engine: %s\n", s->why);
-	printf("\n  batch |  jobs | %-17s | %-17s | %-17s | ioctl/in | uring/in\n",
-	       "in-process", "ioctl", "io_uring");
-	printf("        |       |  µs/job  sys/job |  µs/job  sys/job |  µs/job  sys/job |"
-	       "          |\n");
+	printf("\n  batch |  jobs | %-26s | %-26s | %-26s | ioctl/in | uring/in |"
+	       " uring/ioctl\n", "in-process", "ioctl", "io_uring");
+	printf("        |       |");
+	for (int c = 0; c < N_COLS; c++)
+		printf("    µs/job  cpu µs  sys/job |");
+	printf("   (wall) |   (wall) |  (wall, cpu)\n");
 	for (int i = 0; i < n; i++) {
+		const double *us = r[i].us, *cpu = r[i].cpu_us;
+
 		printf("  %5d | %5d |", r[i].batch, r[i].jobs);
 		for (int c = 0; c < N_COLS; c++)
-			cell(r[i].us[c], r[i].sys[c]);
+			cell(us[c], cpu[c], r[i].sys[c]);
 		for (int c = COL_IOCTL; c < N_COLS; c++) {
-			if (r[i].us[c] >= 0 && r[i].us[COL_CPU] > 0)
-				printf(" %7.2fx%s", r[i].us[c] / r[i].us[COL_CPU],
-				       c == COL_IOCTL ? " |" : "");
+			if (us[c] >= 0 && us[COL_CPU] > 0)
+				printf(" %7.2fx |", us[c] / us[COL_CPU]);
 			else
-				printf(" %8s%s", "-", c == COL_IOCTL ? " |" : "");
+				printf(" %8s |", "-");
 		}
+		if (us[COL_IOCTL] > 0 && us[COL_URING] > 0 && cpu[COL_IOCTL] > 0)
+			printf(" %5.2fx %5.2fx", us[COL_URING] / us[COL_IOCTL],
+			       cpu[COL_URING] / cpu[COL_IOCTL]);
+		else
+			printf(" %6s %6s", "-", "-");
 		printf("\n");
 	}
 }
@@ -438,9 +482,16 @@ static void print_json(const struct sopts *o, const struct bench_lm *lm,
 			printf("null");
 		printf(", \"device_note\": ");
 		bench_json_str(s->why);
+		printf(", \"ring\": ");
+		if (ring_kind(s))
+			bench_json_str(ring_kind(s));
+		else
+			printf("null");
 		for (int c = 0; c < N_COLS; c++) {
 			snprintf(k, sizeof(k), "%s_us", keys[c]);
 			json_num(k, r[i].us[c]);
+			snprintf(k, sizeof(k), "%s_cpu_us", keys[c]);
+			json_num(k, r[i].us[c] < 0 ? -1 : r[i].cpu_us[c]);
 			snprintf(k, sizeof(k), "%s_syscalls", keys[c]);
 			json_num(k, r[i].us[c] < 0 ? -1 : r[i].sys[c]);
 		}
@@ -461,7 +512,7 @@ static int run_all(const struct sopts *o, struct kllm_ctx *cpu, struct sdev *s,
 		r->batch = b;
 		r->jobs = (o->jobs + b - 1) / b * b;
 		for (int c = 0; c < N_COLS; c++)
-			r->us[c] = r->sys[c] = -1;
+			r->us[c] = r->cpu_us[c] = r->sys[c] = -1;
 		bench_progress("  submit batch %d (%d jobs)...", b, r->jobs);
 		for (int c = 0; c < N_COLS; c++) {
 			if (c != COL_CPU && (!s->d || (c == COL_URING && !s->have_ring)))
