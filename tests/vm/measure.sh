@@ -22,10 +22,11 @@
 #  5. kllm-bench submit with the smallest job (a one-layer 32-wide model)
 #     and a one-thread engine: what a job's submission costs, ioctl
 #     against io_uring, without the engine's worker rendezvous.
+#  6. kllm-bench batched on the 4-layer model, in-process vs device.
 #
 #   VM_KERNEL=rel   kernel release (default: newest 6.12 with headers)
 #   VM_MEM=12G      guest memory
-#   PARTS="1 2 3 4 5" which parts to run (the 7B model is built and put
+#   PARTS="1 2 3 4 5 6" which parts to run (the 7B model is built and put
 #                   on the disk only for part 2)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -47,7 +48,7 @@ gcc -static -O2 -Wall -Wextra -Werror -Iruntime -Ikernels -Iuapi tests/vm/measur
 	$(pkg-config --libs liburing libdrm) -lpthread -lm
 kmod/build.sh "/usr/src/linux-headers-$rel" "$top/build" >/dev/null
 smollm2=$(tools/fetch-model.sh smollm2)
-parts=" ${PARTS:-1 2 3 4 5} "
+parts=" ${PARTS:-1 2 3 4 5 6} "
 asked() { case $parts in *" $1 "*) return 0 ;; esac; return 1; }
 if asked 2 && [ ! -e "$out/m7b.gguf" ]; then
 	say "7B-shaped model"
@@ -189,6 +190,14 @@ echo "measure: --- 5. kllm-bench submit: the smallest job, one-thread engine"
 rmmod kllm && insmod /modules/kllm.ko simd=$simd job_timeout_ms=0 threads=1 &&
 	kllm-bench submit -m /data/submit.gguf -b 1,8,64 -n 256 -r 5 -t 1 --engine dev 2>&1 |
 	sed 's/^/measure: submit-1t: /'
+rmmod kllm && insmod /modules/kllm.ko simd=$simd job_timeout_ms=0	# default threads again
+fi
+if part 6; then
+echo "measure: --- 6. kllm-bench batched, 4-layer 256-wide model: in-process vs device"
+for e in cpu dev; do
+	kllm-bench batched -m /data/serve.gguf --engine $e -P 1,2,4,8,16 -p 16 -n 8 2>&1 |
+		grep -v '^  ' | sed "s/^/measure: batched $e: /"
+done
 fi
 echo "measure: done"
 poweroff -f
