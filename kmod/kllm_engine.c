@@ -220,12 +220,14 @@ static void kllm_serial_chunks(struct kllm_engine *eng, kk_range_fn fn, void *ar
 	}
 }
 
-static bool kllm_spin_until(bool (*cond)(struct kllm_engine *), struct kllm_engine *eng)
+/* Spin up to spin_us until @cond(@eng, @arg); false if it did not come. */
+static bool kllm_spin_until(bool (*cond)(struct kllm_engine *, unsigned long),
+			    struct kllm_engine *eng, unsigned long arg)
 {
 	u64 t0 = local_clock(), limit = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
 	u32 i = 0;
 
-	while (!cond(eng)) {
+	while (!cond(eng, arg)) {
 		if (local_clock() - t0 > limit)
 			return false;
 		cpu_relax();
@@ -235,12 +237,12 @@ static bool kllm_spin_until(bool (*cond)(struct kllm_engine *), struct kllm_engi
 	return true;
 }
 
-static bool kllm_all_done(struct kllm_engine *eng)
+static bool kllm_all_done(struct kllm_engine *eng, unsigned long unused)
 {
 	return atomic64_read(&eng->done) >= READ_ONCE(eng->n_items);
 }
 
-static bool kllm_workers_out(struct kllm_engine *eng)
+static bool kllm_workers_out(struct kllm_engine *eng, unsigned long unused)
 {
 	return !READ_ONCE(eng->active);
 }
@@ -265,8 +267,8 @@ static void kllm_parallel_for(void *ctx, kk_range_fn fn, void *arg, u64 n, u64 c
 	spin_lock(&eng->work_lock);
 	while (eng->active) {
 		spin_unlock(&eng->work_lock);
-		if (!kllm_spin_until(kllm_workers_out, eng))
-			wait_event(eng->done_wq, kllm_workers_out(eng));
+		if (!kllm_spin_until(kllm_workers_out, eng, 0))
+			wait_event(eng->done_wq, kllm_workers_out(eng, 0));
 		spin_lock(&eng->work_lock);
 	}
 	eng->fn = fn;
@@ -280,13 +282,19 @@ static void kllm_parallel_for(void *ctx, kk_range_fn fn, void *arg, u64 n, u64 c
 	wake_up_all(&eng->work_wq);
 
 	kllm_claim_chunks(eng, fn, arg, n, chunk, true);
-	if (!kllm_spin_until(kllm_all_done, eng))
-		wait_event(eng->done_wq, kllm_all_done(eng));
+	if (!kllm_spin_until(kllm_all_done, eng, 0))
+		wait_event(eng->done_wq, kllm_all_done(eng, 0));
 }
 
 static bool kllm_new_work(struct kllm_engine *eng, unsigned long seen)
 {
 	return READ_ONCE(eng->gen) != seen || kthread_should_stop();
+}
+
+/* A worker stops spinning at new work, or when no pass runs (none soon). */
+static bool kllm_worker_stop_spin(struct kllm_engine *eng, unsigned long seen)
+{
+	return kllm_new_work(eng, seen) || !READ_ONCE(eng->running);
 }
 
 static int kllm_worker(void *data)
@@ -295,22 +303,13 @@ static int kllm_worker(void *data)
 	unsigned long seen = 0;
 	kk_range_fn fn;
 	void *arg;
-	u64 n, chunk, t0;
+	u64 n, chunk;
 	bool last;
 
 	set_freezable();
 	while (!kthread_should_stop()) {
-		u64 limit = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
-		u32 i = 0;
-
-		t0 = local_clock();
 		/* spin only while a pass runs: its next op comes soon */
-		while (!kllm_new_work(eng, seen) && READ_ONCE(eng->running) &&
-		       local_clock() - t0 < limit) {
-			cpu_relax();
-			if (!(++i & 255))
-				cond_resched();
-		}
+		kllm_spin_until(kllm_worker_stop_spin, eng, seen);
 		wait_event_freezable(eng->work_wq, kllm_new_work(eng, seen));
 		spin_lock(&eng->work_lock);
 		if (eng->gen == seen) {
