@@ -24,6 +24,12 @@ BUILD ?= build
 # $(BUILD) was spelt, and a relative and an absolute BUILD for the same
 # directory would otherwise miss each other's header dependencies.
 override BUILD := $(abspath $(BUILD))
+# ... while `make build/bin/kllm-run` (a file under BUILD, spelt relative to
+# the source tree) still names the same target.
+BUILD_REL := $(patsubst $(SRCDIR)/%,%,$(BUILD))
+ifneq ($(BUILD_REL),$(BUILD))
+$(BUILD_REL)/%: $(BUILD)/% ;
+endif
 PREFIX ?= /usr/local
 CROSS ?=
 SAN ?=

@@ -51,6 +51,7 @@ struct kllm_dev {
 	int have_ring;
 	unsigned int ring_flags;	/* the IORING_SETUP_* it was made with */
 	pid_t ring_owner;	/* single-issuer ring: the thread that made it */
+	pid_t ring_pid;		/* the process that made it (a fork's child makes its own) */
 	int ring_dirty;		/* a ring_run failed part way: CQEs may be left */
 	enum dev_path path;
 };
@@ -274,25 +275,35 @@ static void ring_setup(struct kllm_dev *d)
 	if (kllm_dev_ring_init(&d->ring, DEV_RING_ENTRIES, &d->ring_flags) == 0) {
 		d->have_ring = 1;
 		d->ring_owner = gettid();
+		d->ring_pid = getpid();
 		d->path = DEV_PATH_URING_UNPROVEN;
 	} else {
 		d->path = DEV_PATH_IOCTL;	/* ENOSYS, EPERM: seccomp, sysctl */
 	}
 }
 
+/* Is the ring this thread's to use as it is? */
+static int ring_usable(const struct kllm_dev *d)
+{
+	if (!d->have_ring || d->ring_dirty || d->ring_pid != getpid())
+		return 0;
+	return !(d->ring_flags & IORING_SETUP_SINGLE_ISSUER) || d->ring_owner == gettid();
+}
+
 /*
  * A single-issuer ring takes submissions only from the thread that made
- * it (-EEXIST from any other), and a ring_run that failed part way may
- * have left completions of its jobs behind.  Either way a new ring: the
- * old one is idle from our side, and closing it lets the kernel finish
- * whatever of ours it still holds.
+ * it (-EEXIST from any other); a forked child shares its parent's ring
+ * memory; a ring_run that failed part way may have left completions of
+ * its jobs behind.  In each case a new ring: the old one is idle from our
+ * side, and closing it lets the kernel finish whatever of ours it still
+ * holds.  A context that moves between threads pays one ring set-up per
+ * move.
  */
 static int ring_ready(struct kllm_dev *d)
 {
 	int ret;
 
-	if (!d->ring_dirty && (!(d->ring_flags & IORING_SETUP_SINGLE_ISSUER) ||
-			       d->ring_owner == gettid()))
+	if (ring_usable(d))
 		return 0;
 	if (d->have_ring)
 		io_uring_queue_exit(&d->ring);
@@ -303,6 +314,7 @@ static int ring_ready(struct kllm_dev *d)
 	d->have_ring = 1;
 	d->ring_dirty = 0;
 	d->ring_owner = gettid();
+	d->ring_pid = getpid();
 	return 0;
 }
 
@@ -502,6 +514,17 @@ static int ring_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32_
 	if (ret)
 		return ret;
 	ret = ring_run_jobs(d, jobs, n, status);
+	/*
+	 * -EEXIST: the ring is another thread's after all (a thread id used
+	 * again after the maker exited).  The first io_uring_enter refused
+	 * everything, so nothing ran: a new ring, once more.
+	 */
+	if (ret == -EEXIST) {
+		d->ring_dirty = 1;
+		ret = ring_ready(d);
+		if (!ret)
+			ret = ring_run_jobs(d, jobs, n, status);
+	}
 	d->ring_dirty = ret < 0;
 	return ret;
 }
@@ -603,10 +626,8 @@ int kllm_dev_run_many(struct kllm_dev *d, struct drm_kllm_job *jobs, uint32_t n,
 		status++;
 		n--;
 	}
-	/* no new ring for this thread (fd or memlock limits): the ioctls */
-	if (d->path == DEV_PATH_URING && ring_ready(d) < 0)
-		d->path = DEV_PATH_IOCTL;
-	if (d->path == DEV_PATH_URING)
+	/* no new ring for this thread (fd or memlock limits): the ioctls, this time */
+	if (d->path == DEV_PATH_URING && ring_ready(d) == 0)
 		return ring_run(d, jobs, n, status);
 	return ioctl_run(d, jobs, n, status);
 }

@@ -8,7 +8,8 @@
  * the device must give the CPU engine's logits bit for bit: prefill and
  * decode steps, one sequence or two batched in one job, a forked cache
  * (memcpy on the mapped KV buffer objects), a context run from a thread
- * other than its maker's (the engine's ring is single-issuer).  With io_uring_setup refused
+ * other than its maker's and from a forked child (the engine's ring is
+ * single-issuer).  With io_uring_setup refused
  * by seccomp the engine uses the ioctls (the job counters say which path
  * ran) and still gives the same bits.  A job over job_timeout_ms fails
  * with a message saying so; a program the driver refuses, with its
@@ -300,6 +301,59 @@ START_TEST(test_ring_follows_thread)
 	free(cpu);
 	free(dev0);
 	free(dev1);
+}
+END_TEST
+
+/*
+ * A forked child runs its parent's context (the same device file and
+ * buffer objects): it must make its own ring, not submit to the parent's
+ * (single-issuer: -EEXIST) or share its SQ memory; the parent's ring
+ * goes on working.
+ */
+START_TEST(test_ring_in_forked_child)
+{
+	const size_t bytes = (size_t)N_ROWS * g_vocab * sizeof(float);
+	float *cpu = rows_alloc(N_ROWS), *dev = rows_alloc(N_ROWS), *child;
+	struct drm_kllm_get_stats st0, st1;
+	struct kllm_ctx *ctx;
+	int status;
+	pid_t pid;
+
+	ctx = ctx_new("cpu");
+	run_alone(ctx, 0, prompt_a, dec_a, cpu);
+	kllm_ctx_free(ctx);
+
+	child = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(child, MAP_FAILED);
+	ctx = ctx_new("dev");
+	st0 = stats_now();
+	run_alone(ctx, 0, prompt_a, dec_a, dev);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct other_thread t = { .ctx = ctx, .out = child };
+
+		other_thread_main(&t);	/* sequence 1, in this process */
+		if (t.ret)
+			printf("vm: guest_engine: forked child: %d %s\n", t.ret,
+			       kllm_ctx_error(ctx));
+		fflush(stdout);
+		_exit(t.ret ? 1 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+	assert_same(cpu, child, N_ROWS, "cpu vs dev, forked child");
+	memset(dev, 0, bytes);
+	run_alone(ctx, 2, prompt_a, dec_a, dev);	/* the parent's ring still works */
+	st1 = stats_now();
+	ck_assert_str_eq(kllm_ctx_engine_name(ctx), "dev (io_uring)");
+	kllm_ctx_free(ctx);
+	assert_same(cpu, dev, N_ROWS, "cpu vs dev, parent after the child");
+	ck_assert_uint_eq(st1.jobs_via_uring - st0.jobs_via_uring, 3 * (1 + ND));
+	ck_assert_uint_eq(st1.jobs_in_flight, 0);
+	munmap(child, bytes);
+	free(cpu);
+	free(dev);
 }
 END_TEST
 
@@ -622,6 +676,7 @@ static Suite *engine_suite(void)
 	tcase_set_timeout(tc, 240);	/* TCG */
 	tcase_add_test(tc, test_cpu_vs_dev);
 	tcase_add_test(tc, test_ring_follows_thread);
+	tcase_add_test(tc, test_ring_in_forked_child);
 	tcase_add_test(tc, test_batched_vs_alone);
 	tcase_add_test(tc, test_long_prompt_one_submission);
 	tcase_add_test(tc, test_ioctl_fallback);
