@@ -269,17 +269,11 @@ int kllm_dev_ring_init(struct io_uring *ring, unsigned int entries, unsigned int
 	return ret;
 }
 
-/* io_uring with 128-byte SQEs; where that is refused, the ioctls. */
-static void ring_setup(struct kllm_dev *d)
+static void ring_close(struct kllm_dev *d)
 {
-	if (kllm_dev_ring_init(&d->ring, DEV_RING_ENTRIES, &d->ring_flags) == 0) {
-		d->have_ring = 1;
-		d->ring_owner = gettid();
-		d->ring_pid = getpid();
-		d->path = DEV_PATH_URING_UNPROVEN;
-	} else {
-		d->path = DEV_PATH_IOCTL;	/* ENOSYS, EPERM: seccomp, sysctl */
-	}
+	if (d->have_ring)
+		io_uring_queue_exit(&d->ring);
+	d->have_ring = 0;
 }
 
 /* Is the ring this thread's to use as it is? */
@@ -305,9 +299,7 @@ static int ring_ready(struct kllm_dev *d)
 
 	if (ring_usable(d))
 		return 0;
-	if (d->have_ring)
-		io_uring_queue_exit(&d->ring);
-	d->have_ring = 0;
+	ring_close(d);
 	ret = kllm_dev_ring_init(&d->ring, DEV_RING_ENTRIES, &d->ring_flags);
 	if (ret)
 		return ret;
@@ -316,6 +308,13 @@ static int ring_ready(struct kllm_dev *d)
 	d->ring_owner = gettid();
 	d->ring_pid = getpid();
 	return 0;
+}
+
+/* io_uring with 128-byte SQEs; where that is refused, the ioctls. */
+static void ring_setup(struct kllm_dev *d)
+{
+	/* ENOSYS, EPERM: seccomp, sysctl */
+	d->path = ring_ready(d) ? DEV_PATH_IOCTL : DEV_PATH_URING_UNPROVEN;
 }
 
 int kllm_dev_load(struct kllm_dev *d, const struct kllm_compiled *c,
@@ -363,8 +362,7 @@ void kllm_dev_close(struct kllm_dev *d)
 {
 	if (!d)
 		return;
-	if (d->have_ring)
-		io_uring_queue_exit(&d->ring);
+	ring_close(d);
 	kllm_dev_bo_free(d, &d->out);
 	if (d->prog) {
 		struct drm_kllm_prog_destroy a = { .handle = d->prog };
@@ -506,14 +504,12 @@ static int ring_run_jobs(struct kllm_dev *d, const struct drm_kllm_job *jobs, ui
 	return 0;
 }
 
+/* ring_run_jobs on a ring ring_ready made this thread's. */
 static int ring_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32_t n,
 		    int32_t *status)
 {
-	int ret = ring_ready(d);
+	int ret = ring_run_jobs(d, jobs, n, status);
 
-	if (ret)
-		return ret;
-	ret = ring_run_jobs(d, jobs, n, status);
 	/*
 	 * -EEXIST: the ring is another thread's after all (a thread id used
 	 * again after the maker exited).  The first io_uring_enter refused
@@ -586,7 +582,10 @@ static int ioctl_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32
 static int ring_probe(struct kllm_dev *d, const struct drm_kllm_job *job, int32_t *status)
 {
 	int32_t st = 0;
-	int ret = ring_run(d, job, 1, &st);
+	int ret = ring_ready(d);
+
+	if (!ret)
+		ret = ring_run(d, job, 1, &st);
 
 	if (ret < 0 || st == -EOPNOTSUPP || st == -EINVAL) {
 		int ring_failed = ret < 0;
@@ -597,9 +596,7 @@ static int ring_probe(struct kllm_dev *d, const struct drm_kllm_job *job, int32_
 			return ret;
 		if (ring_failed || st2 != st) {
 			d->path = DEV_PATH_IOCTL;
-			if (d->have_ring)
-				io_uring_queue_exit(&d->ring);
-			d->have_ring = 0;
+			ring_close(d);
 		}
 		*status = st2;
 		return 0;

@@ -13,8 +13,7 @@
  * Jobs go through io_uring (IORING_OP_URING_CMD, KLLM_URING_CMD_SUBMIT,
  * 128-byte SQEs, a single-issuer DEFER_TASKRUN ring where the kernel has
  * one; a thread other than the ring's maker, or a forked child, gets a
- * ring of its own) when
- * the kernel lets this process use it, else through
+ * ring of its own) when the kernel lets this process use it, else through
  * the JOB_SUBMIT / JOB_WAIT ioctls; the choice is made once, at the first
  * job, and kept (kllm_dev_name says which).
  *

@@ -82,23 +82,36 @@ static void forward(struct kllm_ctx *ctx, uint32_t n, const int32_t *tok,
 }
 
 /* Sequence @seq alone: the prompt in one job (every row out), then the
- * decode steps one job each; N_ROWS rows of logits into @out. */
-static void run_alone(struct kllm_ctx *ctx, int32_t seq, const int32_t *prompt,
+ * decode steps one job each; N_ROWS rows of logits into @out.  0, or the
+ * first forward's error (no Check assertion: threads and forks call it). */
+static int feed_alone(struct kllm_ctx *ctx, int32_t seq, const int32_t *prompt,
 		      const int32_t *dec, float *out)
 {
 	int32_t pos[PL], sid[PL], rows[PL];
+	int ret;
 
 	for (int32_t i = 0; i < PL; i++) {
 		pos[i] = i;
 		sid[i] = seq;
 		rows[i] = i;
 	}
-	forward(ctx, PL, prompt, pos, sid, rows, PL, out);
-	for (int32_t d = 0; d < ND; d++) {
+	ret = kllm_forward(ctx, PL, prompt, pos, sid, rows, PL, out);
+	for (int32_t d = 0; d < ND && !ret; d++) {
 		int32_t p = PL + d, r = 0;
 
-		forward(ctx, 1, &dec[d], &p, &seq, &r, 1, out + (size_t)(PL + d) * g_vocab);
+		ret = kllm_forward(ctx, 1, &dec[d], &p, &seq, &r, 1,
+				   out + (size_t)(PL + d) * g_vocab);
 	}
+	return ret;
+}
+
+static void run_alone(struct kllm_ctx *ctx, int32_t seq, const int32_t *prompt,
+		      const int32_t *dec, float *out)
+{
+	int ret = feed_alone(ctx, seq, prompt, dec, out);
+
+	ck_assert_msg(ret == 0, "forward on %s: %d %s", kllm_ctx_engine_name(ctx), ret,
+		      kllm_ctx_error(ctx));
 }
 
 /* Sequences 0 (a) and 1 (b) together: interleaved prompts in one job, then
@@ -236,7 +249,7 @@ nonzero:
 }
 END_TEST
 
-/* Sequence 1 fed the way run_alone feeds one, on a thread of its own. */
+/* Sequence 1 fed as run_alone feeds one, on a thread of its own. */
 struct other_thread {
 	struct kllm_ctx *ctx;
 	float *out;
@@ -246,20 +259,8 @@ struct other_thread {
 static void *other_thread_main(void *arg)
 {
 	struct other_thread *t = arg;
-	int32_t pos[PL], sid[PL], rows[PL], seq = 1;
 
-	for (int32_t i = 0; i < PL; i++) {
-		pos[i] = i;
-		sid[i] = seq;
-		rows[i] = i;
-	}
-	t->ret = kllm_forward(t->ctx, PL, prompt_a, pos, sid, rows, PL, t->out);
-	for (int32_t d = 0; d < ND && !t->ret; d++) {
-		int32_t p = PL + d, r = 0;
-
-		t->ret = kllm_forward(t->ctx, 1, &dec_a[d], &p, &seq, &r, 1,
-				      t->out + (size_t)(PL + d) * g_vocab);
-	}
+	t->ret = feed_alone(t->ctx, 1, prompt_a, dec_a, t->out);
 	return NULL;
 }
 
@@ -527,7 +528,6 @@ static int fallback_child(const float *want, int sysctl)
 	char params[128] = { 0 }, err[256];
 	struct kllm_ctx *ctx;
 	float *got = calloc((size_t)N_ROWS * g_vocab, sizeof(float));
-	int32_t pos[PL], sid[PL] = { 0 }, rows[PL];
 	int ret = sysctl ? 0 : block_io_uring();
 
 	if (ret == -EINVAL)
@@ -542,19 +542,8 @@ static int fallback_child(const float *want, int sysctl)
 		return printf("vm: fallback: %s\n", err), 1;
 	if (strcmp(kllm_ctx_engine_name(ctx), "dev (ioctl)"))
 		return printf("vm: fallback: engine %s\n", kllm_ctx_engine_name(ctx)), 1;
-	for (int32_t i = 0; i < PL; i++) {
-		pos[i] = i;
-		rows[i] = i;
-	}
-	if (kllm_forward(ctx, PL, prompt_a, pos, sid, rows, PL, got))
-		return printf("vm: fallback: prompt: %s\n", kllm_ctx_error(ctx)), 1;
-	for (int32_t d = 0; d < ND; d++) {
-		int32_t p = PL + d, r = 0;
-
-		if (kllm_forward(ctx, 1, &dec_a[d], &p, sid, &r, 1,
-				 got + (size_t)(PL + d) * g_vocab))
-			return printf("vm: fallback: decode: %s\n", kllm_ctx_error(ctx)), 1;
-	}
+	if (feed_alone(ctx, 0, prompt_a, dec_a, got))
+		return printf("vm: fallback: forward: %s\n", kllm_ctx_error(ctx)), 1;
 	if (run_many_prompts(ctx, want))
 		return 1;
 	kllm_ctx_free(ctx);
