@@ -346,7 +346,8 @@ struct kk_op {
 /*
  * 0 if the op's parameters are consistent (types, shapes, flags), else
  * -KK_EINVAL.  Pointers are the home's business: they are not checked.
- * These queries may execute FPU-unit code (see kk_op_plan).
+ * These queries (down to kk_op_chunk_items) are integer code in non-FPU
+ * units: the kernel home calls them outside any FPU section.
  */
 int kk_op_check(const struct kk_op *op);
 /* Scratch bytes the op needs in op->scratch (0 for most ops). */
@@ -382,13 +383,6 @@ struct kk_host {
 	void (*parallel_for)(void *ctx, kk_range_fn fn, void *arg,
 			     kk_u64 n_items, kk_u64 chunk);
 	void *ctx;
-	/*
-	 * Optional (NULL in userspace): bracket the calls kk_op_exec makes into
-	 * FPU units outside parallel_for (kk_op_plan).  The kernel home passes
-	 * kernel_fpu_begin/end wrappers.
-	 */
-	void (*fpu_begin)(void *ctx);
-	void (*fpu_end)(void *ctx);
 };
 
 #define KK_OP_MAX_STAGES 4
@@ -403,15 +397,14 @@ struct kk_op_plan {
 };
 
 /*
- * Check the op and fill the plan.  0 or -KK_EINVAL.  Like kk_op_check and
- * the other queries above, this may run code from FPU units: the kernel
- * home calls it inside kernel_fpu_begin/end.
+ * Check the op and fill the plan.  0 or -KK_EINVAL.  Integer code, like
+ * kk_op_check and the other queries above: safe outside an FPU section.
  */
 int kk_op_plan(const struct kk_op *op, struct kk_op_plan *plan);
 
 /*
- * Plan the op (inside host->fpu_begin/end when given), then run every stage
- * through the host.  0 or -errno.
+ * Plan the op, then run every stage through the host: its parallel_for is
+ * the only way in to FPU units.  0 or -errno.
  */
 int kk_op_exec(const struct kk_host *host, const struct kk_op *op);
 

@@ -40,21 +40,18 @@
  * handled here with the scalar reference on every path, as ggml does it: K
  * rows are quantized with the reference Q8_0 rounding, q is quantized to
  * Q8_0 and dotted in integers per block, V blocks are dequantized.
+ *
+ * This file is an FPU unit, reached only through kk_op_run; the ops'
+ * checks, scratch size and item counts are integer code in
+ * kk_attention_shape.c (geometry: kk_attn_geo.h).
  */
 #include "kk_impl.h"
 #include "kk_fp.h"
 #include "kk_math.h"
 #include "kk_attn.h"
+#include "kk_attn_geo.h"
 #include "kk_ops_common.h"
 #include "kk_quant.h"
-
-/* F16, or Q8_0 when every head starts on a block. */
-static int kv_type_ok(kk_u32 kv_type, kk_u32 head_dim)
-{
-	if (kv_type == KK_TYPE_F16)
-		return 1;
-	return kv_type == KK_TYPE_Q8_0 && head_dim % QK8_0 == 0;
-}
 
 /* Bytes of @elems cache elements (a multiple of the block for Q8_0). */
 static kk_u64 kv_bytes(kk_u32 kv_type, kk_u64 elems)
@@ -64,31 +61,6 @@ static kk_u64 kv_bytes(kk_u32 kv_type, kk_u64 elems)
 }
 
 /* ---- KV store ---- */
-
-static int kv_store_check(const struct kk_op *op)
-{
-	const struct kk_kv_store *p = &op->kv_store;
-
-	if (!p->n_kv_head || !p->head_dim || !kv_type_ok(p->kv_type, p->head_dim))
-		return -KK_EINVAL;
-	if ((kk_u64)p->n_kv_head * p->head_dim > 0xffffffffull)
-		return -KK_EINVAL;
-	return 0;
-}
-
-static kk_u64 kv_store_items(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return op->kv_store.rows;
-}
-
-static kk_u64 kv_store_chunk(const struct kk_op *op, kk_u32 stage)
-{
-	const struct kk_kv_store *p = &op->kv_store;
-
-	(void)stage;
-	return kk_chunk_rows(2ull * p->n_kv_head * p->head_dim, KK_CHUNK_CHEAP);
-}
 
 /* The cache of a row's sequence, or NULL if seq/pos are out of range. */
 static const struct kk_kv_seq *kv_row_seq(const struct kk_kv_seq *seqs,
@@ -104,195 +76,48 @@ static const struct kk_kv_seq *kv_row_seq(const struct kk_kv_seq *seqs,
 	return s;
 }
 
-static void kv_store_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
-			 kk_u64 end)
+/*
+ * Item i = row * segs + segment: KK_ROW_SEG elements of the row's K and V
+ * at most (kk_ops_common.h).  Both conversions work element by element
+ * (F16) or block by block (Q8_0; segments start on a block), so the cut
+ * changes no bit.
+ */
+void kk_run_kv_store(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+		     kk_u64 end)
 {
 	const struct kk_kv_store *p = &op->kv_store;
 	const kk_u32 row = p->n_kv_head * p->head_dim;
-	kk_u64 r;
+	const kk_u64 segs = kk_row_segs(row);
+	const struct kk_kv_seq *s;
+	kk_u64 i, r, c, o;
+	kk_u32 len;
+	kk_i32 pos;
 
 	(void)stage;
-	for (r = begin; r < end; r++) {
-		const kk_i32 pos = p->pos[r];
-		const struct kk_kv_seq *s = kv_row_seq(p->seqs, p->n_seqs,
-							 p->seq[r], pos);
-		kk_u64 o;
-
+	for (i = begin; i < end; i++) {
+		r = i / segs;
+		c = i % segs * KK_ROW_SEG;
+		len = row - c < KK_ROW_SEG ? (kk_u32)(row - c) : KK_ROW_SEG;
+		pos = p->pos[r];
+		s = kv_row_seq(p->seqs, p->n_seqs, p->seq[r], pos);
 		if (!s)
 			continue;
-		o = kv_bytes(p->kv_type, (kk_u64)pos * row);
+		o = kv_bytes(p->kv_type, (kk_u64)pos * row + c);
 		if (p->kv_type == KK_TYPE_Q8_0) {
-			kk_ref_quantize_row(KK_TYPE_Q8_0, p->k + r * p->k_stride,
-					    (kk_u8 *)s->k + o, row);
-			kk_ref_quantize_row(KK_TYPE_Q8_0, p->v + r * p->v_stride,
-					    (kk_u8 *)s->v + o, row);
+			kk_ref_quantize_row(KK_TYPE_Q8_0, p->k + r * p->k_stride + c,
+					    (kk_u8 *)s->k + o, len);
+			kk_ref_quantize_row(KK_TYPE_Q8_0, p->v + r * p->v_stride + c,
+					    (kk_u8 *)s->v + o, len);
 			continue;
 		}
 		kk_impl_cur->ops.f32_to_f16((kk_u16 *)((kk_u8 *)s->k + o),
-					    p->k + r * p->k_stride, row);
+					    p->k + r * p->k_stride + c, len);
 		kk_impl_cur->ops.f32_to_f16((kk_u16 *)((kk_u8 *)s->v + o),
-					    p->v + r * p->v_stride, row);
+					    p->v + r * p->v_stride + c, len);
 	}
 }
-
-const struct kk_op_class kk_class_kv_store = {
-	.check = kv_store_check,
-	.items = kv_store_items,
-	.chunk_items = kv_store_chunk,
-	.run = kv_store_run,
-};
 
 /* ---- attention ---- */
-
-/*
- * Work of a stage-0 item: query heads * head_dim * positions.  Measured
- * on a loaded 2-core x86 VM: about 60 us scalar, 5 us AVX2 (so some 25 us
- * and 2 us unloaded).  Spans are powers of two in [KK_ATTN_MIN_SPAN,
- * KK_ATTN_MAX_SPAN]; heads per item are capped so that the shortest span
- * stays within the budget.
- */
-#define KK_ATTN_SPAN_WORK 16384u
-#define KK_ATTN_MIN_SPAN 32u
-#define KK_ATTN_MAX_SPAN 512u
-/* Most spans per row (stage-1 items stay bounded too): max_ctx >= 32k. */
-#define KK_ATTN_MAX_SPANS 1024u
-/* head_dim floats per stage-1 item. */
-#define KK_ATTN_SLICE 64u
-/* No bound (max_ctx and window 0): one span covers any range. */
-#define KK_ATTN_SPAN_ALL 0xffffffffu
-
-/* How an op is cut into items; integers only, from the op's scalars. */
-struct attn_geo {
-	kk_u32 group;		/* query heads per KV head */
-	kk_u32 n_sub, gi;	/* head groups per KV head, heads per group */
-	kk_u32 span;		/* positions per span */
-	kk_u32 n_spans;		/* spans per row, at most */
-	kk_u32 n_slices;	/* stage-1 items per (row, head) */
-	kk_u64 slots;		/* partials in the scratch */
-};
-
-static kk_u32 pow2_floor(kk_u32 x)
-{
-	return x ? 1u << (31 - __builtin_clz(x)) : 0;
-}
-
-static int attn_geo(const struct kk_attention *p, struct attn_geo *g)
-{
-	const kk_u32 hd = p->head_dim;
-	kk_u32 gmax, lim = p->max_ctx;
-	kk_u64 bytes;
-
-	g->group = p->n_head / p->n_kv_head;
-	gmax = KK_ATTN_SPAN_WORK / (KK_ATTN_MIN_SPAN * hd);
-	gmax = gmax < 1 ? 1 : gmax > KK_ATTN_MAX_GROUP ? KK_ATTN_MAX_GROUP : gmax;
-	g->n_sub = (g->group + gmax - 1) / gmax;
-	g->gi = (g->group + g->n_sub - 1) / g->n_sub;
-	g->span = pow2_floor(KK_ATTN_SPAN_WORK / (g->gi * hd));
-	if (g->span < KK_ATTN_MIN_SPAN)
-		g->span = KK_ATTN_MIN_SPAN;
-	if (g->span > KK_ATTN_MAX_SPAN)
-		g->span = KK_ATTN_MAX_SPAN;
-	if (p->window && (!lim || p->window < lim))
-		lim = p->window;
-	if (!lim)
-		g->span = KK_ATTN_SPAN_ALL;
-	g->n_spans = lim ? (kk_u32)(((kk_u64)lim + g->span - 1) / g->span) : 1;
-	g->n_slices = (hd + KK_ATTN_SLICE - 1) / KK_ATTN_SLICE;
-	if (g->n_spans > KK_ATTN_MAX_SPANS)
-		return -KK_EINVAL;
-	/* partials: (head_dim + 2) floats each, the whole scratch < 2^62 */
-	if (kk_mul_overflows((kk_u64)p->rows * g->n_spans, p->n_head, &g->slots) ||
-	    kk_mul_overflows(g->slots, (hd + 2ull) * sizeof(float), &bytes) ||
-	    bytes >> 62)
-		return -KK_EINVAL;
-	return 0;
-}
-
-static int attention_check(const struct kk_op *op)
-{
-	const struct kk_attention *p = &op->attention;
-	kk_u64 row = (kk_u64)p->n_head * p->head_dim;
-	struct attn_geo g;
-
-	if (!p->n_head || !p->n_kv_head || p->n_head % p->n_kv_head)
-		return -KK_EINVAL;
-	if (!p->head_dim || p->head_dim > KK_ATTN_MAX_HEAD_DIM)
-		return -KK_EINVAL;
-	if (!kv_type_ok(p->kv_type, p->head_dim))
-		return -KK_EINVAL;
-	if (!kk_rows_ok(p->rows, p->y_stride, row))
-		return -KK_EINVAL;
-	if (!kk_bits_finite(p->scale_bits))
-		return -KK_EINVAL;
-	if (!kk_bits_finite(p->softcap_bits) || kk_bits_negative(p->softcap_bits))
-		return -KK_EINVAL;
-	return attn_geo(p, &g);
-}
-
-static kk_u64 attention_scratch(const struct kk_op *op)
-{
-	struct attn_geo g;
-
-	if (attention_check(op))
-		return 0;
-	attn_geo(&op->attention, &g);
-	return g.slots * (op->attention.head_dim + 2ull) * sizeof(float);
-}
-
-/* Whole rows, one (row, head) per item: the path asks, the cache is F16. */
-static int attn_by_rows(const struct kk_attention *p)
-{
-	return kk_impl_cur && kk_impl_cur->ops.attn_row_f16 &&
-	       p->kv_type == KK_TYPE_F16;
-}
-
-static kk_u32 attention_stages(const struct kk_op *op)
-{
-	struct attn_geo g;
-
-	if (attention_check(op) || attn_by_rows(&op->attention))
-		return 1;
-	attn_geo(&op->attention, &g);
-	return g.n_spans > 1 ? 2 : 1;
-}
-
-static kk_u64 attention_items(const struct kk_op *op, kk_u32 stage)
-{
-	const struct kk_attention *p = &op->attention;
-	struct attn_geo g;
-
-	if (attn_geo(p, &g))
-		return 0;
-	if (attn_by_rows(p))
-		return (kk_u64)p->rows * p->n_head;
-	if (stage == 0)
-		return (kk_u64)p->rows * g.n_spans * p->n_kv_head * g.n_sub;
-	return (kk_u64)p->rows * p->n_head * g.n_slices;
-}
-
-static kk_u64 attention_chunk(const struct kk_op *op, kk_u32 stage)
-{
-	const struct kk_attention *p = &op->attention;
-	kk_u64 span, r;
-	struct attn_geo g;
-
-	if (attn_geo(p, &g))
-		return 1;
-	if (attn_by_rows(p))
-		return 1;
-	if (stage == 1)
-		return kk_chunk_rows((kk_u64)g.n_spans * (KK_ATTN_SLICE + 32),
-				     KK_CHUNK_ATTN);
-	span = g.span;
-	if (span == KK_ATTN_SPAN_ALL) {	/* no bound: the longest row */
-		span = 1;
-		for (r = 0; r < p->rows; r++)
-			if ((kk_i64)p->pos[r] + 1 > (kk_i64)span)
-				span = (kk_u64)p->pos[r] + 1;
-	}
-	/* a chunk is about one full stage-0 item */
-	return kk_chunk_rows(span * g.gi * p->head_dim, KK_ATTN_SPAN_WORK);
-}
 
 /* The positions [j0, j1) row t attends to; NULL (and 0, 0) if none. */
 static const struct kk_kv_seq *attn_range(const struct kk_attention *p,
@@ -318,7 +143,7 @@ static const struct kk_kv_seq *attn_range(const struct kk_attention *p,
 }
 
 /* Spans of a range of @n positions: at least one (an empty range too). */
-static kk_u32 attn_row_spans(const struct attn_geo *g, kk_u32 n)
+static kk_u32 attn_row_spans(const struct kk_attn_geo *g, kk_u32 n)
 {
 	kk_u64 ns = ((kk_u64)n + g->span - 1) / g->span;
 
@@ -388,7 +213,7 @@ static void attn_finish(float *y, const float *acc, const float *ml,
 }
 
 /* Stage 0, item i = ((kv head * n_sub + group) * n_spans + span) * rows + row. */
-static void attn_span_item(const struct kk_op *op, const struct attn_geo *g,
+static void attn_span_item(const struct kk_op *op, const struct kk_attn_geo *g,
 			   kk_u64 i, float scale, float softcap)
 {
 	const struct kk_attention *p = &op->attention;
@@ -441,7 +266,7 @@ static void attn_span_item(const struct kk_op *op, const struct attn_geo *g,
  * Stage 1, item i = (row * n_head + head) * n_slices + slice: the row's
  * partials, in span order, weighted by e^(m_i - max m).
  */
-static void attn_combine_item(const struct kk_op *op, const struct attn_geo *g,
+static void attn_combine_item(const struct kk_op *op, const struct kk_attn_geo *g,
 			      kk_u64 i)
 {
 	const struct kk_attention *p = &op->attention;
@@ -481,7 +306,7 @@ static void attn_combine_item(const struct kk_op *op, const struct attn_geo *g,
 		y[d] *= inv;
 }
 
-/* Whole-row item i = row * n_head + head (attn_by_rows). */
+/* Whole-row item i = row * n_head + head (kk_attn_by_rows). */
 static void attn_row_item(const struct kk_op *op, kk_u64 i, float scale,
 			  float softcap)
 {
@@ -506,18 +331,18 @@ static void attn_row_item(const struct kk_op *op, kk_u64 i, float scale,
 	kk_impl_cur->ops.attn_row_f16(&r);
 }
 
-static void attention_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
-			  kk_u64 end)
+void kk_run_attention(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+		      kk_u64 end)
 {
 	const struct kk_attention *p = &op->attention;
 	const float softcap = kk_u32_as_f32(p->softcap_bits);
 	float scale = kk_u32_as_f32(p->scale_bits);
-	struct attn_geo g;
+	struct kk_attn_geo g;
 	kk_u64 i;
 
-	if (attn_geo(p, &g))
+	if (kk_attn_geo(p, &g))
 		return;
-	if (attn_by_rows(p)) {
+	if (kk_attn_by_rows(p)) {
 		for (i = begin; i < end; i++)
 			attn_row_item(op, i, scale, softcap);
 		return;
@@ -534,12 +359,3 @@ static void attention_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
 			attn_combine_item(op, &g, i);
 	}
 }
-
-const struct kk_op_class kk_class_attention = {
-	.check = attention_check,
-	.scratch_size = attention_scratch,
-	.stages = attention_stages,
-	.items = attention_items,
-	.chunk_items = attention_chunk,
-	.run = attention_run,
-};

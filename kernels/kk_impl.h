@@ -51,28 +51,57 @@ void kk_mm_init_dotprod(struct kk_mm_impl *mm, kk_u32 cpu_flags);
 void kk_ops_init_neon(struct kk_ops_impl *ops, kk_u32 cpu_flags);
 #endif
 
-/* What kk_op.c needs to know about one kind of op. */
+/*
+ * The shape of one kind of op, as kk_op.c needs it: integer code in
+ * non-FPU units (kk_matmul.c, kk_*_shape.c), because the validator, the
+ * lowering and the engine call these outside any FPU section.  A class
+ * must not reach an FPU unit (tests/module-check.sh checks the objects).
+ */
 struct kk_op_class {
 	int (*check)(const struct kk_op *op);
 	kk_u64 (*scratch_size)(const struct kk_op *op);	/* NULL = 0 */
 	kk_u32 (*stages)(const struct kk_op *op);		/* NULL = 1 */
 	kk_u64 (*items)(const struct kk_op *op, kk_u32 stage);
 	kk_u64 (*chunk_items)(const struct kk_op *op, kk_u32 stage);
-	void (*run)(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
 };
 
 extern const struct kk_op_class kk_class_matmul;	/* kk_matmul.c */
-extern const struct kk_op_class kk_class_rmsnorm;	/* kk_ops.c ... */
-extern const struct kk_op_class kk_class_rope;
+extern const struct kk_op_class kk_class_rmsnorm;	/* kk_ops_shape.c ... */
 extern const struct kk_op_class kk_class_softmax;
 extern const struct kk_op_class kk_class_unary;
 extern const struct kk_op_class kk_class_glu;
 extern const struct kk_op_class kk_class_binary;
 extern const struct kk_op_class kk_class_scale;
 extern const struct kk_op_class kk_class_get_rows;
-extern const struct kk_op_class kk_class_kv_store;
-extern const struct kk_op_class kk_class_attention;
 extern const struct kk_op_class kk_class_argmax;
+extern const struct kk_op_class kk_class_rope;		/* kk_rope_shape.c */
+extern const struct kk_op_class kk_class_kv_store;	/* kk_attention_shape.c */
+extern const struct kk_op_class kk_class_attention;
+
+/*
+ * Items [begin, end) of a stage, already clamped to the stage's items:
+ * the float work of each kind of op, dispatched by kk_op_run (kk_op_run.c)
+ * and only from there, inside the home's FPU section.
+ */
+typedef void (*kk_op_run_fn)(const struct kk_op *op, kk_u32 stage,
+			     kk_u64 begin, kk_u64 end);
+
+void kk_run_matmul(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_rmsnorm(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_softmax(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_unary(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_glu(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_binary(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_scale(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_get_rows(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_argmax(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_rope(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_kv_store(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+void kk_run_attention(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end);
+
+/* What kk_simd_available() found (kk_simd.c), for kk_simd_select(). */
+extern kk_u32 kk_simd_avail_mask;
+extern kk_u32 kk_simd_cpu_flags;
 
 /* Overflow-checked helpers for the check functions (integers only). */
 static inline int kk_mul_overflows(kk_u64 a, kk_u64 b, kk_u64 *out)

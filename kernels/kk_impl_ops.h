@@ -4,8 +4,8 @@
  * Owned by kk_ops.c and the kk_ops_*.c files.
  *
  * Every entry works on one row (or one attention span, kk_attention.c) and is
- * called from the op classes (kk_ops.c, kk_rope.c, kk_attention.c) inside
- * the home's FPU section.  The scalar entries are the reference; a SIMD
+ * called from the op classes' run functions (kk_ops.c, kk_rope.c,
+ * kk_attention.c) inside the home's FPU section.  The scalar entries are the reference; a SIMD
  * entry is either bitwise equal to it (element-wise ops: the same IEEE
  * operations in the same order, no FMA) or differs only by the order of a
  * reduction (rmsnorm, softmax, attention dot products).

@@ -2,7 +2,7 @@
 /*
  * kk_mm_dotprod.c - matmul kernels for aarch64 with SDOT (armv8.2 dotprod):
  * kk_mm_arm.h's 32-element block kernels with vdotq_s32 integer dots.
- * Runs on top of the NEON table (kk_simd.c calls kk_mm_init_neon first),
+ * Runs on top of the NEON table (kk_simd_table.c calls kk_mm_init_neon first),
  * which keeps the K-quant, float and quantizer entries: their int16 lanes
  * are what reproduce the reference bit for bit.  FPU unit.
  */

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * kk_op.c - dispatch of struct kk_op to its class, and the generic
- * stage-by-stage executor.  Integers only: this file is built without FP
- * flags in the kernel.
+ * kk_op.c - dispatch of struct kk_op to its class's shape (check, sizes,
+ * item counts), and the generic stage-by-stage executor.  Integers only:
+ * built without FP flags in the kernel, and everything it calls but
+ * kk_op_run (kk_op_run.c, inside the host's parallel_for) is integer code
+ * too, so the queries and kk_op_plan are safe outside an FPU section.
  */
 #include "kk_impl.h"
 
@@ -75,21 +77,6 @@ kk_u64 kk_op_chunk_items(const struct kk_op *op, kk_u32 stage)
 	return n ? n : 1;
 }
 
-void kk_op_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin, kk_u64 end)
-{
-	const struct kk_op_class *c = kk_class_of(op);
-	kk_u64 items;
-
-	if (!c || !kk_impl_cur)
-		return;
-	items = kk_op_items(op, stage);
-	if (end > items)
-		end = items;
-	if (begin >= end)
-		return;
-	c->run(op, stage, begin, end);
-}
-
 struct kk_stage_call {
 	const struct kk_op *op;
 	kk_u32 stage;
@@ -130,11 +117,7 @@ int kk_op_exec(const struct kk_host *host, const struct kk_op *op)
 
 	if (!kk_impl_cur)
 		return -KK_EINVAL;
-	if (host->fpu_begin)
-		host->fpu_begin(host->ctx);
 	ret = kk_op_plan(op, &plan);
-	if (host->fpu_end)
-		host->fpu_end(host->ctx);
 	if (ret)
 		return ret;
 	if (plan.scratch_size && !op->scratch)

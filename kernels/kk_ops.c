@@ -1,383 +1,365 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * kk_ops.c - the row-wise op classes: RMSNorm, softmax, unary, GLU, binary,
- * scale, get_rows and argmax.  One item is one row.  RoPE lives in
- * kk_rope.c, the KV store and attention in kk_attention.c.
+ * kk_ops.c - the float work of the row-wise op classes: RMSNorm, softmax,
+ * unary, GLU, binary, scale, get_rows and argmax, one row per item,
+ * through the selected path's table.  Their shapes (check, item counts)
+ * are in kk_ops_shape.c; RoPE lives in kk_rope.c, the KV store and
+ * attention in kk_attention.c.
  *
- * check/items/chunk_items use integers only (float parameters are judged by
- * their bit patterns), so they may run outside the home's FPU section; run
- * does the float work through the selected path's table.
+ * An FPU unit: reached only through kk_op_run.
+ *
+ * A row longer than KK_ROW_SEG is cut into segments, one item each (its
+ * shape: kk_ops_shape.c).  Element-wise ops and get_rows just run each
+ * segment: the path computes every element alone, so the bits are the
+ * whole row's.  Reductions take stages and keep a partial per segment in
+ * op->scratch: argmax combines them exactly; softmax and RMSNorm then use
+ * the scalar formulas with the sums grouped by segment.
  */
 #include "kk_impl.h"
 #include "kk_fp.h"
+#include "kk_math.h"
 #include "kk_ops_common.h"
 #include "kk_quant.h"
 
+/*
+ * Item i of a row op (kk_ops_common.h): row, first element and length of
+ * its segment.  A row of at most KK_ROW_SEG elements is one whole item,
+ * which the path's row function computes as it always has.
+ */
+struct row_seg {
+	kk_u64 row, first;
+	kk_u32 len;
+};
+
+static struct row_seg row_seg_of(kk_u64 i, kk_u32 n)
+{
+	const kk_u64 segs = kk_row_segs(n);
+	struct row_seg s = { .row = i / segs, .first = i % segs * KK_ROW_SEG };
+
+	s.len = n - s.first < KK_ROW_SEG ? (kk_u32)(n - s.first) : KK_ROW_SEG;
+	return s;
+}
+
+/* A segment's partial result (KK_ROW_PART_BYTES in op->scratch). */
+struct row_part {
+	double sum;
+	float max;
+	kk_u32 idx;
+};
+
+_Static_assert(sizeof(struct row_part) == KK_ROW_PART_BYTES, "row_part");
+
+/* The partials of row @row, or NULL if the op has no scratch. */
+static struct row_part *row_parts(const struct kk_op *op, kk_u64 row,
+				  kk_u32 n)
+{
+	struct row_part *parts = op->scratch;
+
+	return parts ? parts + row * kk_row_segs(n) : parts;
+}
+
 /* ---- RMSNorm ---- */
 
-static int rmsnorm_check(const struct kk_op *op)
+/* Stage 0 of a long row: the segment's sum of squares, as rmsnorm_scalar. */
+static void rmsnorm_seg_sum(const struct kk_rmsnorm *p, struct row_seg s,
+			    struct row_part *part)
 {
-	const struct kk_rmsnorm *p = &op->rmsnorm;
+	const float *x = p->x + s.row * p->x_stride + s.first;
+	double sum = 0.0;
+	kk_u32 i;
 
-	if (!p->n || !kk_rows_ok(p->rows, p->y_stride, p->n))
-		return -KK_EINVAL;
-	if (!kk_bits_finite(p->eps_bits) || kk_bits_negative(p->eps_bits))
-		return -KK_EINVAL;
-	return 0;
+	for (i = 0; i < s.len; i++)
+		sum += (double)(x[i] * x[i]);
+	part->sum = sum;
 }
 
-static kk_u64 rmsnorm_items(const struct kk_op *op, kk_u32 stage)
+/* Stage 1: the row's scale from every segment's sum, applied to this one. */
+static void rmsnorm_seg_scale(const struct kk_rmsnorm *p, struct row_seg s,
+			      const struct row_part *parts)
 {
-	(void)stage;
-	return op->rmsnorm.rows;
+	const float *x = p->x + s.row * p->x_stride + s.first;
+	float *y = p->y + s.row * p->y_stride + s.first;
+	const kk_u64 segs = kk_row_segs(p->n);
+	float mean, scale;
+	double sum = 0.0;
+	kk_u64 k;
+	kk_u32 i;
+
+	for (k = 0; k < segs; k++)
+		sum += parts[k].sum;
+	mean = (float)(sum / (double)p->n);
+	scale = 1.0f / __builtin_sqrtf(mean + kk_u32_as_f32(p->eps_bits));
+	for (i = 0; i < s.len; i++)
+		y[i] = p->w ? (x[i] * scale) * p->w[s.first + i] : x[i] * scale;
 }
 
-static kk_u64 rmsnorm_chunk(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return kk_chunk_rows(op->rmsnorm.n, KK_CHUNK_CHEAP);
-}
-
-static void rmsnorm_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
-			kk_u64 end)
+void kk_run_rmsnorm(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+		    kk_u64 end)
 {
 	const struct kk_rmsnorm *p = &op->rmsnorm;
 	const float eps = kk_u32_as_f32(p->eps_bits);
-	kk_u64 r;
+	struct row_part *parts;
+	struct row_seg s;
+	kk_u64 i;
 
-	(void)stage;
-	for (r = begin; r < end; r++)
-		kk_impl_cur->ops.rmsnorm(p->y + r * p->y_stride,
-					 p->x + r * p->x_stride, p->w, p->n,
-					 eps);
-}
-
-const struct kk_op_class kk_class_rmsnorm = {
-	.check = rmsnorm_check,
-	.items = rmsnorm_items,
-	.chunk_items = rmsnorm_chunk,
-	.run = rmsnorm_run,
-};
-
-/* ---- softmax ---- */
-
-static int softmax_check(const struct kk_op *op)
-{
-	const struct kk_softmax *p = &op->softmax;
-
-	if (!p->n || !kk_rows_ok(p->rows, p->y_stride, p->n))
-		return -KK_EINVAL;
-	if (!kk_bits_finite(p->scale_bits))
-		return -KK_EINVAL;
-	return 0;
-}
-
-static kk_u64 softmax_items(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return op->softmax.rows;
-}
-
-static kk_u64 softmax_chunk(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return kk_chunk_rows(op->softmax.n, KK_CHUNK_EXP);
-}
-
-static void softmax_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
-			kk_u64 end)
-{
-	const struct kk_softmax *p = &op->softmax;
-	const float scale = kk_u32_as_f32(p->scale_bits);
-	kk_u64 r;
-
-	(void)stage;
-	for (r = begin; r < end; r++)
-		kk_impl_cur->ops.softmax(p->y + r * p->y_stride,
-					 p->x + r * p->x_stride, p->n, scale);
-}
-
-const struct kk_op_class kk_class_softmax = {
-	.check = softmax_check,
-	.items = softmax_items,
-	.chunk_items = softmax_chunk,
-	.run = softmax_run,
-};
-
-/* ---- unary ---- */
-
-static int unary_check(const struct kk_op *op)
-{
-	const struct kk_unary *p = &op->unary;
-
-	if (p->fn != KK_UNARY_SILU && p->fn != KK_UNARY_GELU)
-		return -KK_EINVAL;
-	if (!kk_rows_ok(p->rows, p->y_stride, p->n))
-		return -KK_EINVAL;
-	return 0;
-}
-
-static kk_u64 unary_items(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return op->unary.rows;
-}
-
-static kk_u64 unary_chunk(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return kk_chunk_rows(op->unary.n, KK_CHUNK_EXP);
-}
-
-static void unary_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
-		      kk_u64 end)
-{
-	const struct kk_unary *p = &op->unary;
-	kk_u64 r;
-
-	(void)stage;
-	for (r = begin; r < end; r++)
-		kk_impl_cur->ops.unary(p->y + r * p->y_stride,
-				       p->x + r * p->x_stride, p->n, p->fn);
-}
-
-const struct kk_op_class kk_class_unary = {
-	.check = unary_check,
-	.items = unary_items,
-	.chunk_items = unary_chunk,
-	.run = unary_run,
-};
-
-/* ---- GLU ---- */
-
-static int glu_check(const struct kk_op *op)
-{
-	const struct kk_glu *p = &op->glu;
-
-	if (p->fn != KK_UNARY_SILU && p->fn != KK_UNARY_GELU)
-		return -KK_EINVAL;
-	if (!kk_rows_ok(p->rows, p->y_stride, p->n))
-		return -KK_EINVAL;
-	return 0;
-}
-
-static kk_u64 glu_items(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return op->glu.rows;
-}
-
-static kk_u64 glu_chunk(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return kk_chunk_rows(op->glu.n, KK_CHUNK_EXP);
-}
-
-static void glu_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
-		    kk_u64 end)
-{
-	const struct kk_glu *p = &op->glu;
-	kk_u64 r;
-
-	(void)stage;
-	for (r = begin; r < end; r++)
-		kk_impl_cur->ops.glu(p->y + r * p->y_stride,
-				     p->gate + r * p->gate_stride,
-				     p->up + r * p->up_stride, p->n, p->fn);
-}
-
-const struct kk_op_class kk_class_glu = {
-	.check = glu_check,
-	.items = glu_items,
-	.chunk_items = glu_chunk,
-	.run = glu_run,
-};
-
-/* ---- binary ---- */
-
-static int binary_check(const struct kk_op *op)
-{
-	const struct kk_binary *p = &op->binary;
-
-	if (p->fn != KK_BINARY_ADD && p->fn != KK_BINARY_MUL)
-		return -KK_EINVAL;
-	if (!kk_rows_ok(p->rows, p->y_stride, p->n))
-		return -KK_EINVAL;
-	return 0;
-}
-
-static kk_u64 binary_items(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return op->binary.rows;
-}
-
-static kk_u64 binary_chunk(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return kk_chunk_rows(op->binary.n, KK_CHUNK_CHEAP);
-}
-
-static void binary_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
-		       kk_u64 end)
-{
-	const struct kk_binary *p = &op->binary;
-	kk_u64 r;
-
-	(void)stage;
-	for (r = begin; r < end; r++)
-		kk_impl_cur->ops.binary(p->y + r * p->y_stride,
-					p->a + r * p->a_stride,
-					p->b + r * p->b_stride, p->n, p->fn);
-}
-
-const struct kk_op_class kk_class_binary = {
-	.check = binary_check,
-	.items = binary_items,
-	.chunk_items = binary_chunk,
-	.run = binary_run,
-};
-
-/* ---- scale ---- */
-
-static int scale_check(const struct kk_op *op)
-{
-	const struct kk_scale *p = &op->scale;
-
-	if (!kk_rows_ok(p->rows, p->y_stride, p->n))
-		return -KK_EINVAL;
-	if (!kk_bits_finite(p->scale_bits))
-		return -KK_EINVAL;
-	return 0;
-}
-
-static kk_u64 scale_items(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return op->scale.rows;
-}
-
-static kk_u64 scale_chunk(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return kk_chunk_rows(op->scale.n, KK_CHUNK_CHEAP);
-}
-
-static void scale_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
-		      kk_u64 end)
-{
-	const struct kk_scale *p = &op->scale;
-	const float s = kk_u32_as_f32(p->scale_bits);
-	kk_u64 r;
-
-	(void)stage;
-	for (r = begin; r < end; r++)
-		kk_impl_cur->ops.scale(p->y + r * p->y_stride,
-				       p->x + r * p->x_stride, p->n, s);
-}
-
-const struct kk_op_class kk_class_scale = {
-	.check = scale_check,
-	.items = scale_items,
-	.chunk_items = scale_chunk,
-	.run = scale_run,
-};
-
-/* ---- get_rows: gather table rows by id, dequantized to float ---- */
-
-static int get_rows_check(const struct kk_op *op)
-{
-	const struct kk_get_rows *p = &op->get_rows;
-	kk_u64 rb;
-
-	if (!kk_type_is_weight(p->type) || !p->n)
-		return -KK_EINVAL;
-	rb = kk_row_bytes(p->type, p->n);
-	if (!rb || p->table_row_bytes < rb)
-		return -KK_EINVAL;
-	if (!kk_rows_ok(p->rows, p->y_stride, p->n))
-		return -KK_EINVAL;
-	return 0;
-}
-
-static kk_u64 get_rows_items(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return op->get_rows.rows;
-}
-
-static kk_u64 get_rows_chunk(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return kk_chunk_rows(op->get_rows.n, KK_CHUNK_CHEAP);
-}
-
-static void get_rows_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
-			 kk_u64 end)
-{
-	const struct kk_get_rows *p = &op->get_rows;
-	kk_u64 r;
-
-	(void)stage;
-	for (r = begin; r < end; r++) {
-		const kk_i32 id = p->ids[r];
-		float *y = p->y + r * p->y_stride;
-
-		/* ids may come from userspace: never read outside the table */
-		if (id < 0 || (kk_u32)id >= p->n_rows_table) {
-			__builtin_memset(y, 0, (kk_u64)p->n * sizeof(float));
+	for (i = begin; i < end; i++) {
+		s = row_seg_of(i, p->n);
+		if (s.len == p->n) {
+			kk_impl_cur->ops.rmsnorm(p->y + s.row * p->y_stride,
+						 p->x + s.row * p->x_stride,
+						 p->w, p->n, eps);
 			continue;
 		}
-		kk_ref_dequant_row(p->type,
-				   (const kk_u8 *)p->table +
-				   (kk_u64)id * p->table_row_bytes, y, p->n);
+		parts = row_parts(op, s.row, p->n);
+		if (!parts)
+			return;
+		if (stage == 0)
+			rmsnorm_seg_sum(p, s, &parts[s.first / KK_ROW_SEG]);
+		else
+			rmsnorm_seg_scale(p, s, parts);
 	}
 }
 
-const struct kk_op_class kk_class_get_rows = {
-	.check = get_rows_check,
-	.items = get_rows_items,
-	.chunk_items = get_rows_chunk,
-	.run = get_rows_run,
-};
+/* ---- softmax ---- */
+
+/*
+ * A long row, as softmax_scalar in three stages: each segment's maximum;
+ * then e = exp(x * scale - row maximum) and the segment's sum of them; then
+ * e * (1 / row sum).  The maximum and e are the whole row's; only the
+ * double sum is grouped by segment.
+ */
+static void softmax_seg(const struct kk_softmax *p, kk_u32 stage,
+			struct row_seg s, struct row_part *parts)
+{
+	const float *x = p->x + s.row * p->x_stride + s.first;
+	float *y = p->y + s.row * p->y_stride + s.first;
+	const float scale = kk_u32_as_f32(p->scale_bits);
+	const kk_u64 segs = kk_row_segs(p->n);
+	struct row_part *part = &parts[s.first / KK_ROW_SEG];
+	float max = -__builtin_inff(), inv;
+	double sum = 0.0;
+	kk_u64 k;
+	kk_u32 i;
+
+	if (stage == 0) {
+		for (i = 0; i < s.len; i++) {
+			float v = x[i] * scale;
+
+			max = v > max ? v : max;
+		}
+		part->max = max;
+		return;
+	}
+	if (stage == 1) {
+		for (k = 0; k < segs; k++)
+			max = parts[k].max > max ? parts[k].max : max;
+		for (i = 0; i < s.len; i++) {
+			float e = kk_expf(x[i] * scale - max);
+
+			y[i] = e;
+			sum += (double)e;
+		}
+		part->sum = sum;
+		return;
+	}
+	for (k = 0; k < segs; k++)
+		sum += parts[k].sum;
+	inv = (float)(1.0 / sum);
+	for (i = 0; i < s.len; i++)
+		y[i] *= inv;
+}
+
+void kk_run_softmax(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+		    kk_u64 end)
+{
+	const struct kk_softmax *p = &op->softmax;
+	const float scale = kk_u32_as_f32(p->scale_bits);
+	struct row_part *parts;
+	struct row_seg s;
+	kk_u64 i;
+
+	for (i = begin; i < end; i++) {
+		s = row_seg_of(i, p->n);
+		if (s.len == p->n) {
+			kk_impl_cur->ops.softmax(p->y + s.row * p->y_stride,
+						 p->x + s.row * p->x_stride,
+						 p->n, scale);
+			continue;
+		}
+		parts = row_parts(op, s.row, p->n);
+		if (!parts)
+			return;
+		softmax_seg(p, stage, s, parts);
+	}
+}
+
+/* ---- unary ---- */
+
+void kk_run_unary(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+		  kk_u64 end)
+{
+	const struct kk_unary *p = &op->unary;
+	struct row_seg s;
+	kk_u64 i;
+
+	(void)stage;
+	for (i = begin; i < end; i++) {
+		s = row_seg_of(i, p->n);
+		kk_impl_cur->ops.unary(p->y + s.row * p->y_stride + s.first,
+				       p->x + s.row * p->x_stride + s.first,
+				       s.len, p->fn);
+	}
+}
+
+/* ---- GLU ---- */
+
+void kk_run_glu(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+		kk_u64 end)
+{
+	const struct kk_glu *p = &op->glu;
+	struct row_seg s;
+	kk_u64 i;
+
+	(void)stage;
+	for (i = begin; i < end; i++) {
+		s = row_seg_of(i, p->n);
+		kk_impl_cur->ops.glu(p->y + s.row * p->y_stride + s.first,
+				     p->gate + s.row * p->gate_stride + s.first,
+				     p->up + s.row * p->up_stride + s.first,
+				     s.len, p->fn);
+	}
+}
+
+/* ---- binary ---- */
+
+void kk_run_binary(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+		   kk_u64 end)
+{
+	const struct kk_binary *p = &op->binary;
+	struct row_seg s;
+	kk_u64 i;
+
+	(void)stage;
+	for (i = begin; i < end; i++) {
+		s = row_seg_of(i, p->n);
+		kk_impl_cur->ops.binary(p->y + s.row * p->y_stride + s.first,
+					p->a + s.row * p->a_stride + s.first,
+					p->b + s.row * p->b_stride + s.first,
+					s.len, p->fn);
+	}
+}
+
+/* ---- scale ---- */
+
+void kk_run_scale(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+		  kk_u64 end)
+{
+	const struct kk_scale *p = &op->scale;
+	const float f = kk_u32_as_f32(p->scale_bits);
+	struct row_seg s;
+	kk_u64 i;
+
+	(void)stage;
+	for (i = begin; i < end; i++) {
+		s = row_seg_of(i, p->n);
+		kk_impl_cur->ops.scale(p->y + s.row * p->y_stride + s.first,
+				       p->x + s.row * p->x_stride + s.first,
+				       s.len, f);
+	}
+}
+
+/* ---- get_rows: gather table rows by id, dequantized to float ---- */
+
+void kk_run_get_rows(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+		     kk_u64 end)
+{
+	const struct kk_get_rows *p = &op->get_rows;
+	struct row_seg s;
+	kk_i32 id;
+	float *y;
+	kk_u64 i;
+
+	(void)stage;
+	for (i = begin; i < end; i++) {
+		s = row_seg_of(i, p->n);
+		id = p->ids[s.row];
+		y = p->y + s.row * p->y_stride + s.first;
+
+		/* ids may come from userspace: never read outside the table */
+		if (id < 0 || (kk_u32)id >= p->n_rows_table) {
+			__builtin_memset(y, 0, (kk_u64)s.len * sizeof(float));
+			continue;
+		}
+		/* segments start on a block: KK_ROW_SEG is a multiple of 256 */
+		kk_ref_dequant_row(p->type,
+				   (const kk_u8 *)p->table +
+				   (kk_u64)id * p->table_row_bytes +
+				   kk_row_bytes(p->type, s.first), y, s.len);
+	}
+}
 
 /* ---- argmax ---- */
 
-static int argmax_check(const struct kk_op *op)
+/*
+ * A long row: the path's argmax of each segment, then the largest of
+ * those, the earliest segment on ties.  That is exactly the whole row's
+ * answer: the largest element, lowest index on ties, NaNs skipped, 0 if
+ * there is no element above -inf.
+ */
+static void argmax_seg(const struct kk_argmax *p, struct row_seg s,
+		       struct row_part *part)
 {
-	/* indices are returned as i32 */
-	if (!op->argmax.n || op->argmax.n > 0x7fffffffu)
-		return -KK_EINVAL;
-	return 0;
+	const float *x = p->x + s.row * p->x_stride + s.first;
+	const kk_u32 idx = kk_impl_cur->ops.argmax(x, s.len);
+	const float v = x[idx];
+
+	/* idx 0 also means "nothing above -inf" (v NaN or -inf then) */
+	part->max = v > -__builtin_inff() ? v : -__builtin_inff();
+	part->idx = (kk_u32)s.first + idx;
 }
 
-static kk_u64 argmax_items(const struct kk_op *op, kk_u32 stage)
+static void argmax_combine(const struct kk_argmax *p, kk_u64 row,
+			   const struct row_part *parts)
 {
-	(void)stage;
-	return op->argmax.rows;
+	const kk_u64 segs = kk_row_segs(p->n);
+	float max = -__builtin_inff();
+	kk_u32 idx = 0;
+	kk_u64 k;
+
+	if (!parts)
+		return;
+	for (k = 0; k < segs; k++) {
+		if (parts[k].max > max) {
+			max = parts[k].max;
+			idx = parts[k].idx;
+		}
+	}
+	p->idx[row] = (kk_i32)idx;
 }
 
-static kk_u64 argmax_chunk(const struct kk_op *op, kk_u32 stage)
-{
-	(void)stage;
-	return kk_chunk_rows(op->argmax.n, KK_CHUNK_CHEAP);
-}
-
-static void argmax_run(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
-		       kk_u64 end)
+void kk_run_argmax(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
+		   kk_u64 end)
 {
 	const struct kk_argmax *p = &op->argmax;
-	kk_u64 r;
+	struct row_part *parts;
+	struct row_seg s;
+	kk_u64 i;
 
-	(void)stage;
-	for (r = begin; r < end; r++)
-		p->idx[r] = (kk_i32)kk_impl_cur->ops.argmax(p->x + r * p->x_stride,
-							   p->n);
+	if (stage == 1) {
+		for (i = begin; i < end; i++)
+			argmax_combine(p, i, row_parts(op, i, p->n));
+		return;
+	}
+	for (i = begin; i < end; i++) {
+		s = row_seg_of(i, p->n);
+		if (s.len == p->n) {
+			p->idx[s.row] = (kk_i32)kk_impl_cur->ops.argmax(
+				p->x + s.row * p->x_stride, p->n);
+			continue;
+		}
+		parts = row_parts(op, s.row, p->n);
+		if (!parts)
+			return;
+		argmax_seg(p, s, &parts[s.first / KK_ROW_SEG]);
+	}
 }
-
-const struct kk_op_class kk_class_argmax = {
-	.check = argmax_check,
-	.items = argmax_items,
-	.chunk_items = argmax_chunk,
-	.run = argmax_run,
-};

@@ -48,4 +48,60 @@ static inline kk_u64 kk_chunk_rows(kk_u64 n, kk_u64 elems)
 	return c ? c : 1;
 }
 
+/*
+ * The most elements of one row that one work item touches.  The caller
+ * picks row lengths, and an item runs in one non-preemptible FPU section in
+ * the kernel home, so a longer row is cut into segments of KK_ROW_SEG
+ * elements (the last one shorter), numbered row-major: item = row * segs +
+ * segment.  The cut depends on the shape alone.  8k elements (32 KiB of
+ * floats) keep the longest item of an adversarial shape within a small
+ * multiple of a real model's longest (attention spans, matmul tiles), even
+ * where a long row takes the scalar formula (softmax's exp).  Every row a
+ * real model normalises (8k elements up to 70B models) is one segment, so
+ * its bits are the path's row function's; element-wise ops, RoPE's heads, the KV
+ * store and get_rows compute each element alone, so cutting their rows
+ * changes no bit; an argmax over a vocabulary runs in segments and is
+ * exact; no real program has a softmax op.
+ */
+#define KK_ROW_SEG (1u << 13)
+
+/* Segments of a row of @n elements (1 for an empty row). */
+static inline kk_u64 kk_row_segs(kk_u64 n)
+{
+	return n > KK_ROW_SEG ? (n + KK_ROW_SEG - 1) / KK_ROW_SEG : 1;
+}
+
+/* Items per chunk of a segmented row op: kk_chunk_rows of one segment. */
+static inline kk_u64 kk_chunk_segs(kk_u64 n, kk_u64 elems)
+{
+	return kk_chunk_rows(n < KK_ROW_SEG ? n : KK_ROW_SEG, elems);
+}
+
+/*
+ * RoPE: heads per item, so that an item rotates at most KK_ROW_SEG elements
+ * of its row (a whole row for every real model).  kk_rope_shape.c caps
+ * head_dim at KK_ROW_SEG, so one head always fits.
+ */
+static inline kk_u32 kk_rope_item_heads(const struct kk_rope *p)
+{
+	kk_u32 h = p->head_dim ? KK_ROW_SEG / p->head_dim : 1;
+
+	h = h ? h : 1;
+	return h < p->n_head ? h : p->n_head;
+}
+
+/* RoPE items per row. */
+static inline kk_u32 kk_rope_row_items(const struct kk_rope *p)
+{
+	const kk_u32 h = kk_rope_item_heads(p);
+
+	return h ? (p->n_head + h - 1) / h : 1;
+}
+
+/*
+ * Scratch bytes per (row, segment) of a reduction whose rows are cut
+ * (softmax, RMSNorm, argmax): one partial result (kk_ops.c).
+ */
+#define KK_ROW_PART_BYTES 16u
+
 #endif /* KLLM_KK_OPS_COMMON_H */

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 /*
- * kk_simd.c - which SIMD paths this CPU (and its OS) supports, and the
- * selection of the function table every op uses.  Integers only.
+ * kk_simd.c - which SIMD paths this CPU (and its OS) supports, and their
+ * names.  Integers only: the kernel home calls these outside any FPU
+ * section.  Filling the selected path's table (kk_simd_select) calls the
+ * paths' init functions, which live in FPU units: kk_simd_table.c.
  *
  * x86: CPUID says what the core implements, XGETBV(XCR0) says which register
  * files the OS saves on context switch; a path needs both.  aarch64: the
@@ -14,9 +16,12 @@
 #define KK_HWCAP_ASIMDHP (1ul << 10)
 #define KK_HWCAP_ASIMDDP (1ul << 20)
 
-static kk_u32 kk_avail_mask = 1u << KK_SIMD_SCALAR;
-static kk_u32 kk_cpu_flags;
-static struct kk_impl kk_impl_tab;
+kk_u32 kk_simd_avail_mask = 1u << KK_SIMD_SCALAR;
+kk_u32 kk_simd_cpu_flags;
+/*
+ * Defined here, not beside the table, so that the integer code reading it
+ * (kk_op.c, the op classes) references no FPU unit.
+ */
 const struct kk_impl *kk_impl_cur;
 const struct kk_libm *kk_libm_cur;
 
@@ -49,7 +54,7 @@ static kk_u32 kk_detect(unsigned long hwcap)
 	int avx_os, avx512_os;
 
 	(void)hwcap;
-	kk_cpu_flags = 0;
+	kk_simd_cpu_flags = 0;
 	kk_cpuid(0, 0, r);
 	max_leaf = r[0];
 	if (max_leaf < 7)
@@ -72,7 +77,7 @@ static kk_u32 kk_detect(unsigned long hwcap)
 	    (ebx7 & (1u << 30)) && (ebx7 & (1u << 31))) {	/* BW VL */
 		mask |= 1u << KK_SIMD_AVX512;
 		if (ecx7 & (1u << 11))
-			kk_cpu_flags |= KK_CPU_AVX512VNNI;
+			kk_simd_cpu_flags |= KK_CPU_AVX512VNNI;
 	}
 	return mask;
 }
@@ -81,22 +86,22 @@ static kk_u32 kk_detect(unsigned long hwcap)
 {
 	kk_u32 mask = 1u << KK_SIMD_SCALAR;
 
-	kk_cpu_flags = 0;
+	kk_simd_cpu_flags = 0;
 	if (hwcap & KK_HWCAP_ASIMD)
 		mask |= 1u << KK_SIMD_NEON;
 	if ((hwcap & KK_HWCAP_ASIMD) && (hwcap & KK_HWCAP_ASIMDDP)) {
 		mask |= 1u << KK_SIMD_NEON_DOTPROD;
-		kk_cpu_flags |= KK_CPU_ARM_DOTPROD;
+		kk_simd_cpu_flags |= KK_CPU_ARM_DOTPROD;
 	}
 	if ((hwcap & KK_HWCAP_FPHP) && (hwcap & KK_HWCAP_ASIMDHP))
-		kk_cpu_flags |= KK_CPU_ARM_FP16;
+		kk_simd_cpu_flags |= KK_CPU_ARM_FP16;
 	return mask;
 }
 #else
 static kk_u32 kk_detect(unsigned long hwcap)
 {
 	(void)hwcap;
-	kk_cpu_flags = 0;
+	kk_simd_cpu_flags = 0;
 	return 1u << KK_SIMD_SCALAR;
 }
 #endif
@@ -135,7 +140,7 @@ kk_u32 kk_simd_available(unsigned long hwcap)
 	for (s = 0; s < KK_SIMD_COUNT; s++)
 		if (!kk_simd_built(s))
 			mask &= ~(1u << s);
-	kk_avail_mask = mask;
+	kk_simd_avail_mask = mask;
 	return mask;
 }
 
@@ -150,62 +155,6 @@ kk_u32 kk_simd_best(kk_u32 mask)
 		if (mask & (1u << order[i]))
 			return order[i];
 	return KK_SIMD_SCALAR;
-}
-
-/* Fill @t for @simd: the scalar table, then the path's own entries. */
-static void kk_build_table(struct kk_impl *t, kk_u32 simd)
-{
-	__builtin_memset(t, 0, sizeof(*t));
-	t->simd = simd;
-	t->cpu_flags = kk_cpu_flags;
-	kk_mm_init_scalar(&t->mm);
-	kk_ops_init_scalar(&t->ops);
-	switch (simd) {
-#if defined(__x86_64__)
-	case KK_SIMD_AVX512:
-		kk_mm_init_avx2(&t->mm, kk_cpu_flags);
-		kk_ops_init_avx2(&t->ops, kk_cpu_flags);
-		kk_mm_init_avx512(&t->mm, kk_cpu_flags);
-		kk_ops_init_avx512(&t->ops, kk_cpu_flags);
-		break;
-	case KK_SIMD_AVX2:
-		kk_mm_init_avx2(&t->mm, kk_cpu_flags);
-		kk_ops_init_avx2(&t->ops, kk_cpu_flags);
-		break;
-#endif
-#if defined(__x86_64__) && !defined(__KERNEL__)
-	case KK_SIMD_GGML:
-		kk_mm_init_ggml(&t->mm);
-		kk_ops_init_ggml(&t->ops);
-		break;
-#endif
-#if defined(__aarch64__)
-	case KK_SIMD_NEON_DOTPROD:
-		kk_mm_init_neon(&t->mm, kk_cpu_flags);
-		kk_ops_init_neon(&t->ops, kk_cpu_flags);
-		kk_mm_init_dotprod(&t->mm, kk_cpu_flags);
-		break;
-	case KK_SIMD_NEON:
-		kk_mm_init_neon(&t->mm, kk_cpu_flags);
-		kk_ops_init_neon(&t->ops, kk_cpu_flags);
-		break;
-#endif
-	default:
-		break;
-	}
-}
-
-/*
- * Not safe against ops running concurrently: a home selects once at start
- * (module load, library init) or between ops in tests.
- */
-int kk_simd_select(kk_u32 simd)
-{
-	if (simd >= KK_SIMD_COUNT || !(kk_avail_mask & (1u << simd)))
-		return -KK_ENOTSUP;
-	kk_build_table(&kk_impl_tab, simd);
-	kk_impl_cur = &kk_impl_tab;
-	return 0;
 }
 
 kk_u32 kk_simd_selected(void)

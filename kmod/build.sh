@@ -12,14 +12,14 @@ rel=$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' "$kdir/include/generated/utsrelease
 tree=$out/kmod-$rel
 mkdir -p "$tree"
 # Copy only what changed, so rebuilds stay incremental.
-for d in kmod kernels uapi; do
+for d in kmod kernels uapi uapi/prog; do
 	mkdir -p "$tree/$d"
 	[ -d "$src/$d" ] && cp -u "$src/$d"/*.[ch] "$tree/$d"/ 2>/dev/null || true
 done
 cp -u "$src/Kbuild" "$tree/Kbuild"
 # Sources deleted upstream must not linger in the copy (kllm_config.h is
 # generated here, below).
-for f in "$tree"/kmod/*.[ch] "$tree"/kernels/*.[ch] "$tree"/uapi/*.[ch]; do
+for f in "$tree"/kmod/*.[ch] "$tree"/kernels/*.[ch] "$tree"/uapi/*.[ch] "$tree"/uapi/prog/*.[ch]; do
 	[ -e "$f" ] || continue
 	[ "${f##*/}" = kllm_config.h ] && continue
 	rel_path=${f#"$tree"/}

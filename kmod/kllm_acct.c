@@ -100,29 +100,52 @@ static bool kllm_acct_unlink_if_idle(struct kllm_uid_acct *acct)
 }
 
 /*
- * Charge @bytes of file pins to @uid.  Returns the uid's entry (to give to
- * kllm_acct_uncharge), or NULL with *err = -ENOSPC (module cap), -EDQUOT
- * (uid quota) or -ENOMEM.  Nothing is charged on failure.
+ * A pinned range counts once against the module cap (the memory exists
+ * once) and in full against the quota of every uid holding it (no uid can
+ * keep another's quota hostage by holding its pin: when the creator lets
+ * go, its charge goes, and the holder's own stays).
+ *
+ * Charge @bytes of a new pinned range to the module cap: 0 or -ENOSPC.
+ */
+int kllm_acct_charge_pinned(u64 bytes)
+{
+	u64 cap = kllm_acct_max_bytes();
+	int ret = 0;
+
+	spin_lock(&kllm_acct_lock);
+	if (bytes > cap || kllm_pinned_total > cap - bytes)
+		ret = -ENOSPC;
+	else
+		kllm_pinned_total += bytes;
+	spin_unlock(&kllm_acct_lock);
+	return ret;
+}
+
+void kllm_acct_uncharge_pinned(u64 bytes)
+{
+	spin_lock(&kllm_acct_lock);
+	kllm_pinned_total -= bytes;
+	spin_unlock(&kllm_acct_lock);
+}
+
+/*
+ * Charge @bytes of a pinned range @uid holds to its quota.  Returns the
+ * uid's entry (to give to kllm_acct_uncharge), or NULL with *err = -EDQUOT
+ * or -ENOMEM.  Nothing is charged on failure.
  */
 struct kllm_uid_acct *kllm_acct_charge(kuid_t uid, u64 bytes, int *err)
 {
 	struct kllm_uid_acct *spare, *acct;
-	u64 cap = kllm_acct_max_bytes();
 	u64 quota = kllm_acct_uid_quota_bytes();
 
 	/* Allocate before the spinlock; freed below if the uid has an entry. */
-	spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+	spare = kzalloc(sizeof(*spare), GFP_KERNEL_ACCOUNT);
 	if (!spare) {
 		*err = -ENOMEM;
 		return NULL;
 	}
 	spin_lock(&kllm_acct_lock);
 	acct = kllm_acct_find(uid);
-	if (bytes > cap || kllm_pinned_total > cap - bytes) {
-		*err = -ENOSPC;
-		acct = NULL;
-		goto out_unlock;
-	}
 	if (bytes > quota || (acct && acct->bytes > quota - bytes)) {
 		*err = -EDQUOT;
 		acct = NULL;
@@ -130,7 +153,6 @@ struct kllm_uid_acct *kllm_acct_charge(kuid_t uid, u64 bytes, int *err)
 	}
 	acct = kllm_acct_insert(uid, acct, &spare);
 	acct->bytes += bytes;
-	kllm_pinned_total += bytes;
 out_unlock:
 	spin_unlock(&kllm_acct_lock);
 	kfree(spare);
@@ -143,7 +165,6 @@ void kllm_acct_uncharge(struct kllm_uid_acct *acct, u64 bytes)
 
 	spin_lock(&kllm_acct_lock);
 	acct->bytes -= bytes;
-	kllm_pinned_total -= bytes;
 	last = kllm_acct_unlink_if_idle(acct);
 	spin_unlock(&kllm_acct_lock);
 	if (last)
@@ -161,7 +182,7 @@ struct kllm_uid_acct *kllm_acct_charge_userptr(kuid_t uid, u64 bytes, u64 limit,
 {
 	struct kllm_uid_acct *spare, *acct;
 
-	spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+	spare = kzalloc(sizeof(*spare), GFP_KERNEL_ACCOUNT);
 	if (!spare) {
 		*err = -ENOMEM;
 		return NULL;

@@ -67,7 +67,7 @@ static int kllm_open(struct drm_device *dev, struct drm_file *file)
 
 	if (drm_is_primary_client(file) && !capable(CAP_SYS_ADMIN))
 		return -EACCES;
-	kf = kzalloc(sizeof(*kf), GFP_KERNEL);
+	kf = kzalloc(sizeof(*kf), GFP_KERNEL_ACCOUNT);
 	if (!kf)
 		return -ENOMEM;
 	kref_init(&kf->ref);

@@ -41,6 +41,7 @@ struct kllm_file {
 	struct xarray jobs;	/* u32 id -> struct kllm_job (ioctl path) */
 	u32 next_job_id;	/* xa_alloc_cyclic cursor (jobs' xa_lock) */
 	atomic_t unfinished;	/* jobs alive: not finished, or not yet reaped */
+	atomic64_t job_bytes;	/* their bookkeeping's kernel memory (job_mem_mb) */
 	struct kllm_ctx ctx;	/* scheduling state (engine lock) */
 };
 
@@ -87,6 +88,8 @@ u64 kllm_pin_userptr_bytes(void);
 int kllm_acct_init(void);
 void kllm_acct_exit(void);
 struct kllm_uid_acct;
+int kllm_acct_charge_pinned(u64 bytes);
+void kllm_acct_uncharge_pinned(u64 bytes);
 struct kllm_uid_acct *kllm_acct_charge(kuid_t uid, u64 bytes, int *err);
 void kllm_acct_uncharge(struct kllm_uid_acct *acct, u64 bytes);
 struct kllm_uid_acct *kllm_acct_charge_userptr(kuid_t uid, u64 bytes, u64 limit,

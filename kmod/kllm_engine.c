@@ -4,7 +4,7 @@
  * with the kernels/ ops.
  *
  * One leader thread takes jobs off the queue in order and runs each op of
- * the job's program (lowered by uapi/kllm_prog_lower.c); an op's work is a
+ * the job's program (lowered by uapi/prog/kllm_prog_lower.c); an op's work is a
  * parallel-for over items, which the leader publishes and every thread
  * (leader and workers) takes in chunks.  Each chunk is one FPU section:
  * kernel_fpu_begin() disables preemption, so kk_op_chunk_items() sizes a
@@ -19,6 +19,7 @@
  * skipped and the job fails.
  */
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/seq_file.h>
 #include <linux/freezer.h>
 #include <linux/kthread.h>
@@ -60,6 +61,17 @@ static unsigned int fpu_chunk_div = 2;
 module_param(fpu_chunk_div, uint, 0644);
 MODULE_PARM_DESC(fpu_chunk_div, "split each kernels/ chunk into this many FPU sections (1..64)");
 
+/* Debugfs delay points (tests): busy-wait this long at a race window. */
+u32 kllm_delay_queue_us;	/* uring submit: marked cancelable, not yet queued */
+static u32 kllm_delay_pick_us;	/* leader: a pass picked, engine lock held */
+
+void kllm_debug_delay(u32 us)
+{
+	for (; us > 1000; us -= 1000)
+		mdelay(1);
+	udelay(us);
+}
+
 struct kllm_engine {
 	/* Protects the scheduler (kllm_sched.c), running, every job's state,
 	 * cancel and stop. */
@@ -84,7 +96,6 @@ struct kllm_engine {
 	wait_queue_head_t done_wq;	/* leader: chunks done / workers out */
 
 	struct kk_host host;
-	u64 plan_t0;			/* leader: start of a kk_op_plan section */
 	u32 n_threads;
 	struct task_struct *tasks[KLLM_MAX_THREADS];
 
@@ -128,23 +139,6 @@ static void kllm_run_chunk(struct kllm_engine *eng, kk_range_fn fn, void *arg,
 	fn(arg, begin, end);
 	kernel_fpu_end();
 	kllm_note_section(eng, t0);
-}
-
-/* kk_op_exec's other FPU units (planning an op), on the leader. */
-static void kllm_plan_begin(void *ctx)
-{
-	struct kllm_engine *eng = ctx;
-
-	eng->plan_t0 = local_clock();
-	kernel_fpu_begin();
-}
-
-static void kllm_plan_end(void *ctx)
-{
-	struct kllm_engine *eng = ctx;
-
-	kernel_fpu_end();
-	kllm_note_section(eng, eng->plan_t0);
 }
 
 /* ------------------------------------------------------------ stopping a job */
@@ -383,7 +377,7 @@ static int kllm_run_pass(struct kllm_engine *eng, struct kllm_pass *pass)
 	if (!ret)
 		ret = kllm_run_ops(eng, &run);
 	if (!ret && !READ_ONCE(eng->abort))
-		kllm_pass_scatter(&run);
+		ret = kllm_pass_scatter(&run);
 	kllm_pass_release(&run);
 	WRITE_ONCE(eng->abort, false);
 	return ret;
@@ -439,6 +433,7 @@ static int kllm_leader(void *data)
 			spin_unlock(&eng->lock);
 			continue;
 		}
+		kllm_debug_delay(READ_ONCE(kllm_delay_pick_us));
 		eng->running = pass;
 		spin_unlock(&eng->lock);
 
@@ -462,13 +457,24 @@ static int kllm_leader(void *data)
 void kllm_engine_queue(struct kllm_job *job)
 {
 	struct kllm_engine *eng = kllm_eng;
+	bool cancelled;
 
 	kref_get(&job->ref);
 	spin_lock(&eng->lock);
-	job->state = KLLM_JOB_QUEUED;
-	kllm_sched_enqueue(job);
+	/* A cancel that came while the job was NEW (kllm_engine_cancel). */
+	cancelled = READ_ONCE(job->cancel);
+	if (cancelled) {
+		job->state = KLLM_JOB_DONE;
+		job->status = -ECANCELED;
+	} else {
+		job->state = KLLM_JOB_QUEUED;
+		kllm_sched_enqueue(job);
+	}
 	spin_unlock(&eng->lock);
-	wake_up(&eng->queue_wq);
+	if (cancelled)
+		kllm_finish(eng, job);
+	else
+		wake_up(&eng->queue_wq);
 }
 
 bool kllm_engine_cancel(struct kllm_job *job)
@@ -477,7 +483,9 @@ bool kllm_engine_cancel(struct kllm_job *job)
 	bool now = false;
 
 	spin_lock(&eng->lock);
-	if (job->state == KLLM_JOB_QUEUED) {
+	if (job->state == KLLM_JOB_NEW) {
+		WRITE_ONCE(job->cancel, true);	/* kllm_engine_queue finishes it */
+	} else if (job->state == KLLM_JOB_QUEUED) {
 		kllm_sched_remove(job);
 		job->state = KLLM_JOB_DONE;
 		job->status = -ECANCELED;
@@ -519,8 +527,9 @@ static int kllm_stats_show(struct seq_file *m, void *unused)
 		   "fpu_max_ns %llu\n", READ_ONCE(eng->busy_ns), READ_ONCE(eng->passes),
 		   eng->n_threads, kllm_prog_count(), READ_ONCE(eng->fpu_max_ns));
 	kllm_acct_show(m);
-	seq_printf(m, "userptr_bytes %llu\nshmem_bytes %llu\nshared_imports %llu\n",
-		   kllm_pin_userptr_bytes(), kllm_gem_shmem_bytes(), kllm_share_hit_count());
+	seq_printf(m, "userptr_bytes %llu\nshmem_bytes %llu\nshared_imports %llu\n"
+		   "pin_copied_pages %llu\n", kllm_pin_userptr_bytes(), kllm_gem_shmem_bytes(),
+		   kllm_share_hit_count(), kllm_share_copy_count());
 	spin_lock(&eng->lock);
 	kllm_sched_show(m);
 	spin_unlock(&eng->lock);
@@ -588,6 +597,8 @@ static void kllm_engine_debugfs(struct kllm_engine *eng)
 	debugfs_create_file("stats_reset", 0200, eng->debugfs, eng, &kllm_stats_reset_fops);
 	debugfs_create_file("pause", 0200, eng->debugfs, eng, &kllm_pause_fops);
 	debugfs_create_u32("threads", 0400, eng->debugfs, &eng->n_threads);
+	debugfs_create_u32("delay_queue_us", 0600, eng->debugfs, &kllm_delay_queue_us);
+	debugfs_create_u32("delay_pick_us", 0600, eng->debugfs, &kllm_delay_pick_us);
 }
 
 static void kllm_engine_stop_threads(struct kllm_engine *eng)
@@ -614,8 +625,7 @@ int kllm_engine_init(void)
 	init_waitqueue_head(&eng->idle_wq);
 	init_waitqueue_head(&eng->work_wq);
 	init_waitqueue_head(&eng->done_wq);
-	eng->host = (struct kk_host){ .parallel_for = kllm_parallel_for, .ctx = eng,
-				      .fpu_begin = kllm_plan_begin, .fpu_end = kllm_plan_end };
+	eng->host = (struct kk_host){ .parallel_for = kllm_parallel_for, .ctx = eng };
 	eng->n_threads = clamp_t(u32, n, 1, KLLM_MAX_THREADS);
 	for (i = 0; i < eng->n_threads; i++) {
 		struct task_struct *t;

@@ -6,6 +6,8 @@
  * an op (kk_op_chunk_items() keeps a chunk well under 100 us natively) and
  * we cond_resched() between chunks.  The multi-threaded engine (kernel
  * threads meeting at barriers) builds on the same per-chunk bracket.
+ * Checking, sizing and planning an op need no bracket: they are integer
+ * code in non-FPU units.
  */
 #include <linux/sched.h>
 #include <asm/fpu/api.h>
@@ -26,24 +28,17 @@ static void kllm_serial_parallel_for(void *ctx, kk_range_fn fn, void *arg,
 	}
 }
 
-static void kllm_host_fpu_begin(void *ctx)
-{
-	kernel_fpu_begin();
-}
-
-static void kllm_host_fpu_end(void *ctx)
-{
-	kernel_fpu_end();
-}
-
 void kllm_fpu_host_serial(struct kk_host *host)
 {
 	host->parallel_for = kllm_serial_parallel_for;
 	host->ctx = NULL;
-	host->fpu_begin = kllm_host_fpu_begin;
-	host->fpu_end = kllm_host_fpu_end;
 }
 
+/*
+ * kk_simd_select fills the path's table from the paths' init functions,
+ * FPU units like every other kernels/ file with SIMD flags (see
+ * tests/module-check.sh): one of the two ways in to them, with kk_op_run.
+ */
 int kllm_fpu_simd_select(u32 simd)
 {
 	int ret;

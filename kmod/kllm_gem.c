@@ -155,7 +155,7 @@ static const struct drm_gem_object_funcs kllm_shmem_funcs = {
 /* drm_driver.gem_create_object: drm_gem_shmem_create() allocates ours. */
 struct drm_gem_object *kllm_gem_create_object(struct drm_device *dev, size_t size)
 {
-	struct kllm_shmem_bo *bo = kzalloc(sizeof(*bo), GFP_KERNEL);
+	struct kllm_shmem_bo *bo = kzalloc(sizeof(*bo), GFP_KERNEL_ACCOUNT);
 
 	if (!bo)
 		return ERR_PTR(-ENOMEM);

@@ -11,6 +11,7 @@
 #include <linux/capability.h>
 #include <linux/err.h>
 #include <linux/jiffies.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
@@ -24,7 +25,11 @@
 
 static unsigned int job_timeout_ms = 30000;
 module_param(job_timeout_ms, uint, 0644);
-MODULE_PARM_DESC(job_timeout_ms, "engine time a job may take unless it asks for less, ms (0: no limit)");
+MODULE_PARM_DESC(job_timeout_ms, "engine time a job may take, at most; a job may ask for less, ms (0: no limit)");
+
+static unsigned int job_mem_mb = 64;
+module_param(job_mem_mb, uint, 0644);
+MODULE_PARM_DESC(job_mem_mb, "kernel memory the unfinished and unreaped jobs of one open file may hold, MiB");
 
 static atomic64_t st_submitted, st_via_uring, st_completed, st_failed;
 static atomic64_t st_timed_out, st_cancelled, st_killed;
@@ -60,6 +65,9 @@ static void kllm_job_free(struct kref *ref)
 	kvfree(job->kv);
 	kvfree(job->seqs);
 	kvfree(job->inputs);
+	if (job->bytes)
+		atomic64_sub(job->bytes, &job->kf->job_bytes);
+	mem_cgroup_put(job->memcg);
 	if (job->prog)
 		kllm_prog_put(job->prog);
 	if (job->task)
@@ -166,10 +174,10 @@ static int kllm_job_bind(struct kllm_job *job, struct drm_file *file,
 	u32 i;
 	int ret;
 
-	binds = kvmalloc_array(d->n_binds ? d->n_binds : 1, sizeof(*binds), GFP_KERNEL);
-	job->objs = kvcalloc(d->n_binds ? d->n_binds : 1, sizeof(*job->objs), GFP_KERNEL);
-	job->kv = kvcalloc(n_kv_binds ? n_kv_binds : 1, sizeof(*job->kv), GFP_KERNEL);
-	job->seqs = kvcalloc(d->n_seqs ? d->n_seqs : 1, sizeof(*job->seqs), GFP_KERNEL);
+	binds = kvmalloc_array(d->n_binds ? d->n_binds : 1, sizeof(*binds), GFP_KERNEL_ACCOUNT);
+	job->objs = kvcalloc(d->n_binds ? d->n_binds : 1, sizeof(*job->objs), GFP_KERNEL_ACCOUNT);
+	job->kv = kvcalloc(n_kv_binds ? n_kv_binds : 1, sizeof(*job->kv), GFP_KERNEL_ACCOUNT);
+	job->seqs = kvcalloc(d->n_seqs ? d->n_seqs : 1, sizeof(*job->seqs), GFP_KERNEL_ACCOUNT);
 	if (!binds || !job->objs || !job->kv || !job->seqs) {
 		ret = -ENOMEM;
 		goto free_binds;
@@ -220,10 +228,10 @@ static int kllm_job_lower_all(struct kllm_job *job)
 }
 
 /*
- * The job's class, its output rows (each must name one of its tokens), the
- * positions it writes (reported invalid if it fails), and whether it may be
- * run in chunks: only if positions rise within each of its sequences, so a
- * chunk never needs a later chunk's keys.
+ * The job's class, the positions it writes (reported invalid if it fails),
+ * and whether it may be run in chunks: only if positions rise within each
+ * of its sequences, so a chunk never needs a later chunk's keys.  (Its
+ * output rows were checked by kllm_prog_job_init: in range, each once.)
  */
 static int kllm_job_schedule_info(struct kllm_job *job, const struct drm_kllm_job *d)
 {
@@ -232,16 +240,13 @@ static int kllm_job_schedule_info(struct kllm_job *job, const struct drm_kllm_jo
 	s32 *last = NULL;
 
 	job->class = prio ? kllm_class_of_prio(prio) : READ_ONCE(job->kf->ctx.class);
-	for (i = 0; b->out_rows && i < b->n_outputs; i++)
-		if (b->out_rows[i] < 0 || (u32)b->out_rows[i] >= b->n_tokens)
-			return -EINVAL;
 	job->pos_first = -1;
 	job->pos_last = -1;
 	job->chunkable = true;
 	if (!b->pos)
 		return 0;
 	if (b->seq && b->n_seqs) {
-		last = kvmalloc_array(b->n_seqs, sizeof(*last), GFP_KERNEL);
+		last = kvmalloc_array(b->n_seqs, sizeof(*last), GFP_KERNEL_ACCOUNT);
 		if (!last)
 			return -ENOMEM;
 		for (i = 0; i < b->n_seqs; i++)
@@ -266,6 +271,29 @@ static int kllm_job_schedule_info(struct kllm_job *job, const struct drm_kllm_jo
 	return 0;
 }
 
+/*
+ * What the job's bookkeeping will hold in kernel memory, charged to its
+ * file against job_mem_mb (the memcg is charged by the allocations
+ * themselves, GFP_KERNEL_ACCOUNT in the submitter's context).  A file
+ * whose unfinished and unreaped jobs hold more gets -EBUSY: reap some.
+ */
+static int kllm_job_charge(struct kllm_job *job, const struct drm_kllm_job *d, u32 n_kv_binds)
+{
+	u64 cap = (u64)READ_ONCE(job_mem_mb) << 20;
+	u64 bytes = sizeof(*job) +
+		    4ull * (3ull * d->n_tokens + d->n_outputs + 1) +
+		    (u64)d->n_binds * (sizeof(struct drm_kllm_bind) + sizeof(*job->objs)) +
+		    (u64)n_kv_binds * sizeof(*job->kv) +
+		    (u64)d->n_seqs * (sizeof(*job->seqs) + sizeof(s32));
+
+	if (atomic64_add_return(bytes, &job->kf->job_bytes) > cap) {
+		atomic64_sub(bytes, &job->kf->job_bytes);
+		return -EBUSY;
+	}
+	job->bytes = bytes;
+	return 0;
+}
+
 static struct kllm_job *kllm_job_alloc(struct kllm_file *kf)
 {
 	struct kllm_job *job;
@@ -284,6 +312,9 @@ static struct kllm_job *kllm_job_alloc(struct kllm_file *kf)
 	INIT_LIST_HEAD(&job->node);
 	kref_get(&kf->ref);
 	job->kf = kf;	/* the free drops unfinished and this reference */
+	job->state = KLLM_JOB_NEW;
+	/* The engine's allocations for this job's passes are charged here too. */
+	job->memcg = get_mem_cgroup_from_mm(current->mm);
 	return job;
 }
 
@@ -293,7 +324,7 @@ struct kllm_job *kllm_job_create(struct drm_file *file, const struct drm_kllm_jo
 	const struct kllm_prog_info *pi;
 	struct kllm_prog_err perr;
 	struct kllm_job *job;
-	u32 n_kv_binds, timeout_ms;
+	u32 n_kv_binds, timeout_ms, limit_ms;
 	int ret;
 
 	if (d->flags & ~KLLM_JOB_FLAGS || d->pad || d->reserved)
@@ -316,6 +347,9 @@ struct kllm_job *kllm_job_create(struct drm_file *file, const struct drm_kllm_jo
 	n_kv_binds = d->n_seqs * pi->n_kv;	/* <= 4096 * 64 */
 	if (d->n_binds != job->prog->n_out + n_kv_binds)
 		goto put_job;
+	ret = kllm_job_charge(job, d, n_kv_binds);
+	if (ret)
+		goto put_job;
 	ret = kllm_job_copy_inputs(job, d);
 	if (ret)
 		goto put_job;
@@ -337,7 +371,11 @@ struct kllm_job *kllm_job_create(struct drm_file *file, const struct drm_kllm_jo
 	ret = kllm_job_schedule_info(job, d);
 	if (ret)
 		goto put_job;
-	timeout_ms = d->timeout_ms ? d->timeout_ms : READ_ONCE(job_timeout_ms);
+	/* The module's limit bounds every job; a job may ask for less. */
+	limit_ms = READ_ONCE(job_timeout_ms);
+	timeout_ms = d->timeout_ms;
+	if (!timeout_ms || (limit_ms && timeout_ms > limit_ms))
+		timeout_ms = limit_ms;
 	job->timeout_ns = timeout_ms ? (u64)timeout_ms * NSEC_PER_MSEC : U64_MAX;
 	get_task_struct(current);
 	job->task = current;
@@ -366,7 +404,7 @@ int kllm_ioctl_job_submit(struct drm_device *dev, void *data, struct drm_file *f
 	/* The table's reference: JOB_WAIT or the file's close drops it. */
 	kref_get(&job->ref);
 	ret = xa_alloc_cyclic(&kf->jobs, &id, job, XA_LIMIT(1, U32_MAX),
-			      &kf->next_job_id, GFP_KERNEL);
+			      &kf->next_job_id, GFP_KERNEL_ACCOUNT);
 	if (ret < 0) {
 		kllm_job_put(job);
 		kllm_job_put(job);
@@ -412,7 +450,7 @@ int kllm_ioctl_job_wait(struct drm_device *dev, void *data, struct drm_file *fil
 		return left < 0 ? left : -ETIMEDOUT;
 	}
 	/* Reap: only the waiter that takes it out of the table reports it. */
-	if (xa_cmpxchg(&kf->jobs, args->id, job, NULL, GFP_KERNEL) != job) {
+	if (xa_cmpxchg(&kf->jobs, args->id, job, NULL, GFP_KERNEL_ACCOUNT) != job) {
 		kllm_job_put(job);
 		return -ENOENT;
 	}
@@ -432,6 +470,7 @@ void kllm_file_jobs_init(struct kllm_file *kf)
 	xa_init_flags(&kf->progs, XA_FLAGS_ALLOC1);
 	xa_init_flags(&kf->jobs, XA_FLAGS_ALLOC1);
 	atomic_set(&kf->unfinished, 0);
+	atomic64_set(&kf->job_bytes, 0);
 }
 
 /* The file is closing: its ioctl jobs are cancelled, its handles dropped. */

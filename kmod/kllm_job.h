@@ -75,7 +75,14 @@ u64 kllm_prog_count(void);
  */
 void *kllm_bo_map(struct drm_gem_object *obj, u64 offset, bool writable, u64 *avail);
 
+/*
+ * NEW: built, not yet queued (a cancel now is kept in job->cancel and the
+ * queueing finishes the job instead); QUEUED: in its context's queue;
+ * RUNNING: in the engine's pass; DONE: status set, its completion under
+ * way (a cancel is ignored, so an io_uring command completes once).
+ */
 enum kllm_job_state {
+	KLLM_JOB_NEW,
 	KLLM_JOB_QUEUED,
 	KLLM_JOB_RUNNING,
 	KLLM_JOB_DONE,
@@ -100,6 +107,8 @@ struct kllm_job {
 	struct kllm_file *kf;		/* reference: its unfinished-job count */
 	struct kllm_prog *prog;		/* reference */
 	struct task_struct *task;	/* reference: the submitter, for SIGKILL */
+	struct mem_cgroup *memcg;	/* reference: the submitter's, for the engine's allocations */
+	u64 bytes;			/* charged to kf->job_bytes */
 	struct io_uring_cmd *cmd;	/* io_uring path, else NULL */
 	u64 timeout_ns;
 	u64 started_ns;			/* first chunk */
@@ -137,7 +146,7 @@ struct kllm_pass_run {
 	struct kk_kv_seq *seqs;
 };
 int kllm_pass_prepare(struct kllm_pass_run *run, struct kllm_pass *pass);
-void kllm_pass_scatter(struct kllm_pass_run *run);
+int kllm_pass_scatter(struct kllm_pass_run *run);
 void kllm_pass_release(struct kllm_pass_run *run);
 /* Prepare a program for staged passes (PROG_CREATE). */
 int kllm_prog_setup_fusion(struct kllm_prog *prog);
@@ -153,6 +162,10 @@ void kllm_engine_queue(struct kllm_job *job);
  * chunk; a finished one is left alone.
  */
 bool kllm_engine_cancel(struct kllm_job *job);
+
+/* Debugfs delay points (kllm_engine.c): widen race windows in tests. */
+extern u32 kllm_delay_queue_us;
+void kllm_debug_delay(u32 us);
 
 /* Module-wide job counters (kllm_job.c). */
 struct kllm_job_stats {

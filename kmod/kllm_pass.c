@@ -14,53 +14,36 @@
  * treat as no sequence), and its output rows are copied only into its own
  * bindings, whose sizes were checked at submission.
  */
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 
 #include "kllm_job.h"
-#include "kllm_prog_int.h"
+#include "kllm_slice.h"
 
 int kllm_prog_setup_fusion(struct kllm_prog *prog)
 {
 	const struct kllm_prog_info *pi = &prog->info;
-	struct kllm_prog_buffer b;
-	struct kp_tensor t;
-	u64 total = 0;
-	u32 id, n = 0;
+	u64 total;
 
-	prog->fusable = true;
-	for (id = 0; id < pi->n_tensors; id++) {
-		kp_tensor_get(pi, id, &t);
-		if (t.buf_kind != KLLM_PROG_BUF_OUTPUT)
-			continue;
-		n++;
-		if (t.mode == KP_ROWS_FIXED)
-			prog->fusable = false;
-	}
+	prog->out_t = kvmalloc_array(pi->n_tensors ? pi->n_tensors : 1, sizeof(u32),
+				     GFP_KERNEL_ACCOUNT);
+	if (!prog->out_t)
+		return -ENOMEM;
+	prog->fusable = kllm_stage_tensors(pi, prog->out_t, &prog->n_out_t);
 	if (!prog->fusable)
 		return 0;
-	prog->out_t = kvmalloc_array(n ? n : 1, sizeof(u32), GFP_KERNEL_ACCOUNT);
+	kllm_stage_layout(pi, prog->staging_off, &total);
+	if (total > prog->act_size + (256ull << 20)) {
+		/* absurd outputs: run such a program's jobs one by one */
+		prog->fusable = false;
+		return 0;
+	}
 	prog->pass_inputs = kvmalloc_array(4ull * pi->max_batch, sizeof(s32), GFP_KERNEL_ACCOUNT);
-	if (!prog->out_t || !prog->pass_inputs)
+	if (!prog->pass_inputs)
 		return -ENOMEM;
-	for (id = 0; id < pi->n_tensors; id++) {
-		kp_tensor_get(pi, id, &t);
-		if (t.buf_kind == KLLM_PROG_BUF_OUTPUT)
-			prog->out_t[prog->n_out_t++] = id;
-	}
-	for (id = 0; id < pi->n_buffers; id++) {
-		kp_read_buffer(pi, id, &b);
-		if (b.kind != KLLM_PROG_BUF_OUTPUT)
-			continue;
-		prog->staging_off[id] = total;
-		total += ALIGN(b.size, 64);
-		if (total > prog->act_size + (256ull << 20)) {
-			/* absurd outputs: run such a program's jobs one by one */
-			prog->fusable = false;
-			return 0;
-		}
-	}
 	if (total) {
 		prog->staging = kvzalloc(total, GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 		if (!prog->staging)
@@ -69,81 +52,44 @@ int kllm_prog_setup_fusion(struct kllm_prog *prog)
 	return 0;
 }
 
-/* Copy a slice's output rows between the job's buffers and staging. */
-static void kllm_slice_copy(const struct kllm_prog *prog, const struct kllm_slice *sl,
+/* Copy a slice's output rows between its job's buffers and staging. */
+static int kllm_slice_stage(struct kllm_pass_run *run, const struct kllm_slice *sl,
 			    bool to_job)
 {
-	const struct kllm_prog_info *pi = &prog->info;
-	const struct kllm_job *job = sl->job;
-	struct kp_tensor t;
-	u32 i, o, p;
+	const struct kllm_prog *prog = run->pass->prog;
 
-	for (i = 0; i < prog->n_out_t; i++) {
-		u8 *stage, *mine;
-
-		kp_tensor_get(pi, prog->out_t[i], &t);
-		stage = (u8 *)prog->staging + prog->staging_off[t.r.buffer] + t.r.offset;
-		mine = (u8 *)job->buf[t.r.buffer].base + t.r.offset;
-#define KLLM_ROW_COPY(src_row, dst_row) do { \
-	u8 *s_ = stage + (u64)(src_row) * t.r.row_stride; \
-	u8 *j_ = mine + (u64)(dst_row) * t.r.row_stride; \
-	if (to_job) \
-		memcpy(j_, s_, t.row_bytes); \
-	else \
-		memcpy(s_, j_, t.row_bytes); \
-} while (0)
-		if (t.mode == KP_ROWS_TOKENS) {
-			for (o = 0; o < sl->ntok; o++)
-				KLLM_ROW_COPY(sl->row0 + o, sl->tok0 + o);
-			continue;
-		}
-		/* KP_ROWS_OUTPUTS: this slice's outputs, in the job's order. */
-		for (o = 0, p = sl->out0; o < job->batch.n_outputs; o++) {
-			u32 r = (u32)job->batch.out_rows[o];
-
-			if (r >= sl->tok0 && r < sl->tok0 + sl->ntok)
-				KLLM_ROW_COPY(p++, o);
-		}
-#undef KLLM_ROW_COPY
-	}
+	return kllm_slice_copy(&prog->info, prog->out_t, prog->n_out_t, sl->job->buf,
+			       run->buf, &sl->job->batch, &sl->r, to_job);
 }
 
-/* The slice's rows of the batch: inputs, its sequences, its outputs. */
-static void kllm_slice_fill(struct kllm_pass_run *run, const struct kllm_slice *sl,
-			    s32 *tok, s32 *pos, s32 *seq, s32 *out)
+/*
+ * The pass's sequence table and the lowering's storage, allocated by the
+ * engine thread but charged to the memory cgroup of the pass's first job.
+ */
+static int kllm_pass_alloc(struct kllm_pass_run *run, struct kllm_pass *pass)
 {
-	const struct kllm_prog_batch *jb = &sl->job->batch;
-	const u32 n_kv = run->pass->prog->info.n_kv;
-	u32 i, p;
+	u64 n_kv = (u64)pass->n_seqs * pass->prog->info.n_kv;
+	struct mem_cgroup *old = set_active_memcg(pass->s[0].job->memcg);
 
-	for (i = 0; i < sl->ntok; i++) {
-		u32 src = sl->tok0 + i, dst = sl->row0 + i;
-		s32 s = jb->seq ? jb->seq[src] : 0;
-
-		tok[dst] = jb->tokens ? jb->tokens[src] : 0;
-		pos[dst] = jb->pos ? jb->pos[src] : 0;
-		seq[dst] = s >= 0 && (u32)s < jb->n_seqs ? (s32)(sl->seq0 + s) : -1;
-	}
-	for (i = 0, p = sl->out0; i < jb->n_outputs; i++) {
-		u32 r = (u32)jb->out_rows[i];
-
-		if (r >= sl->tok0 && r < sl->tok0 + sl->ntok)
-			out[p++] = (s32)(sl->row0 + r - sl->tok0);
-	}
-	if (n_kv && jb->n_seqs)
-		memcpy(run->kv + (u64)sl->seq0 * n_kv, jb->kv,
-		       (u64)jb->n_seqs * n_kv * sizeof(*run->kv));
+	run->kv = kvmalloc_array(n_kv ? n_kv : 1, sizeof(*run->kv), GFP_KERNEL_ACCOUNT);
+	run->seqs = kvcalloc(pass->n_seqs ? pass->n_seqs : 1, sizeof(*run->seqs),
+			     GFP_KERNEL_ACCOUNT);
+	set_active_memcg(old);
+	return run->kv && run->seqs ? 0 : -ENOMEM;
 }
 
 int kllm_pass_prepare(struct kllm_pass_run *run, struct kllm_pass *pass)
 {
 	struct kllm_prog *prog = pass->prog;
 	const struct kllm_prog_info *pi = &prog->info;
-	s32 *tok = prog->pass_inputs, *pos = tok + pi->max_batch;
-	s32 *seq = pos + pi->max_batch, *out = seq + pi->max_batch;
-	u64 n_kv = (u64)pass->n_seqs * pi->n_kv;
-	struct kllm_prog_buffer b;
+	s32 *tok = prog->pass_inputs;
+	struct kllm_pass_arrays pa = {
+		.tokens = tok, .pos = tok + pi->max_batch, .seq = tok + 2 * pi->max_batch,
+		.out_rows = tok + 3 * pi->max_batch, .cap = pi->max_batch,
+		.cap_seqs = pass->n_seqs,
+	};
 	u32 i;
+	int ret;
 
 	memset(run, 0, sizeof(*run));
 	run->pass = pass;
@@ -151,29 +97,27 @@ int kllm_pass_prepare(struct kllm_pass_run *run, struct kllm_pass *pass)
 		run->use = &pass->s[0].job->pj;
 		return 0;
 	}
-	run->kv = kvmalloc_array(n_kv ? n_kv : 1, sizeof(*run->kv), GFP_KERNEL);
-	run->seqs = kvcalloc(pass->n_seqs ? pass->n_seqs : 1, sizeof(*run->seqs), GFP_KERNEL);
-	if (!run->kv || !run->seqs)
-		return -ENOMEM;
+	ret = kllm_pass_alloc(run, pass);
+	if (ret)
+		return ret;
+	pa.kv = run->kv;
+	kllm_stage_bind(pi, prog->mem, prog->staging, prog->staging_off, run->buf);
 	for (i = 0; i < pass->n; i++) {
-		kllm_slice_fill(run, &pass->s[i], tok, pos, seq, out);
-		kllm_slice_copy(prog, &pass->s[i], false);	/* what the job's buffers hold */
+		ret = kllm_slice_fill(pi, &pass->s[i].job->batch, &pass->s[i].r, &pa);
+		/* what the job's buffers hold, for ops that accumulate */
+		if (!ret)
+			ret = kllm_slice_stage(run, &pass->s[i], false);
+		if (ret)
+			return -EINVAL;
 	}
 	run->batch = (struct kllm_prog_batch){
 		.n_tokens = pass->n_tokens, .n_outputs = pass->n_outputs,
-		.tokens = pi->inputs & BIT(KLLM_PROG_IN_TOKENS) ? tok : NULL,
-		.pos = pi->inputs & BIT(KLLM_PROG_IN_POS) ? pos : NULL,
-		.seq = pi->inputs & BIT(KLLM_PROG_IN_SEQ) ? seq : NULL,
-		.out_rows = pi->inputs & BIT(KLLM_PROG_IN_OUT_ROWS) ? out : NULL,
+		.tokens = pi->inputs & BIT(KLLM_PROG_IN_TOKENS) ? pa.tokens : NULL,
+		.pos = pi->inputs & BIT(KLLM_PROG_IN_POS) ? pa.pos : NULL,
+		.seq = pi->inputs & BIT(KLLM_PROG_IN_SEQ) ? pa.seq : NULL,
+		.out_rows = pi->inputs & BIT(KLLM_PROG_IN_OUT_ROWS) ? pa.out_rows : NULL,
 		.n_seqs = pass->n_seqs, .kv = run->kv,
 	};
-	memcpy(run->buf, prog->mem, sizeof(run->buf));
-	for (i = 0; i < pi->n_buffers; i++) {
-		kp_read_buffer(pi, i, &b);
-		if (b.kind == KLLM_PROG_BUF_OUTPUT)
-			run->buf[i] = (struct kllm_prog_mem){
-				(u8 *)prog->staging + prog->staging_off[i], b.size };
-	}
 	run->bind = (struct kllm_prog_bindings){
 		.buf = run->buf, .scratch = prog->scratch, .scratch_size = prog->scratch_size };
 	if (kllm_prog_job_init(&run->pj, pi, &run->bind, &run->batch, run->seqs, NULL))
@@ -182,14 +126,16 @@ int kllm_pass_prepare(struct kllm_pass_run *run, struct kllm_pass *pass)
 	return 0;
 }
 
-void kllm_pass_scatter(struct kllm_pass_run *run)
+int kllm_pass_scatter(struct kllm_pass_run *run)
 {
 	u32 i;
 
 	if (!run->pass->staged)
-		return;
+		return 0;
 	for (i = 0; i < run->pass->n; i++)
-		kllm_slice_copy(run->pass->prog, &run->pass->s[i], true);
+		if (kllm_slice_stage(run, &run->pass->s[i], true))
+			return -EINVAL;
+	return 0;
 }
 
 void kllm_pass_release(struct kllm_pass_run *run)

@@ -43,6 +43,7 @@ struct kllm_pin_bo {
 	u64 first_offset;		/* where the user's range starts in vmap */
 	u64 size;			/* the user's bytes */
 	struct kllm_share *share;	/* file pins: the shared pin (kllm_share.c) */
+	kuid_t holder;			/* file pins: the uid charged for holding it */
 	struct kllm_uid_acct *acct;	/* userptr: charged uid */
 	struct mm_struct *mm;		/* userptr: charged mm (mmgrab'ed) */
 };
@@ -104,7 +105,7 @@ static void kllm_pin_free(struct drm_gem_object *obj)
 	struct kllm_pin_bo *bo = to_pin_bo(obj);
 
 	if (bo->type == KLLM_BO_TYPE_FILE) {
-		kllm_share_put(bo->share);
+		kllm_share_put(bo->share, bo->holder);
 	} else {
 		vunmap(bo->vmap);
 		unpin_user_pages_dirty_lock(bo->pages, bo->npages, bo->writable);
@@ -144,7 +145,7 @@ static const struct drm_gem_object_funcs kllm_pin_funcs = {
 
 static struct kllm_pin_bo *kllm_pin_bo_alloc(unsigned long npages)
 {
-	struct kllm_pin_bo *bo = kzalloc(sizeof(*bo), GFP_KERNEL);
+	struct kllm_pin_bo *bo = kzalloc(sizeof(*bo), GFP_KERNEL_ACCOUNT);
 
 	if (!bo)
 		return NULL;
@@ -229,13 +230,14 @@ int kllm_pin_file(struct drm_file *file, int fd, u64 offset, u64 size, u32 *hand
 	first = offset >> PAGE_SHIFT;
 	end = DIV_ROUND_UP_ULL(offset + size, PAGE_SIZE);
 
-	bo = kzalloc(sizeof(*bo), GFP_KERNEL);
+	bo = kzalloc(sizeof(*bo), GFP_KERNEL_ACCOUNT);
 	if (!bo) {
 		ret = -ENOMEM;
 		goto put_file;
 	}
 	/* The range's pin: shared with every other import of it. */
-	share = kllm_share_get(filp, first, end - first);
+	bo->holder = current_euid();
+	share = kllm_share_get(filp, first, end - first, bo->holder);
 	if (IS_ERR(share)) {
 		ret = PTR_ERR(share);
 		kfree(bo);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * kllm_prog.c - programs: PROG_CREATE copies a program image into kernel
- * memory once, runs the shared validator (uapi/kllm_prog_check.c) on that
+ * memory once, runs the shared validator (uapi/prog/kllm_prog_check.c) on that
  * copy, binds the WEIGHTS buffers to buffer objects and allocates the
  * activation arena and scratch; PROG_DESTROY drops the file's handle.
  *
@@ -23,7 +23,6 @@
 #include <drm/drm_gem.h>
 
 #include "kllm_job.h"
-#include "kllm_prog_int.h"
 
 static unsigned int max_act_mb = 1024;
 module_param(max_act_mb, uint, 0644);
@@ -169,7 +168,7 @@ static int kllm_prog_bind_weights(struct kllm_prog *prog, struct drm_file *file,
 	u64 avail;
 
 	for (id = 0; id < pi->n_buffers; id++) {
-		kp_read_buffer(pi, id, &b);
+		kllm_prog_buffer_get(pi, id, &b);
 		if (b.kind == KLLM_PROG_BUF_OUTPUT)
 			prog->out_ids[prog->n_out++] = id;
 		if (b.kind != KLLM_PROG_BUF_WEIGHTS)
@@ -193,24 +192,30 @@ static int kllm_prog_bind_weights(struct kllm_prog *prog, struct drm_file *file,
 	return used == n_binds ? 0 : -EINVAL;
 }
 
-/* The activation arena(s) and scratch, zeroed, charged to the caller's memcg. */
+/*
+ * The activation arena and scratch, zeroed, charged to the caller's memcg.
+ * Each ACTIVATIONS buffer gets its own range of the arena, of its own
+ * declared size: the validator proved every tensor inside that size.
+ */
 static int kllm_prog_alloc_arena(struct kllm_prog *prog)
 {
 	const struct kllm_prog_info *pi = &prog->info;
 	u64 limit = min((u64)READ_ONCE(max_act_mb) << 20,
 			(u64)totalram_pages() << (PAGE_SHIFT - 1));
-	u64 total = 0;
+	u64 off[KLLM_PROG_MAX_BUFFERS], sum = 0, total = 0;
 	struct kllm_prog_buffer b;
 	u32 id;
 
 	for (id = 0; id < pi->n_buffers; id++) {
-		kp_read_buffer(pi, id, &b);
-		if (b.kind == KLLM_PROG_BUF_ACTIVATIONS) {
-			if (prog->act)	/* one arena per program: what we allocate */
-				return -EINVAL;
-			prog->act_size = PAGE_ALIGN(b.size);
-		}
+		kllm_prog_buffer_get(pi, id, &b);
+		off[id] = sum;
+		/* < 2^48 each (validator), 64 buffers: no overflow */
+		if (b.kind == KLLM_PROG_BUF_ACTIVATIONS)
+			sum += ALIGN(b.size, 64);
 	}
+	if (sum > limit)
+		return -E2BIG;
+	prog->act_size = PAGE_ALIGN(sum);
 	prog->scratch_size = PAGE_ALIGN(kllm_prog_scratch_bytes(pi));
 	if (check_add_overflow(prog->act_size, prog->scratch_size, &total) || total > limit)
 		return -E2BIG;
@@ -225,9 +230,9 @@ static int kllm_prog_alloc_arena(struct kllm_prog *prog)
 			return -ENOMEM;
 	}
 	for (id = 0; id < pi->n_buffers; id++) {
-		kp_read_buffer(pi, id, &b);
+		kllm_prog_buffer_get(pi, id, &b);
 		if (b.kind == KLLM_PROG_BUF_ACTIVATIONS)
-			prog->mem[id] = (struct kllm_prog_mem){ prog->act, b.size };
+			prog->mem[id] = (struct kllm_prog_mem){ (u8 *)prog->act + off[id], b.size };
 	}
 	return 0;
 }
@@ -309,7 +314,7 @@ int kllm_ioctl_prog_create(struct drm_device *dev, void *data, struct drm_file *
 		goto put_prog;
 	prog = kllm_prog_register(prog);
 	ret = xa_alloc(&kf->progs, &handle, prog,
-		       XA_LIMIT(1, KLLM_MAX_PROGS_PER_FILE), GFP_KERNEL);
+		       XA_LIMIT(1, KLLM_MAX_PROGS_PER_FILE), GFP_KERNEL_ACCOUNT);
 	if (ret == -EBUSY)
 		ret = -EMFILE;
 	if (ret)

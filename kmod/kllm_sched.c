@@ -149,33 +149,33 @@ static struct kllm_sched_q *kllm_aged(u32 top)
 }
 
 /* Add @job's next chunk to @pass if it fits; true if it did. */
-static bool kllm_pass_add(struct kllm_pass *pass, struct kllm_job *job, bool first)
+static bool kllm_pass_add(struct kllm_pass *pass, struct kllm_job *job)
 {
 	const struct kllm_prog *prog = job->prog;
 	u32 left = job->batch.n_tokens - job->tok_done, n = left;
 	u32 chunk = READ_ONCE(chunk_tokens);
+	const u32 max_batch = prog->info.max_batch;
 	struct kllm_slice *sl;
-	u32 o;
+	u32 nout;
 
 	if (pass->n == KLLM_MAX_FUSE)
 		return false;
 	if (job->chunkable && prog->fusable && chunk && n > chunk)
 		n = chunk;
-	if (!first && (n > prog->info.max_batch - pass->n_tokens ||
-		       job->batch.n_seqs > KLLM_PROG_MAX_SEQS - pass->n_seqs))
+	/* Bounded by tokens, outputs and sequences alike (the first slice's
+	 * are its job's, checked at submission: each within the limits). */
+	nout = kllm_slice_outputs(&job->batch, job->tok_done, n);
+	if (n > max_batch - pass->n_tokens || nout > max_batch - pass->n_outputs ||
+	    job->batch.n_seqs > KLLM_PROG_MAX_SEQS - pass->n_seqs)
 		return false;
 	sl = &pass->s[pass->n++];
 	*sl = (struct kllm_slice){
-		.job = job, .tok0 = job->tok_done, .ntok = n, .row0 = pass->n_tokens,
-		.out0 = pass->n_outputs, .seq0 = pass->n_seqs, .last = n == left,
+		.job = job, .last = n == left,
+		.r = { .tok0 = job->tok_done, .ntok = n, .row0 = pass->n_tokens,
+		       .out0 = pass->n_outputs, .nout = nout, .seq0 = pass->n_seqs },
 	};
-	for (o = 0; o < job->batch.n_outputs; o++) {
-		u32 r = (u32)job->batch.out_rows[o];	/* < n_tokens: checked at submit */
-
-		sl->nout += r >= sl->tok0 && r < sl->tok0 + n;
-	}
 	pass->n_tokens += n;
-	pass->n_outputs += sl->nout;
+	pass->n_outputs += nout;
 	pass->n_seqs += job->batch.n_seqs;
 	job->state = KLLM_JOB_RUNNING;
 	return true;
@@ -212,7 +212,7 @@ static void kllm_pass_fuse(struct kllm_pass *pass)
 			if (pass->n_tokens >= pass->prog->info.max_batch ||
 			    pass->n == KLLM_MAX_FUSE)
 				return;
-			kllm_pass_add(pass, head, false);
+			kllm_pass_add(pass, head);
 		}
 	}
 }
@@ -236,10 +236,11 @@ bool kllm_sched_pick(struct kllm_pass *pass)
 	lead = kllm_q_head(q);
 	memset(pass, 0, offsetof(struct kllm_pass, s));
 	pass->prog = lead->prog;
-	kllm_pass_add(pass, lead, true);
+	if (!kllm_pass_add(pass, lead))
+		return false;	/* cannot happen: a job's counts fit its program */
 	if (READ_ONCE(fuse) && lead->prog->fusable)
 		kllm_pass_fuse(pass);
-	pass->staged = pass->n > 1 || !pass->s[0].last || pass->s[0].tok0;
+	pass->staged = pass->n > 1 || !pass->s[0].last || pass->s[0].r.tok0;
 	ks.rounds++;
 	if (lead->class != kllm_class_of_prio(KLLM_PRIO_INTERACTIVE))
 		ks.lower_passes++;
@@ -274,14 +275,14 @@ void kllm_sched_account(const struct kllm_pass *pass, u64 ns)
 		const struct kllm_slice *sl = &pass->s[i];
 		struct kllm_job *job = sl->job;
 		/* Each job's share of the pass: its tokens' share of the pass's. */
-		u64 share = div_u64(ns * sl->ntok, pass->n_tokens);
+		u64 share = div_u64(ns * sl->r.ntok, pass->n_tokens);
 
 		job->q->vruntime += share;
 		ks.min_vruntime[job->class] = max(ks.min_vruntime[job->class],
 						  job->q->vruntime - share);
 		job->q->ctx->engine_ns += share;
 		ks.run_ns[job->class] += share;
-		job->tok_done += sl->ntok;
+		job->tok_done += sl->r.ntok;
 		if (sl->last) {
 			kllm_sched_unlink(job);
 			job->q->ctx->jobs_done++;

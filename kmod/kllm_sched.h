@@ -21,6 +21,7 @@
 #include <linux/types.h>
 
 #include "kllm_drm.h"
+#include "kllm_slice.h"
 
 #define KLLM_NR_CLASSES 3	/* KLLM_PRIO_INTERACTIVE..BACKGROUND, 0-based */
 #define KLLM_MAX_FUSE 16	/* jobs in one pass */
@@ -50,13 +51,10 @@ struct kllm_ctx {
 	u64 jobs_done;
 };
 
-/* One job's share of a pass: tokens [tok0, tok0 + ntok) of it. */
+/* One job's share of a pass: its rows (uapi/prog/kllm_slice.h). */
 struct kllm_slice {
 	struct kllm_job *job;
-	u32 tok0, ntok;
-	u32 row0;			/* its first token row in the pass */
-	u32 out0, nout;			/* its output rows in the pass */
-	u32 seq0;			/* its first sequence in the pass */
+	struct kllm_slice_rows r;
 	bool last;			/* finishes the job */
 };
 

@@ -11,11 +11,13 @@
  * checks on its own fd first (kllm_pin_file), so sharing grants nothing
  * that read(2) would not.
  *
- * A shared pin is charged once, to the uid that created it (the quota
- * bounds memory pinned, and sharing pins nothing more); the charge stays
- * with that uid until the last user lets go.
+ * A shared pin counts once against the module cap, and in full against
+ * the quota of every uid that holds it (kllm_acct.c): each holder uid is
+ * charged when its first buffer object on the pin is made and uncharged
+ * when its last one goes, so no uid's quota is held by another uid.
  */
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/hashtable.h>
 #include <linux/jhash.h>
 #include <linux/kref.h>
@@ -47,7 +49,15 @@ struct kllm_share {
 	struct kllm_share_key key;
 	struct page **pages;
 	void *vmap;			/* all pages, read-only */
-	struct kllm_uid_acct *acct;	/* charged once, to its creator's euid */
+	struct list_head holders;	/* kllm_share_holder; kllm_share_lock */
+};
+
+/* A uid holding a share: charged its full size once, whatever its count. */
+struct kllm_share_holder {
+	struct list_head node;
+	kuid_t uid;
+	struct kllm_uid_acct *acct;
+	u32 count;			/* its pin BOs on the share */
 };
 
 /*
@@ -113,6 +123,49 @@ static struct page *kllm_file_page_get(struct file *filp, pgoff_t index)
 	return read_mapping_page(mapping, index, filp);
 }
 
+static atomic64_t kllm_share_copies = ATOMIC64_INIT(0);
+
+u64 kllm_share_copy_count(void)
+{
+	return atomic64_read(&kllm_share_copies);
+}
+
+/*
+ * May @page stay pinned for as long as a model is loaded?  Not in
+ * ZONE_MOVABLE or a CMA area: the camera's and display's contiguous
+ * allocations, and memory hot-unplug, must be able to move it (the rule
+ * FOLL_LONGTERM follows).  A CMA page is told by its pageblock's migrate
+ * type, which modules cannot read; a kernel with CMA gets copies of every
+ * page.
+ */
+static bool kllm_page_pinnable(struct page *page)
+{
+#ifdef CONFIG_CMA
+	return false;
+#else
+	return page_zonenum(page) != ZONE_MOVABLE;
+#endif
+}
+
+/*
+ * @page, or an unmovable copy of it (the reference on @page is dropped):
+ * the pin then holds a snapshot, as it does anyway when the file changes.
+ */
+static struct page *kllm_page_for_pin(struct page *page)
+{
+	struct page *copy;
+
+	if (kllm_page_pinnable(page))
+		return page;
+	copy = alloc_page(GFP_KERNEL_ACCOUNT);
+	if (copy) {
+		copy_highpage(copy, page);
+		atomic64_inc(&kllm_share_copies);
+	}
+	put_page(page);
+	return copy ? copy : ERR_PTR(-ENOMEM);
+}
+
 static int kllm_share_read_pages(struct kllm_share *s, struct file *filp)
 {
 	unsigned long i;
@@ -122,6 +175,8 @@ static int kllm_share_read_pages(struct kllm_share *s, struct file *filp)
 		if (fatal_signal_pending(current))
 			goto put_read_pages_eintr;
 		page = kllm_file_page_get(filp, s->key.first + i);
+		if (!IS_ERR(page))
+			page = kllm_page_for_pin(page);
 		if (IS_ERR(page)) {
 			kllm_pages_put(s->pages, i);
 			return PTR_ERR(page);
@@ -143,13 +198,14 @@ static struct kllm_share *kllm_share_build(struct file *filp, const struct kllm_
 	struct kllm_share *s;
 	int ret;
 
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 	if (!s)
 		return ERR_PTR(-ENOMEM);
 	kref_init(&s->ref);
+	INIT_LIST_HEAD(&s->holders);
 	s->key = *key;
-	s->acct = kllm_acct_charge(current_euid(), bytes, &ret);
-	if (!s->acct)
+	ret = kllm_acct_charge_pinned(bytes);
+	if (ret)
 		goto free_share;
 	s->pages = kvcalloc(key->npages, sizeof(*s->pages), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
 	if (!s->pages) {
@@ -172,7 +228,7 @@ put_pages:
 free_pages:
 	kvfree(s->pages);
 uncharge:
-	kllm_acct_uncharge(s->acct, bytes);
+	kllm_acct_uncharge_pinned(bytes);
 free_share:
 	kfree(s);
 	return ERR_PTR(ret);
@@ -183,11 +239,65 @@ static void kllm_share_destroy(struct kllm_share *s)
 	vunmap(s->vmap);
 	kllm_pages_put(s->pages, s->key.npages);
 	kvfree(s->pages);
-	kllm_acct_uncharge(s->acct, (u64)s->key.npages << PAGE_SHIFT);
+	kllm_acct_uncharge_pinned((u64)s->key.npages << PAGE_SHIFT);
 	kfree(s);
 }
 
-struct kllm_share *kllm_share_get(struct file *filp, pgoff_t first, unsigned long npages)
+static struct kllm_share_holder *kllm_share_holder_find(struct kllm_share *s, kuid_t uid)
+{
+	struct kllm_share_holder *h;
+
+	lockdep_assert_held(&kllm_share_lock);
+	list_for_each_entry(h, &s->holders, node)
+		if (uid_eq(h->uid, uid))
+			return h;
+	return NULL;
+}
+
+/* @uid holds @s once more: its first hold charges its quota.  0 or -errno. */
+static int kllm_share_hold(struct kllm_share *s, kuid_t uid)
+{
+	struct kllm_share_holder *h, *spare;
+	int ret = 0;
+
+	spare = kzalloc(sizeof(*spare), GFP_KERNEL_ACCOUNT);
+	if (!spare)
+		return -ENOMEM;
+	mutex_lock(&kllm_share_lock);
+	h = kllm_share_holder_find(s, uid);
+	if (!h) {
+		spare->acct = kllm_acct_charge(uid, (u64)s->key.npages << PAGE_SHIFT, &ret);
+		if (!spare->acct)
+			goto unlock;
+		spare->uid = uid;
+		list_add(&spare->node, &s->holders);
+		h = spare;
+		spare = NULL;
+	}
+	h->count++;
+unlock:
+	mutex_unlock(&kllm_share_lock);
+	kfree(spare);
+	return ret;
+}
+
+/* @uid lets go of one hold of @s: its last uncharges its quota. */
+static void kllm_share_unhold(struct kllm_share *s, kuid_t uid)
+{
+	struct kllm_share_holder *h;
+
+	mutex_lock(&kllm_share_lock);
+	h = kllm_share_holder_find(s, uid);
+	if (!WARN_ON_ONCE(!h) && !--h->count) {
+		list_del(&h->node);
+		kllm_acct_uncharge(h->acct, (u64)s->key.npages << PAGE_SHIFT);
+		kfree(h);
+	}
+	mutex_unlock(&kllm_share_lock);
+}
+
+static struct kllm_share *kllm_share_lookup(struct file *filp, pgoff_t first,
+					    unsigned long npages)
 {
 	struct kllm_share_key key;
 	struct kllm_share *s, *other;
@@ -221,6 +331,24 @@ struct kllm_share *kllm_share_get(struct file *filp, pgoff_t first, unsigned lon
 	return s;
 }
 
+static void kllm_share_release(struct kref *ref);
+
+struct kllm_share *kllm_share_get(struct file *filp, pgoff_t first, unsigned long npages,
+				  kuid_t uid)
+{
+	struct kllm_share *s = kllm_share_lookup(filp, first, npages);
+	int ret;
+
+	if (IS_ERR(s))
+		return s;
+	ret = kllm_share_hold(s, uid);
+	if (ret) {
+		kref_put_mutex(&s->ref, kllm_share_release, &kllm_share_lock);
+		return ERR_PTR(ret);
+	}
+	return s;
+}
+
 static void kllm_share_release(struct kref *ref)
 	__releases(&kllm_share_lock)
 {
@@ -231,8 +359,9 @@ static void kllm_share_release(struct kref *ref)
 	kllm_share_destroy(s);
 }
 
-void kllm_share_put(struct kllm_share *s)
+void kllm_share_put(struct kllm_share *s, kuid_t uid)
 {
+	kllm_share_unhold(s, uid);
 	kref_put_mutex(&s->ref, kllm_share_release, &kllm_share_lock);
 }
 

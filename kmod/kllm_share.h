@@ -8,18 +8,24 @@
 
 #include <linux/fs.h>
 #include <linux/types.h>
+#include <linux/uidgid.h>
 
 struct kllm_share;
 
 /*
  * The pin of pages [first, first + npages) of @filp's file: an existing one
- * (another reference) or a new one, charged to current's euid.  ERR_PTR:
+ * (another reference) or a new one (charged once to the module cap), held
+ * by @uid (its quota charged the full size while it holds any).  ERR_PTR:
  * -EDQUOT, -ENOSPC (kllm_acct.c), -ENOMEM, -EINTR, a read error.
  */
-struct kllm_share *kllm_share_get(struct file *filp, pgoff_t first, unsigned long npages);
-void kllm_share_put(struct kllm_share *s);
+struct kllm_share *kllm_share_get(struct file *filp, pgoff_t first, unsigned long npages,
+				  kuid_t uid);
+/* Drop a reference got with kllm_share_get(..., @uid). */
+void kllm_share_put(struct kllm_share *s, kuid_t uid);
 /* Its read-only kernel mapping of all npages pages. */
 void *kllm_share_vaddr(const struct kllm_share *s);
+/* Pages pinned as copies (the page cache's page was movable). */
+u64 kllm_share_copy_count(void);
 /* Imports that found their range already pinned. */
 u64 kllm_share_hit_count(void);
 

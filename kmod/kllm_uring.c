@@ -76,9 +76,15 @@ static int kllm_uring_submit(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	/* The creator's reference becomes the command's. */
 	job->cmd = cmd;
 	kllm_uring_pdu(cmd)->job = job;
+	/*
+	 * Cancelable before it is queued: once queued, the job may complete
+	 * and the command be freed at any time.  A cancel in between finds
+	 * the job NEW and the queueing finishes it (kllm_engine_queue).
+	 */
 #if KLLM_URING_CAN_CANCEL
 	io_uring_cmd_mark_cancelable(cmd, issue_flags);
 #endif
+	kllm_debug_delay(READ_ONCE(kllm_delay_queue_us));
 	kllm_job_count_submit(true);
 	kllm_engine_queue(job);
 	return -EIOCBQUEUED;

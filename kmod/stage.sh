@@ -6,10 +6,11 @@ set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 dst=$1
 ver=$2
-mkdir -p "$dst/kmod" "$dst/kernels" "$dst/uapi"
+mkdir -p "$dst/kmod" "$dst/kernels" "$dst/uapi/prog"
 cp "$src/Kbuild" "$dst/"
 cp "$src"/kmod/*.[ch] "$src"/kmod/*.sh "$dst/kmod/"
 rm -f "$dst/kmod/kllm_config.h"
 cp "$src"/kernels/*.[ch] "$dst/kernels/"
-cp "$src"/uapi/*.[ch] "$dst/uapi/"
+cp "$src"/uapi/*.h "$dst/uapi/"
+cp "$src"/uapi/prog/*.[ch] "$dst/uapi/prog/"
 sed "s/@VERSION@/$ver/" "$src/kmod/dkms.conf" > "$dst/dkms.conf"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * engine_cpu.c - the in-process engine: lower each op of a checked program
- * for the batch (uapi/kllm_prog_lower.c) and run it with kk_op_exec on the
+ * for the batch (uapi/prog/kllm_prog_lower.c) and run it with kk_op_exec on the
  * pool.  Ops run strictly in order; kk_op_exec returns only when every
  * chunk of every stage is done, so each op sees its predecessors' writes.
  */

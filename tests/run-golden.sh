@@ -43,7 +43,7 @@ make -s -C "$SRC" BUILD="$BUILD" lib >&2 || { echo "FAIL build"; exit 1; }
 read -r -a ldlibs <<< "$(make -s -C "$SRC" --no-print-directory print-ldlibs)"
 mkdir -p "$OUT"
 for prog in check_golden check_tokenizer; do
-	$CC -O2 -g -Wall -Wextra -Werror -Wvla -I"$SRC/kernels" -I"$SRC/uapi" -I"$SRC/runtime" \
+	$CC -O2 -g -Wall -Wextra -Werror -Wvla -I"$SRC/kernels" -I"$SRC/uapi" -I"$SRC/uapi/prog" -I"$SRC/runtime" \
 		"$SRC/tests/golden/$prog.c" "$BUILD/lib/libkllm.a" "${ldlibs[@]}" \
 		-o "$OUT/$prog" || { echo "FAIL build $prog"; exit 1; }
 done

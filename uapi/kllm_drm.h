@@ -91,8 +91,9 @@ struct drm_kllm_bo_create {
  * regular file's page cache read-only, without copying (model weights).
  * fd must be open for reading (else -EBADF) and name a regular file (else
  * -EINVAL); the range must lie inside the file (else -EINVAL).  Charged in
- * whole pages to the caller's effective uid (uid_quota_mb, -EDQUOT) and the
- * module-wide cap (max_pinned_mb, -ENOSPC), not to RLIMIT_MEMLOCK.  The
+ * whole pages to the module-wide cap once per pinned range (max_pinned_mb,
+ * -ENOSPC) and in full to each effective uid holding it (uid_quota_mb,
+ * -EDQUOT), not to RLIMIT_MEMLOCK.  The
  * pages stay resident until the handle is closed, even if the file is
  * truncated or rewritten meanwhile (the engine then sees the old pages).
  */
@@ -190,7 +191,7 @@ struct drm_kllm_bo_read {
  *
  * A program (uapi/kllm_prog.h) is a model compiled into tensor ops over
  * buffers.  PROG_CREATE copies the image into the kernel, checks all of it
- * with the same validator libkllm runs (uapi/kllm_prog_check.c) and binds
+ * with the same validator libkllm runs (uapi/prog/kllm_prog_check.c) and binds
  * its WEIGHTS buffers to buffer objects; the driver allocates the program's
  * activation arena and scratch itself.  A job runs the program once for a
  * batch of tokens: its inputs (token ids, positions, sequence indices,
@@ -269,23 +270,28 @@ struct drm_kllm_prog_destroy {
  *
  *  - tokens, pos, seq: __s32[n_tokens]; out_rows: __s32[n_outputs]; a
  *    pointer is needed only if the program declares that INPUT buffer
- *    (else it must be 0).  The values are copied at submission; the
- *    kernels bound-check every id, position and index where they use it.
+ *    (else it must be 0, and n_outputs 0 without an OUT_ROWS input).  The
+ *    values are copied at submission; output rows must be distinct token
+ *    rows of the job; the kernels bound-check every id, position and
+ *    sequence index where they use it.
  *  - binds: n_binds drm_kllm_bind, first one per OUTPUT buffer of the
  *    program (buffer id order), then n_seqs * n_kv for the KV buffers:
  *    binds[n_out + s * n_kv + i] is sequence s's memory for the program's
  *    i-th KV buffer (handle 0 leaves sequence s unbound).  Each bound
- *    range must hold the buffer's declared size (OUTPUT: the bytes this
- *    job's rows touch), in a shmem buffer or a writable userptr pin.
- *  - timeout_ms: engine time allowed to the job, 0 for the module's
- *    job_timeout_ms; past it the job fails with -ETIMEDOUT.
+ *    range must hold the buffer's declared size (OUTPUT: the bytes every
+ *    tensor of the buffer has at this job's rows), in a shmem buffer or a
+ *    writable userptr pin.
+ *  - timeout_ms: engine time allowed to the job, at most the module's
+ *    job_timeout_ms (0 or more: that limit); past it -ETIMEDOUT.
  *
  * Submission errors (returned by the ioctl, or as the CQE's res): unknown
  * flags or non-zero reserved -EINVAL; unknown program or buffer handle
  * -ENOENT; n_tokens 0 or over the program's max_batch, n_outputs >
- * n_tokens, n_seqs over KLLM_PROG_MAX_SEQS, wrong n_binds, misaligned,
- * too small or read-only binding -EINVAL; unreadable array -EFAULT; more
- * than KLLM_MAX_JOBS_PER_FILE unfinished jobs on the file -EBUSY.
+ * n_tokens, a repeated or out-of-range output row, n_seqs over
+ * KLLM_PROG_MAX_SEQS, wrong n_binds, misaligned, too small or read-only
+ * binding -EINVAL; unreadable array -EFAULT; more than
+ * KLLM_MAX_JOBS_PER_FILE unfinished jobs on the file, or their kernel
+ * memory over the module's job_mem_mb, -EBUSY.
  * Job status (JOB_WAIT's status, or the CQE's res): 0 done; -ETIMEDOUT
  * over its time; -ECANCELED the io_uring request was cancelled (ring torn
  * down); -EINTR the submitting process was killed.  A failed job may have

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * fuzz_prog.c - libFuzzer target for the program validator
- * (uapi/kllm_prog_check.c) over arbitrary bytes.  Whatever it accepts must
+ * (uapi/prog/kllm_prog_check.c) over arbitrary bytes.  Whatever it accepts must
  * then lower, for the largest and the smallest batch, into ops the kernels'
  * kk_op_check() accepts; any refusal there is a validator hole and aborts.
  *

@@ -10,11 +10,11 @@ secs=${FUZZ_SECONDS:-60}
 mkdir -p "$out"
 CC=${FUZZ_CC:-clang}
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-	-I"$top/kernels" -I"$top/runtime" -I"$top/uapi" -DKLLM_SRCDIR="\"$top\"")
+	-I"$top/kernels" -I"$top/runtime" -I"$top/uapi" -I"$top/uapi/prog" -DKLLM_SRCDIR="\"$top\"")
 # The library sources (kernels/ with their per-path flags) as one archive.
 lib=$out/libkllm-fuzz.a
 objs=()
-for src in "$top"/kernels/*.c "$top"/runtime/*.c "$top"/uapi/*.c; do
+for src in "$top"/kernels/*.c "$top"/runtime/*.c "$top"/uapi/prog/*.c; do
 	[ -e "$src" ] || continue
 	case $src in
 	*_neon.c | *_dotprod.c) continue ;;

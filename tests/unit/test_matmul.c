@@ -449,6 +449,9 @@ START_TEST(test_check)
 	BAD(op.matmul.y_stride = ~0ull / 2);
 	BAD((op.matmul.w_type = KK_TYPE_Q4_K, op.matmul.k = 64));
 	BAD((op.matmul.w_type = KK_TYPE_F32, op.matmul.w_row_bytes = 255));
+	/* k bounds one item's work (one FPU section in the kernel) */
+	BAD((op.matmul.k = (1u << 16) + 32, op.matmul.w_row_bytes = 36ull * 2049,
+	     op.matmul.x_stride = (1u << 16) + 32));
 #undef BAD
 	/* and the edges that are fine */
 	op = ok;
@@ -464,6 +467,11 @@ START_TEST(test_check)
 	op.matmul.w_type = KK_TYPE_F16;
 	op.matmul.k = 7;
 	op.matmul.w_row_bytes = 14;
+	ck_assert_int_eq(kk_op_check(&op), 0);
+	op = ok;
+	op.matmul.k = 1u << 16;
+	op.matmul.w_row_bytes = 36ull * 2048;
+	op.matmul.x_stride = 1u << 16;
 	ck_assert_int_eq(kk_op_check(&op), 0);
 }
 END_TEST

@@ -347,6 +347,7 @@ START_TEST(test_job_rejects)
 	struct tm_mem mm;
 	struct kt_rng r;
 	char msg[200], small[64] __attribute__((aligned(64)));
+	int32_t rows[2];
 	struct toy_model m;
 	struct jc *cp = kt_alloc(sizeof(*cp));
 #define c (*cp)
@@ -376,10 +377,15 @@ START_TEST(test_job_rejects)
 	JOB(c.buf[B_IDS].base = mm.act + 4, "job: misaligned memory for buffer 7");
 	JOB(c.kv[1].size--, "job: sequence memory misaligned or smaller than buffer 1");
 	JOB(c.kv[1].base = NULL, "ran");	/* unbound sequence: skipped */
+	/* every OUTPUT tensor is checked at the job's rows before any op */
 	JOB(c.buf[B_LOGITS].size -= 4,
-	    "op 20 (matmul): y tensor 20: ends past the memory bound for buffer 6");
+	    "job tensor 20: ends past the memory bound for buffer 6");
 	JOB(c.buf[B_IDS] = (struct kllm_prog_mem){ 0 },
-	    "op 21 (argmax): idx tensor 21: ends past the memory bound for buffer 7");
+	    "job tensor 21: ends past the memory bound for buffer 7");
+	JOB((rows[0] = 2, rows[1] = 2, c.batch.out_rows = rows), "job: output row repeated");
+	JOB((rows[0] = 3, rows[1] = 0, c.batch.out_rows = rows), "job: output row out of range");
+	JOB((rows[0] = 2, rows[1] = -1, c.batch.out_rows = rows), "job: output row out of range");
+	JOB((rows[0] = 1, rows[1] = 2, c.batch.out_rows = rows), "ran");
 	JOB((c.bind.scratch = small, c.bind.scratch_size = sizeof(small)),
 	    "op 2 (matmul): scratch too small");
 	JOB(c.bind.scratch = small + 1, "job: scratch misaligned");
@@ -490,7 +496,15 @@ run_mutant(const struct kllm_prog_info *pi, struct kt_rng *r, uint32_t *ran)
 		tok[t] = (int32_t)(kt_rng_u64(r) % (TM_V + 10)) - 5;
 		pos[t] = (int32_t)(kt_rng_u64(r) % (TM_CTX + 6)) - 3;
 		seq[t] = (int32_t)(kt_rng_u64(r) % (TM_NSEQ + 2)) - 1;
-		out[t] = (int32_t)(kt_rng_u64(r) % (batch.n_tokens + 4)) - 2;
+		out[t] = (int32_t)t;
+	}
+	/* output rows: distinct and in range (job_init refuses others), any order */
+	for (uint32_t t = batch.n_tokens; t > 1; t--) {
+		uint32_t k = (uint32_t)(kt_rng_u64(r) % t);
+		int32_t x = out[t - 1];
+
+		out[t - 1] = out[k];
+		out[k] = x;
 	}
 	if (kt_rng_u64(r) % 4 == 0)
 		kv[1].base = NULL;	/* an unbound sequence */

@@ -23,11 +23,17 @@
 #     and a one-thread engine: what a job's submission costs, ioctl
 #     against io_uring, without the engine's worker rendezvous.
 #  6. kllm-bench batched on the 4-layer model, in-process vs device.
+#  7. A/B: this kllm.ko against a reference one (KLLM_AB_REF, a commit;
+#     default e3fecce, the driver before the security rework), loaded in
+#     turn in the same guest, 5 rounds, the same jobs: kllm-bench submit
+#     (8 one-token jobs in flight, io_uring and ioctl) and pp64 on the
+#     4-layer model (two 32-token chunks: staged passes).  Prints each
+#     round and the median of new/old jobs/s.
 #
 #   VM_KERNEL=rel   kernel release (default: newest 6.12 with headers)
 #   VM_MEM=12G      guest memory
 #   PARTS="1 2 3 4 5 6" which parts to run (the 7B model is built and put
-#                   on the disk only for part 2)
+#                   on the disk only for part 2; 7 only when named)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -43,13 +49,20 @@ rel=${VM_KERNEL:-$(ls /boot/vmlinuz-6.12.* 2>/dev/null | sed 's|/boot/vmlinuz-||
 say "static tools and measure_app"
 make -s -C "$top" -j2 BUILD="$sbuild" LDFLAGS=-static tools >/dev/null 2>&1 ||
 	make -s -C "$top" BUILD="$sbuild" LDFLAGS=-static tools
-gcc -static -O2 -Wall -Wextra -Werror -Iruntime -Ikernels -Iuapi tests/vm/measure_app.c \
+gcc -static -O2 -Wall -Wextra -Werror -Iruntime -Ikernels -Iuapi -Iuapi/prog tests/vm/measure_app.c \
 	-o "$out/measure_app" "$sbuild/lib/libkllm.a" \
 	$(pkg-config --libs liburing libdrm) -lpthread -lm
 kmod/build.sh "/usr/src/linux-headers-$rel" "$top/build" >/dev/null
 smollm2=$(tools/fetch-model.sh smollm2)
 parts=" ${PARTS:-1 2 3 4 5 6} "
 asked() { case $parts in *" $1 "*) return 0 ;; esac; return 1; }
+ab_ref=${KLLM_AB_REF:-e3fecce}
+if asked 7; then
+	say "reference module from $ab_ref"
+	rm -rf "$out/ab-src" && mkdir -p "$out/ab-src"
+	git -C "$top" archive "$ab_ref" Kbuild kmod kernels uapi | tar -x -C "$out/ab-src"
+	"$out/ab-src/kmod/build.sh" "/usr/src/linux-headers-$rel" "$out/ab-build" >/dev/null
+fi
 if asked 2 && [ ! -e "$out/m7b.gguf" ]; then
 	say "7B-shaped model"
 	"$top/build/bin/kllm-mkmodel" -o "$out/m7b.gguf" --shape llama2-7b --type q4_0 --seed 1 >/dev/null
@@ -69,6 +82,7 @@ cp "$smollm2" "$out/disk/smollm2.gguf"
 "$top/build/bin/kllm-mkmodel" -o "$out/disk/submit.gguf" --arch llama --layers 1 --embd 32 \
 	--heads 1 --kv-heads 1 --ffn 32 --vocab 288 --ctx 64 --type f32 --seed 1 >/dev/null
 echo "$parts" > "$out/disk/parts"
+echo "$ab_ref" > "$out/disk/ab_ref"
 truncate -s 5G "$out/disk.img"
 mkfs.ext4 -q -F -d "$out/disk" "$out/disk.img"
 rm -rf "$out/disk"
@@ -91,6 +105,9 @@ ln -s busybox "$root/bin/sh"
 for t in kllm-bench kllm-run; do strip -o "$root/usr/local/bin/$t" "$sbuild/bin/$t"; done
 strip -o "$root/usr/local/bin/measure_app" "$out/measure_app"
 strip --strip-debug -o "$root/modules/kllm.ko" "$top/build/kmod-$rel/kllm.ko"
+if asked 7; then
+	strip --strip-debug -o "$root/modules/kllm-ref.ko" "$out/ab-build/kmod-$rel/kllm.ko"
+fi
 : > "$root/modules/order"
 # ext4 asks for crc32c through the crypto API (request_module): load it first.
 { mod_order drm_shmem_helper; mod_order virtio_pci; mod_order virtio_blk;
@@ -199,6 +216,21 @@ for e in cpu dev; do
 		grep -v '^  ' | sed "s/^/measure: batched $e: /"
 done
 fi
+if part 7; then
+echo "measure: --- 7. A/B: this kllm.ko (new) against $(cat /data/ab_ref) (old), alternating, same jobs"
+json_of() { tr -d '\n ' | sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p"; }
+for r in 1 2 3 4 5; do
+	for m in old new; do
+		ko=/modules/kllm.ko
+		[ $m = old ] && ko=/modules/kllm-ref.ko
+		rmmod kllm && insmod $ko simd=$simd job_timeout_ms=0 || echo "measure: ab: cannot load $ko"
+		j=$(kllm-bench submit -m /data/serve.gguf -b 8 -n 64 -r 1 --engine dev --json 2>/dev/null)
+		p=$(kllm-bench pp -m /data/serve.gguf --engine dev -p 64 -r 1 --json 2>/dev/null)
+		echo "measure: ab $r $m uring_us $(echo "$j" | json_of uring_us) ioctl_us $(echo "$j" | json_of ioctl_us) pp64_tps $(echo "$p" | json_of tps_mean)"
+	done
+done
+rmmod kllm && insmod /modules/kllm.ko simd=$simd job_timeout_ms=0
+fi
 echo "measure: done"
 poweroff -f
 INIT
@@ -213,3 +245,14 @@ timeout "${VM_TIMEOUT:-3600}" qemu-system-x86_64 -accel tcg -cpu max -m "${VM_ME
 	-drive "file=$out/disk.img,if=virtio,format=raw,readonly=on" \
 	-append "console=ttyS0 panic=-1 quiet" < /dev/null 2>&1 | stdbuf -oL tr -d '\r' | tee "$out/serial.log" |
 	grep --line-buffered '^measure:'
+if asked 7; then
+	# new/old jobs/s per round (jobs/s is 1/us; tok/s as is), then the median of 5
+	awk '$1 == "measure:" && $2 == "ab" {
+		v[$3, $4, "u"] = $6; v[$3, $4, "i"] = $8; v[$3, $4, "p"] = $10; n = $3 }
+	function med(a, k,  i, j, t) { for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++)
+		if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t } return a[int((k + 1) / 2)] }
+	END { for (r = 1; r <= n; r++) { u[r] = v[r, "old", "u"] / v[r, "new", "u"];
+		i[r] = v[r, "old", "i"] / v[r, "new", "i"]; p[r] = v[r, "new", "p"] / v[r, "old", "p"] }
+	      printf "measure: ab median new/old jobs/s over %d rounds: io_uring %.3f, ioctl %.3f, pp64 tok/s %.3f\n",
+		n, med(u, n), med(i, n), med(p, n) }' "$out/serial.log"
+fi

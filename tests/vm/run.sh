@@ -17,6 +17,10 @@
 #   VM_DEBUG=1             instead: the debug 6.12 of tests/vm/debug-kernel.sh
 #                          (lockdep, KASAN, kmemleak; DRM built in), built
 #                          once into ~/.cache/kllm/debug-kernel (make vm-check-debug)
+#   VM_FUZZ_CALLS=N        guest_fuzz: a soak of N calls (no time cap), also
+#   VM_FUZZ_SEED, VM_FUZZ_SECS, VM_FUZZ_TRACE (packed as /data/fuzz.env)
+#   VM_COVERAGE=1          with VM_DEBUG=1: kllm.ko built with gcov; after the
+#                          boot tests/vm/coverage.sh reports its coverage
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -107,7 +111,7 @@ gbin=$out/bin
 mkdir -p "$gbin"
 read -r -a pkgcflags <<< "$(pkg-config --cflags check libdrm 2>/dev/null)"
 gcflags=(-static -O2 -g0 -Wall -Wextra -Werror -I"$top/tests/vm" -I"$top/tests/unit"
-	-I"$top/kernels" -I"$top/uapi" -I"$top/runtime" "${pkgcflags[@]}")
+	-I"$top/kernels" -I"$top/uapi" -I"$top/uapi/prog" -I"$top/runtime" "${pkgcflags[@]}")
 # Guest tests may use libkllm (the in-process engine as a reference).
 libkllm=$bdir/lib/libkllm.a
 gldlibs=("$libkllm" -lcheck -lsubunit -luring -ldrm -lrt -lm -lpthread)
@@ -163,7 +167,7 @@ build_guest() {
 	local src=$1 bin=$2 dep
 	if [ -e "$bin" ]; then
 		local stale=0
-		for dep in "$src" tests/vm/*.h tests/unit/kt*.h uapi/*.h runtime/*.h "$libkllm"; do
+		for dep in "$src" tests/vm/*.h tests/unit/kt*.h uapi/*.h uapi/prog/*.h runtime/*.h "$libkllm"; do
 			[ "$dep" -nt "$bin" ] && stale=1
 		done
 		[ $stale = 0 ] && return 0
@@ -237,6 +241,8 @@ pack() {
 		rm -f "$root/tests/guest_smollm2"
 	fi
 	install -m 755 tests/vm/init.sh "$root/init"
+	# guest_fuzz's settings (VM_FUZZ_CALLS=N ... -> KLLM_FUZZ_CALLS=N)
+	env | sed -n 's/^VM_FUZZ_\(CALLS\|SEED\|SECS\|TRACE\)=/KLLM_FUZZ_\1=/p' > "$root/data/fuzz.env"
 	# Debug info makes the module ten times bigger and slower to load.
 	strip --strip-debug -o "$root/modules/kllm.ko" "$ko" || return 1
 	# DRM modules for the driver (drm, drm_shmem_helper and what they need).
@@ -266,13 +272,16 @@ boot() {
 	timeout "$boot_timeout" qemu-system-x86_64 -accel tcg -cpu max -m 2G -smp 2 \
 		-nographic -no-reboot -nodefaults -serial stdio \
 		-kernel "$(image_of "$rel")" -initrd "$dir/initramfs.cpio" \
-		-append "console=ttyS0 panic=-1 quiet" < /dev/null 2>&1 | tr -d '\r' > "$log"
+		-append "console=ttyS0 panic=-1 quiet slub_debug=FZP" < /dev/null 2>&1 | tr -d '\r' > "$log"
 	return "${PIPESTATUS[0]}"
 }
 
 # kmod/build.sh runs a plain make: give it our jobs unless make already did.
 kmake=${MAKEFLAGS:-}
 case " $kmake " in *" -j"*|*jobserver*) ;; *) kmake="$kmake -j$(nproc)" ;; esac
+# VM_COVERAGE=1: Kbuild compiles the driver with gcov (needs GCOV_KERNEL).
+cov=${VM_COVERAGE:-0}
+[ "$cov" = 1 ] && export KLLM_GCOV=1
 
 for rel in "${kernels[@]}"; do
 	dir=$out/$rel
@@ -301,6 +310,7 @@ for rel in "${kernels[@]}"; do
 	qrc=$?
 	secs=$((SECONDS - t0))
 	verdict=$(sed -n 's/^vm-verdict: //p' "$dir/serial.log" | tail -1)
+	[ "$cov" = 1 ] && tests/vm/coverage.sh "$dir/serial.log" "$bdir/kmod-$rel" "$dir/coverage"
 	grep -E '^(vm-test|vm-bin|vm-dmesg-bad):|FAIL|Failures: [1-9]|Errors: [1-9]|:[FE]:' "$dir/serial.log" |
 		grep -v ': ok' | sed 's/^/  /'
 	if [ -z "$verdict" ]; then

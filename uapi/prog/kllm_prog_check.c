@@ -265,6 +265,12 @@ static int check_tensor(const struct kllm_prog_info *pi, kllm_u32 id,
 	return 0;
 }
 
+void kllm_prog_buffer_get(const struct kllm_prog_info *info, kllm_u32 id,
+			  struct kllm_prog_buffer *b)
+{
+	kp_read_buffer(info, id, b);
+}
+
 void kp_tensor_get(const struct kllm_prog_info *pi, kllm_u32 id, struct kp_tensor *t)
 {
 	struct kllm_prog_buffer b;

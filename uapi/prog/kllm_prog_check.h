@@ -57,6 +57,10 @@ struct kllm_prog_info {
 int kllm_prog_check(const void *prog, kllm_u64 size, struct kllm_prog_info *info,
 		    struct kllm_prog_err *err);
 
+/* Buffer record @id (< info->n_buffers) of a checked program. */
+void kllm_prog_buffer_get(const struct kllm_prog_info *info, kllm_u32 id,
+			  struct kllm_prog_buffer *b);
+
 /* "matmul", "rmsnorm" ...; "?" for an unknown kind. */
 const char *kllm_prog_op_name(kllm_u32 kind);
 

@@ -83,6 +83,69 @@ static int check_bindings(const struct kllm_prog_info *pi,
 	return 0;
 }
 
+/*
+ * Every tensor of every buffer bound for the whole job (WEIGHTS,
+ * ACTIVATIONS, OUTPUT), whether or not an op uses it, at this job's row
+ * counts: the stager copies every OUTPUT tensor's rows (kllm_slice.c), so
+ * an OUTPUT tensor no op names must fit the job's memory as well.
+ */
+static int check_tensor_extents(const struct kllm_prog_info *pi,
+				const struct kllm_prog_bindings *bind,
+				const struct kllm_prog_batch *batch,
+				struct kllm_prog_err *err)
+{
+	struct kp_tensor t;
+	kllm_u64 end;
+	kllm_u32 id;
+
+	for (id = 0; id < pi->n_tensors; id++) {
+		const struct kllm_prog_mem *m;
+
+		kp_tensor_get(pi, id, &t);
+		if (t.buf_kind != KLLM_PROG_BUF_WEIGHTS &&
+		    t.buf_kind != KLLM_PROG_BUF_ACTIVATIONS &&
+		    t.buf_kind != KLLM_PROG_BUF_OUTPUT)
+			continue;
+		m = &bind->buf[t.r.buffer];
+		if (kp_tensor_end(&t, kp_rows_at(&t, batch->n_tokens, batch->n_outputs), &end) ||
+		    end > m->size || (end && !m->base))
+			return kp_fail(err, -1, 0, "job", (kllm_s32)id, (kllm_s32)t.r.buffer,
+				       "ends past the memory bound for buffer");
+	}
+	return 0;
+}
+
+/*
+ * Output rows: each names one of the job's tokens, and at most once (a
+ * row output twice would be one job whole but two outputs of one slice
+ * when chunked).  Without an OUT_ROWS input there are none.
+ */
+static int check_out_rows(const struct kllm_prog_info *pi,
+			  const struct kllm_prog_batch *batch,
+			  struct kllm_prog_err *err)
+{
+	kllm_u64 seen[KLLM_PROG_MAX_BATCH / 64];
+	kllm_u32 o, r;
+
+	if (!(pi->inputs & (1u << KLLM_PROG_IN_OUT_ROWS)))
+		return batch->n_outputs ?
+			fail_job(err, -1, "outputs asked of a program without an output-rows input") : 0;
+	if (!batch->n_outputs)
+		return 0;
+	if (!batch->out_rows)
+		return fail_job(err, -1, "an input array the program reads is missing");
+	__builtin_memset(seen, 0, sizeof(seen));
+	for (o = 0; o < batch->n_outputs; o++) {
+		if (batch->out_rows[o] < 0 || (kllm_u32)batch->out_rows[o] >= batch->n_tokens)
+			return fail_job(err, -1, "output row out of range");
+		r = (kllm_u32)batch->out_rows[o];
+		if (seen[r / 64] & (1ull << (r % 64)))
+			return fail_job(err, -1, "output row repeated");
+		seen[r / 64] |= 1ull << (r % 64);
+	}
+	return 0;
+}
+
 int kllm_prog_job_init(struct kllm_prog_job *job, const struct kllm_prog_info *info,
 		       const struct kllm_prog_bindings *bind,
 		       const struct kllm_prog_batch *batch, struct kk_kv_seq *seqs,
@@ -108,7 +171,8 @@ int kllm_prog_job_init(struct kllm_prog_job *job, const struct kllm_prog_info *i
 	}
 	if (bind->scratch && !aligned(bind->scratch, 64))
 		return fail_job(err, -1, "scratch misaligned");
-	if (check_bindings(info, bind, batch, err))
+	if (check_out_rows(info, batch, err) || check_bindings(info, bind, batch, err) ||
+	    check_tensor_extents(info, bind, batch, err))
 		return -KLLM_PROG_EINVAL;
 	job->info = info;
 	job->bind = bind;
