@@ -6,7 +6,9 @@
 #                        kernel headers exist (KDIR=... selects them)
 #   make check           every test group (see tests/run-all.sh)
 #   make unit [T=NAME]   unit tests of this build (BUILD=..., SAN=1, CROSS=...)
-#   make install         library, headers, pkg-config file, tools under PREFIX
+#   make install         library, kllm.h, pkg-config file, tools under PREFIX
+#                        (LIBDIR=, INCLUDEDIR=, BINDIR=, DESTDIR= for packages)
+#   make uninstall       remove what make install put there
 #   make deps            install what a fresh Debian 12 machine lacks
 #   make vm-check        kllm.ko in QEMU on each target kernel (tests/vm/run.sh)
 #   make run             build, fetch SmolLM2-135M (tools/fetch-model.sh), answer
@@ -14,6 +16,22 @@
 #
 # Userspace objects go to $(BUILD); each kernel's module is built in its own
 # copy of the module sources under $(BUILD)/kmod-<release>.
+#
+# Configuration: CC/CROSS, CFLAGS, CPPFLAGS, LDFLAGS (all honoured, e.g.
+# dpkg-buildflags'), SAN=1, DEV=0 and what pkg-config finds (liburing,
+# libdrm, check) are written to $(BUILD)/config.mk, which every object and
+# link depends on: it is rewritten only when its content changes, and then
+# everything is rebuilt, so `make DEV=0` followed by `make`, or a build from
+# before `make deps` installed liburing, never mixes objects of two
+# configurations.  WERROR=1 (the default in a git checkout: development
+# and CI) adds -Werror; a build from a release tree, or WERROR=0, does not.
+#
+# Libraries: $(BUILD)/lib/libkllm.so exports exactly the functions declared
+# in runtime/kllm.h (-fvisibility=hidden and runtime/libkllm.map), and
+# $(BUILD)/public/libkllm.a, the installed static library, is one
+# relocatable object whose symbols other than those are local.
+# $(BUILD)/lib/libkllm.a is the build tree's internal archive (every symbol
+# global) for the tools, unit tests and test programs that use internals.
 
 VERSION := 0.1.0
 SOVERSION := 0
@@ -31,11 +49,18 @@ ifneq ($(BUILD_REL),$(BUILD))
 $(BUILD_REL)/%: $(BUILD)/% ;
 endif
 PREFIX ?= /usr/local
+# LIBDIR=$(PREFIX)/lib/x86_64-linux-gnu for a multiarch layout.
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 CROSS ?=
 SAN ?=
 CC := $(CROSS)gcc
 AR := $(CROSS)ar
 NM := $(CROSS)nm
+LD := $(CROSS)ld
+OBJCOPY := $(CROSS)objcopy
 PKG_CONFIG ?= pkg-config
 
 ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
@@ -49,13 +74,21 @@ KK_AVX512VNNI := $(KK_AVX512) -mavx512vnni
 KK_NEON := -march=armv8-a
 KK_DOTPROD := -march=armv8.2-a+dotprod
 
-WARN := -Wall -Wextra -Werror -Wvla
+WERROR ?= $(if $(wildcard $(SRCDIR)/.git),1,0)
+WARN := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wvla
 # Code that also runs in the kernel (16 KiB stacks) keeps frames small.
 KSTACK := -Wframe-larger-than=2048
 CFLAGS ?= -O2 -g
-BASE_CFLAGS := $(CFLAGS) $(WARN) -fPIC -pthread -I$(SRCDIR)/kernels \
-	-I$(SRCDIR)/uapi -I$(SRCDIR)/runtime -DKLLM_SRCDIR=\"$(SRCDIR)\"
+CPPFLAGS ?=
+LDFLAGS ?=
+# Every userspace object: hidden unless kllm.h declares it (its visibility
+# pragma), so libkllm.so exports the public API alone.
+BASE_CFLAGS := $(CPPFLAGS) $(CFLAGS) $(WARN) -fPIC -fvisibility=hidden -pthread -I$(SRCDIR)/kernels \
+	-I$(SRCDIR)/uapi -I$(SRCDIR)/uapi/prog -I$(SRCDIR)/runtime -DKLLM_SRCDIR=\"$(SRCDIR)\"
 LDLIBS := -lpthread -lm
+# Link flags of our own, after the user's LDFLAGS (a command-line LDFLAGS=
+# must not drop them).
+KLLM_LDFLAGS :=
 
 ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -63,7 +96,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 # plain build and by Kbuild.
 BASE_CFLAGS += $(SAN_FLAGS)
 KSTACK :=
-LDFLAGS += $(SAN_FLAGS)
+KLLM_LDFLAGS += $(SAN_FLAGS)
 endif
 
 # The device engine (runtime/engine_dev.c) talks to kllm.ko through
@@ -76,6 +109,8 @@ endif
 ifeq ($(DEV_OK),1)
 DEV_CFLAGS := -DKLLM_HAVE_DEV $(shell $(PKG_CONFIG) --cflags liburing libdrm)
 LDLIBS += $(shell $(PKG_CONFIG) --libs liburing libdrm)
+# kllm.pc: what a static link of libkllm needs besides -pthread -lm.
+PC_REQUIRES_PRIVATE := liburing libdrm
 $(BUILD)/obj/runtime/engine_dev.o: BASE_CFLAGS += $(DEV_CFLAGS)
 # kllm-bench submit issues the driver's ioctls and io_uring commands itself.
 $(BUILD)/obj/tools/kllm-bench/submit.o: BASE_CFLAGS += $(DEV_CFLAGS)
@@ -93,7 +128,7 @@ else
 ARM64_SYSROOT ?= $(HOME)/.cache/kllm/arm64-sysroot
 CHECK_CFLAGS := -I$(ARM64_SYSROOT)/usr/include
 CHECK_LIBS := -L$(ARM64_SYSROOT)/usr/lib/aarch64-linux-gnu -lcheck -lsubunit -lrt -lm
-LDFLAGS += -static
+KLLM_LDFLAGS += -static
 RUN ?= qemu-aarch64 -cpu max
 endif
 
@@ -107,7 +142,7 @@ else
 KK_SRCS := $(filter-out %_neon.c %_dotprod.c %_avx2.c %_avx512.c %_avx512vnni.c,$(KK_ALL))
 endif
 RT_SRCS := $(wildcard $(SRCDIR)/runtime/*.c)
-UAPI_SRCS := $(wildcard $(SRCDIR)/uapi/*.c)
+UAPI_SRCS := $(wildcard $(SRCDIR)/uapi/prog/*.c)
 TOOLS := $(notdir $(wildcard $(SRCDIR)/tools/kllm-*))
 TOOL_DIRS := $(filter-out %.sh %.py,$(TOOLS))
 TESTS := $(basename $(notdir $(wildcard $(SRCDIR)/tests/unit/test_*.c)))
@@ -116,18 +151,60 @@ obj = $(patsubst $(SRCDIR)/%.c,$(BUILD)/obj/%.o,$(1))
 KK_OBJS := $(call obj,$(KK_SRCS))
 LIB_OBJS := $(KK_OBJS) $(call obj,$(RT_SRCS)) $(call obj,$(UAPI_SRCS))
 
+# The internal archive (tools, tests), the public static and shared library.
 LIBA := $(BUILD)/lib/libkllm.a
+LIBA_PUB := $(BUILD)/public/libkllm.a
 LIBSO := $(BUILD)/lib/libkllm.so.$(VERSION)
+LIBMAP := $(SRCDIR)/runtime/libkllm.map
+# The exported functions, one a line (the version script's global: list).
+LIBSYMS := $(BUILD)/public/libkllm.syms
 BINS := $(addprefix $(BUILD)/bin/,$(TOOL_DIRS))
 TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
 
-.PHONY: all lib tools tests unit check install deps module clean print-ldlibs \
-	nm-check test vm-check run
+.PHONY: all lib tools tests unit check install uninstall deps module clean \
+	print-ldlibs nm-check test vm-check run FORCE
 .DEFAULT_GOAL := all
 
 all: lib tools module
 
-lib: $(LIBA) $(if $(CROSS),,$(LIBSO))
+lib: $(LIBA) $(LIBA_PUB) $(if $(CROSS),,$(LIBSO))
+
+# ---------------------------------------------------------------- configuration
+# Everything that decides what an object or a link contains.  config.mk is
+# remade on every run but rewritten only when this text changes; make then
+# sees it newer than every object and rebuilds them all.  Expanded once,
+# here (:=): the target-specific BASE_CFLAGS of a few objects must not leak
+# into it through whichever target asks for config.mk first.
+CONFIG := $(BUILD)/config.mk
+define CONFIG_TEXT :=
+# kllm build configuration: every object and link of this build depends on
+# this file, rewritten (and everything rebuilt) when any line changes.
+VERSION = $(VERSION)
+SRCDIR = $(SRCDIR)
+CC = $(CC) ($(shell command -v $(CC)))
+CC_VERSION = $(shell $(CC) --version 2>/dev/null | head -1)
+CROSS = $(CROSS)
+AR = $(AR)
+SAN = $(SAN)
+DEV = $(DEV)
+DEV_OK = $(DEV_OK)
+DEV_CFLAGS = $(DEV_CFLAGS)
+CHECK_CFLAGS = $(CHECK_CFLAGS)
+CHECK_LIBS = $(CHECK_LIBS)
+WERROR = $(WERROR)
+CPPFLAGS = $(CPPFLAGS)
+CFLAGS = $(CFLAGS)
+LDFLAGS = $(LDFLAGS)
+BASE_CFLAGS = $(BASE_CFLAGS)
+KLLM_LDFLAGS = $(KLLM_LDFLAGS)
+LDLIBS = $(LDLIBS)
+endef
+
+$(CONFIG): FORCE
+	@$(shell mkdir -p $(@D))$(file >$@.tmp,$(CONFIG_TEXT))if cmp -s $@.tmp $@; then rm -f $@.tmp; \
+	else [ ! -e $@ ] || echo "kllm: build configuration changed ($(BUILD_REL)/config.mk): rebuilding" >&2; \
+		mv -f $@.tmp $@; fi
+FORCE:
 tools: $(BINS)
 tests: $(TEST_BINS)
 
@@ -139,38 +216,52 @@ kk_simd_flags = $(strip \
 	$(if $(filter %_neon.c,$(1)),$(KK_NEON)) \
 	$(if $(filter %_dotprod.c,$(1)),$(KK_DOTPROD)))
 
-$(BUILD)/obj/kernels/%.o: $(SRCDIR)/kernels/%.c
+$(BUILD)/obj/kernels/%.o: $(SRCDIR)/kernels/%.c $(CONFIG)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(KSTACK) $(KK_CFLAGS) $(call kk_simd_flags,$<) -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/uapi/%.o: $(SRCDIR)/uapi/%.c
+$(BUILD)/obj/uapi/%.o: $(SRCDIR)/uapi/%.c $(CONFIG)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(KSTACK) -MMD -MP -c $< -o $@
 
-$(BUILD)/obj/%.o: $(SRCDIR)/%.c
+$(BUILD)/obj/%.o: $(SRCDIR)/%.c $(CONFIG)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(CHECK_CFLAGS) -MMD -MP -c $< -o $@
 
-$(LIBA): $(LIB_OBJS)
+$(LIBA): $(LIB_OBJS) $(CONFIG)
 	@mkdir -p $(dir $@)
-	rm -f $@ && $(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $(LIB_OBJS)
 
-$(LIBSO): $(LIB_OBJS)
+$(LIBSYMS): $(LIBMAP) $(CONFIG)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libkllm.so.$(SOVERSION) -Wl,--no-undefined $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	sed -n 's/^[[:space:]]*\(kllm_[a-z0-9_]*\);.*/\1/p' $(LIBMAP) | sort -u > $@
+
+# The installed static library: the objects linked into one relocatable
+# object whose symbols but the public ones are made local, so a static link
+# sees nothing of libkllm but kllm.h's functions (no gguf_*, tok_*, kk_*).
+$(LIBA_PUB): $(LIB_OBJS) $(LIBSYMS) $(CONFIG)
+	@mkdir -p $(dir $@)
+	$(LD) -r -o $(@D)/libkllm.o $(LIB_OBJS)
+	$(OBJCOPY) --localize-hidden --keep-global-symbols=$(LIBSYMS) $(@D)/libkllm.o
+	rm -f $@ && $(AR) rcs $@ $(@D)/libkllm.o
+
+$(LIBSO): $(LIB_OBJS) $(LIBMAP) $(CONFIG)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libkllm.so.$(SOVERSION) -Wl,--no-undefined \
+		-Wl,--version-script=$(LIBMAP) $(LDFLAGS) $(KLLM_LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
 	ln -sf libkllm.so.$(VERSION) $(BUILD)/lib/libkllm.so.$(SOVERSION)
 	ln -sf libkllm.so.$(SOVERSION) $(BUILD)/lib/libkllm.so
 
 define tool_rule
-$(BUILD)/bin/$(1): $(call obj,$(wildcard $(SRCDIR)/tools/$(1)/*.c)) $(LIBA)
+$(BUILD)/bin/$(1): $(call obj,$(wildcard $(SRCDIR)/tools/$(1)/*.c)) $(LIBA) $(CONFIG)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+	$$(CC) $$(LDFLAGS) $$(KLLM_LDFLAGS) -o $$@ $$(filter-out $(CONFIG),$$^) $$(LDLIBS)
 endef
 $(foreach t,$(TOOL_DIRS),$(eval $(call tool_rule,$(t))))
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBA)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBA) $(CONFIG)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) $(KLLM_LDFLAGS) -o $@ $(filter-out $(CONFIG),$^) $(CHECK_LIBS) $(LDLIBS)
 
 # make unit [T=name]: run unit tests; RUN wraps each (qemu for cross builds).
 UNIT_SEL := $(if $(T),$(BUILD)/tests/test_$(T),$(TEST_BINS))
@@ -179,12 +270,28 @@ unit: $(UNIT_SEL)
 		$(SRCDIR)/tests/run-unit.sh $(UNIT_SEL)
 
 # kernels/ must stay freestanding: no undefined symbol but mem*.
+# kernels/ calls nothing outside itself but memcpy/memset/memmove; and its
+# non-FPU units (Kbuild's kk_nofpu, the one list) call into the FPU units
+# only through kk_op_run, from kk_op.o (tests/module-check.sh checks the
+# same, and register use, on the module's own objects).
+KK_NOFPU_OBJS := $(call obj,$(addprefix $(SRCDIR)/kernels/,$(filter %.c, \
+	$(shell sed -n '/^kk_nofpu :=/,/[^\\]$$/p' $(SRCDIR)/Kbuild))))
+KK_FPU_OBJS := $(filter-out $(KK_NOFPU_OBJS),$(KK_OBJS))
+
 nm-check: $(KK_OBJS)
 	@$(CROSS)ld -r -o $(BUILD)/kernels-all.o $(KK_OBJS)
 	@bad=$$($(NM) -u $(BUILD)/kernels-all.o | awk '{print $$NF}' | \
 		grep -v -E '^(memcpy|memset|memmove|_GLOBAL_OFFSET_TABLE_)$$' | sort -u); \
 	if [ -n "$$bad" ]; then echo "kernels/ calls outside itself: $$bad"; exit 1; fi; \
 	echo "nm-check: kernels/ objects need only memcpy/memset/memmove"
+	@[ -n "$(KK_NOFPU_OBJS)" ] || { echo "nm-check: no kk_nofpu list in Kbuild"; exit 1; }; \
+	defs=$$($(NM) --defined-only -g $(KK_FPU_OBJS) | awk 'NF == 3 {print $$3}' | sort -u); \
+	rc=0; for o in $(KK_NOFPU_OBJS); do \
+		for s in $$($(NM) -u $$o | awk '{print $$NF}' | grep -Fx -- "$$defs"); do \
+			[ "$$s:$${o##*/}" = kk_op_run:kk_op.o ] && continue; \
+			echo "nm-check: $${o##*/} (non-FPU) reaches $$s in an FPU unit"; rc=1; \
+		done; \
+	done; [ $$rc -eq 0 ] && echo "nm-check: non-FPU units reach FPU units only via kk_op_run"
 
 # ---------------------------------------------------------------- module
 # KDIR: the running kernel's build tree, else the newest Debian headers.
@@ -227,17 +334,31 @@ dkms:
 	dkms install -m kllm -v $(VERSION) -k $(KMOD_REL)
 
 # ---------------------------------------------------------------- install
+# The public library (libkllm.so and the localised libkllm.a, 0644), kllm.h
+# alone under INCLUDEDIR/kllm, kllm.pc and the tools.  DESTDIR stages.
+PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 install: lib tools
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/kllm \
-		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(LIBSO) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libkllm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkllm.so.$(SOVERSION)
-	ln -sf libkllm.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libkllm.so
-	install -m 644 $(SRCDIR)/runtime/kllm.h $(SRCDIR)/runtime/cpu.h $(SRCDIR)/runtime/pool.h $(SRCDIR)/kernels/kk.h $(DESTDIR)$(PREFIX)/include/kllm/
-	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		$(SRCDIR)/runtime/kllm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kllm.pc
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/kllm \
+		$(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 $(LIBA_PUB) $(DESTDIR)$(LIBDIR)/libkllm.a
+	install -m 644 $(LIBSO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libkllm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libkllm.so.$(SOVERSION)
+	ln -sf libkllm.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libkllm.so
+	install -m 644 $(SRCDIR)/runtime/kllm.h $(DESTDIR)$(INCLUDEDIR)/kllm/
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		-e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|g' -e '/^[A-Za-z.]*: *$$/d' \
+		$(SRCDIR)/runtime/kllm.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/kllm.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/kllm.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libkllm.a $(DESTDIR)$(LIBDIR)/libkllm.so \
+		$(DESTDIR)$(LIBDIR)/libkllm.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libkllm.so.$(VERSION) \
+		$(DESTDIR)$(INCLUDEDIR)/kllm/kllm.h $(DESTDIR)$(PKGCONFIGDIR)/kllm.pc \
+		$(addprefix $(DESTDIR)$(BINDIR)/,$(TOOL_DIRS))
+	rmdir $(DESTDIR)$(INCLUDEDIR)/kllm 2>/dev/null || true
 
 # ---------------------------------------------------------------- top level
 # What a program linking libkllm.a needs after it (scripts that link it).

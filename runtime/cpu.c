@@ -129,6 +129,17 @@ int kllm_cpu_parse_simd(const char *name)
 	return s;
 }
 
+/* kllm.h's KLLM_SIMD_* are the kernels' enum kk_simd. */
+_Static_assert(KLLM_SIMD_SCALAR == KK_SIMD_SCALAR && KLLM_SIMD_AVX2 == KK_SIMD_AVX2 &&
+	       KLLM_SIMD_AVX512 == KK_SIMD_AVX512 && KLLM_SIMD_NEON == KK_SIMD_NEON &&
+	       KLLM_SIMD_NEON_DOTPROD == KK_SIMD_NEON_DOTPROD && KLLM_SIMD_GGML == KK_SIMD_GGML,
+	       "KLLM_SIMD_* != enum kk_simd");
+
+const char *kllm_simd_name(uint32_t simd)
+{
+	return kk_simd_name(simd);
+}
+
 unsigned int kllm_cpu_count(void)
 {
 	cpu_set_t set;

@@ -21,8 +21,15 @@
  *   generate kllm_generate(): prefill, sample and stream tokens of one
  *            sequence through a callback, stopping at end of generation, a
  *            stop string or a token limit; kllm_abort() from any thread.
- *   also     the library version, the compute kernels' SIMD path (cpu.h)
- *            and the thread pool (pool.h, kk.h).
+ *   also     the library version, the compute kernels' SIMD path and the
+ *            thread pool (kllm_cpu_*, kllm_pool_*).
+ *
+ * This header is the whole public interface: it includes only <stddef.h>
+ * and <stdint.h>, is valid C99 and C++, and libkllm.so exports exactly the
+ * functions declared here (runtime/libkllm.map; everything else in the
+ * library has hidden visibility, and the installed libkllm.a has its
+ * internal symbols made local).  Internal callers in this tree use
+ * kllm_internal.h.
  *
  * Errors: functions return a negative errno (or NULL) and leave a one-line
  * message for kllm_last_error(), which is per thread (a successful call
@@ -49,12 +56,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kk.h"
-#include "cpu.h"
-#include "pool.h"
-
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* Everything declared up to the matching pop is exported by libkllm.so,
+ * whatever -fvisibility the library's (or a user's) objects are built with. */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility push(default)
 #endif
 
 #define KLLM_VERSION_MAJOR 0
@@ -389,7 +398,7 @@ enum kllm_stop {
 	KLLM_STOP_EOG = 1,	/* an end-of-generation token (not fed, not shown) */
 	KLLM_STOP_LIMIT,	/* n_predict tokens */
 	KLLM_STOP_STRING,	/* a stop string (it and what follows not shown) */
-	KLLM_STOP_CALLBACK,	/* the callback returned non-zero */
+	KLLM_STOP_CALLBACK	/* the callback returned non-zero */
 };
 
 struct kllm_gen_params {
@@ -422,6 +431,112 @@ struct kllm_gen_result {
  */
 int kllm_generate(struct kllm_engine *e, int seq, struct kllm_sampler *s,
 		  const struct kllm_gen_params *p, struct kllm_gen_result *res);
+
+/* ------------------------------------------------------------------ */
+/* CPU: the compute kernels' SIMD path                                 */
+
+/* SIMD paths (values of kllm_cpu_init and friends). */
+#define KLLM_SIMD_SCALAR 0	/* portable reference, always available */
+#define KLLM_SIMD_AVX2 1	/* x86-64 AVX2 + FMA + F16C */
+#define KLLM_SIMD_AVX512 2	/* AVX-512 F/BW/VL/DQ (+VNNI when present) */
+#define KLLM_SIMD_NEON 3	/* aarch64 Advanced SIMD */
+#define KLLM_SIMD_NEON_DOTPROD 4 /* aarch64 + SDOT/UDOT */
+/* x86-64, never chosen by default (KLLM_SIMD=ggml): llama.cpp's ggml-cpu
+ * arithmetic bit for bit, for checking against llama.cpp.  Slow. */
+#define KLLM_SIMD_GGML 5
+
+/*
+ * Detect the SIMD paths and select one: the best available, or the one
+ * env KLLM_SIMD names (scalar|avx2|avx512|neon|dotprod).  A name that is
+ * unknown or not available prints a message on stderr and falls back to
+ * the best path.  Idempotent and thread-safe: later calls return the first
+ * result.  Returns the selected path (KLLM_SIMD_*).
+ */
+uint32_t kllm_cpu_init(void);
+
+/* Mask of available paths (1u << KLLM_SIMD_*); calls kllm_cpu_init(). */
+uint32_t kllm_cpu_simd_mask(void);
+
+/*
+ * Select @simd for all later computation (tools and tests switching
+ * paths).  0, or -ENOTSUP if this CPU or build lacks it.  Not while an
+ * engine or pool job runs.
+ */
+int kllm_cpu_select(uint32_t simd);
+
+/*
+ * Parse a path name ("avx2") for a tool's option: the path, or -EINVAL for
+ * an unknown name, -ENOTSUP for a known one this CPU lacks.
+ */
+int kllm_cpu_parse_simd(const char *name);
+
+/* The name of a path ("avx2"), "?" when out of range. */
+const char *kllm_simd_name(uint32_t simd);
+
+/* CPUs this process may run on (affinity mask), at least 1. */
+unsigned int kllm_cpu_count(void);
+
+/* ------------------------------------------------------------------ */
+/* Thread pool                                                         */
+
+/*
+ * A pool of n threads runs parallel-for jobs: the calling thread takes part,
+ * n - 1 worker threads help.  Between jobs the workers spin briefly and then
+ * sleep, so an idle pool burns no CPU.  One job runs at a time: concurrent
+ * callers are serialised, and a parallel-for issued from inside a job runs
+ * inline on the calling thread.  Give a pool no more threads than the cores
+ * it may use (kllm_cpu_count): every worker takes part in every job.
+ */
+struct kllm_pool;
+
+/* Most threads a pool may have (callers should pass what the CPU offers). */
+#define KLLM_POOL_MAX_THREADS 512
+
+/*
+ * Create a pool of @n_threads threads in all, the caller included (so 1
+ * starts no worker).  0 and *out set, or -EINVAL (n_threads 0 or above
+ * KLLM_POOL_MAX_THREADS), -ENOMEM, -EAGAIN (thread creation failed).
+ */
+int kllm_pool_create(unsigned int n_threads, struct kllm_pool **out);
+/* Stop and join the workers, free the pool.  NULL is a no-op.  No job may
+ * be running. */
+void kllm_pool_destroy(struct kllm_pool *pool);
+/* Threads taking part in each job, the caller included. */
+unsigned int kllm_pool_threads(const struct kllm_pool *pool);
+
+/* The range function of a job. */
+typedef void (*kllm_range_fn)(void *arg, uint64_t begin, uint64_t end);
+
+/*
+ * Call fn(arg, b, e) over disjoint ranges covering [0, n_items), each at most
+ * @chunk items (0 counts as 1), on the pool's threads; return when all are
+ * done.  Ranges start at multiples of chunk.  Everything fn wrote is visible
+ * to the caller on return.
+ */
+void kllm_pool_parallel_for(struct kllm_pool *pool, kllm_range_fn fn, void *arg,
+			    uint64_t n_items, uint64_t chunk);
+
+/*
+ * Tuning: how long (ns) an idle worker spins before it sleeps, and how long
+ * the caller spins waiting for the workers to finish before it sleeps.
+ * Default KLLM_POOL_SPIN_NS, overridable with env KLLM_POOL_SPIN_NS at
+ * create time.  0 = sleep at once.
+ */
+#define KLLM_POOL_SPIN_NS 100000u
+void kllm_pool_set_spin_ns(struct kllm_pool *pool, uint32_t ns);
+
+/* Counters for tests and tuning (monotonic since create). */
+struct kllm_pool_stats {
+	uint64_t jobs;		/* parallel_for calls */
+	uint64_t jobs_inline;	/* of which ran on the caller alone */
+	uint64_t worker_sleeps;	/* times a worker went to sleep on the futex */
+	uint64_t caller_sleeps;	/* times the caller slept waiting for workers */
+};
+void kllm_pool_get_stats(const struct kllm_pool *pool, struct kllm_pool_stats *st);
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

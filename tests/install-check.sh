@@ -1,20 +1,81 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# `make install` into a scratch prefix, then build a program against the
-# installed headers and library through pkg-config, statically and shared:
-# it uses the public API (kllm.h) end to end on a tiny model written by the
-# installed kllm-mkmodel: load, tokenize, an engine with two sequences,
-# fork, a batched step, greedy generation with streaming, the sampler.
+# `make install` into a scratch prefix (a multiarch LIBDIR) and check what
+# was installed (kllm.h alone, 0644 libraries, kllm.pc) and what the
+# libraries export (exactly the functions kllm.h declares).  Then build a C
+# and a C++17 program with `#include <kllm/kllm.h>` and nothing but
+# `pkg-config --cflags --libs kllm` (shared, and --static), and run them:
+# the public API end to end on a tiny model written by the installed
+# kllm-mkmodel (load, tokenize, an engine with two sequences, fork, a
+# batched step, greedy generation with streaming, the sampler, the pool).
+# Last, make uninstall must leave the prefix empty.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-make -s -C "$top" install PREFIX="$tmp/prefix" >/dev/null
+# A multiarch LIBDIR, as a Debian package installs it.
+prefix=$tmp/prefix
+libdir=$prefix/lib/$(cc -dumpmachine)
+make -s -C "$top" install PREFIX="$prefix" LIBDIR="$libdir" >/dev/null
+fail() {
+	echo "install-check: $*"
+	exit 1
+}
+
+# What is installed: kllm.h alone as the headers, libraries 0644, the tools.
+[ "$(cd "$prefix/include" && find . -type f | sort)" = ./kllm/kllm.h ] ||
+	fail "headers other than kllm/kllm.h installed: $(cd "$prefix/include" && find . -type f)"
+for f in libkllm.a "libkllm.so.$(sed -n 's/^VERSION := //p' "$top/Makefile")" pkgconfig/kllm.pc; do
+	[ "$(stat -c %a "$libdir/$f")" = 644 ] || fail "$f: mode $(stat -c %a "$libdir/$f"), not 644"
+done
+grep -qx 'Cflags: -I${includedir}' "$libdir/pkgconfig/kllm.pc" || fail "kllm.pc: Cflags"
+grep -qx 'includedir=${prefix}/include' "$libdir/pkgconfig/kllm.pc" || fail "kllm.pc: includedir"
+if grep -q 'KLLM_HAVE_DEV' "$top/build/config.mk" 2>/dev/null; then
+	grep -qx 'Requires.private: liburing libdrm' "$libdir/pkgconfig/kllm.pc" ||
+		fail "kllm.pc: no Requires.private for the device engine's liburing and libdrm"
+fi
+
+# The functions kllm.h declares (comments stripped; not its static inline
+# helpers) are exactly what libkllm.so exports and what libkllm.a leaves
+# global: nothing internal (gguf_*, tok_*, kk_*, nor internal kllm_*).
+hdr=$prefix/include/kllm/kllm.h
+cc -fpreprocessed -dD -E -P "$hdr" > "$tmp/kllm.nocomments.h"
+grep -o 'static inline [^(]*\bkllm_[a-z0-9_]*[[:space:]]*(' "$tmp/kllm.nocomments.h" |
+	grep -o 'kllm_[a-z0-9_]*' | sort -u > "$tmp/inline.txt"
+grep -o '\bkllm_[a-z0-9_]*[[:space:]]*(' "$tmp/kllm.nocomments.h" | grep -o 'kllm_[a-z0-9_]*' |
+	sort -u | comm -23 - "$tmp/inline.txt" > "$tmp/declared.txt"
+[ "$(wc -l < "$tmp/declared.txt")" -ge 40 ] || fail "kllm.h: too few declarations found"
+nm -D --defined-only "$libdir/libkllm.so" | awk '$2 != "A" { sub(/@.*/, "", $3); print $3 }' |
+	sort -u > "$tmp/exported.txt"
+if ! diff -u "$tmp/declared.txt" "$tmp/exported.txt" > "$tmp/exports.diff"; then
+	cat "$tmp/exports.diff"
+	fail "libkllm.so exports other functions than kllm.h declares (- declared only, + exported only)"
+fi
+nm -g --defined-only "$libdir/libkllm.a" | awk 'NF == 3 { print $3 }' | sort -u > "$tmp/static.txt"
+if ! diff -u "$tmp/declared.txt" "$tmp/static.txt" > "$tmp/static.diff"; then
+	cat "$tmp/static.diff"
+	fail "libkllm.a's global symbols are not kllm.h's functions (- declared only, + global only)"
+fi
+echo "install-check: libkllm.so and libkllm.a export the $(wc -l < "$tmp/declared.txt") functions of kllm.h, nothing else"
+
 cat > "$tmp/hello.c" <<'C'
 #include <errno.h>
 #include <kllm/kllm.h>
 #include <stdio.h>
 #include <string.h>
+
+/* ggml has a function of this name: libkllm's own must not clash with it
+ * in a static link, nor be interposed by it in a shared one. */
+int gguf_find_kv(const void *ctx, const char *key);
+int gguf_find_kv(const void *ctx, const char *key)
+{
+	return ctx && key ? -2 : -1;
+}
+
+static void count(void *arg, uint64_t b, uint64_t e)
+{
+	__atomic_fetch_add((uint64_t *)arg, e - b, __ATOMIC_RELAXED);
+}
 
 static int on_token(void *arg, int32_t id, const char *text, size_t len)
 {
@@ -35,15 +96,20 @@ int main(int argc, char **argv)
 	struct kllm_engine *e;
 	struct kllm_pool *pool;
 	struct kllm_llm *llm;
-	kk_u32 path = kllm_cpu_init();
+	uint32_t path = kllm_cpu_init();
+	uint64_t items = 0;
 	int32_t ids[32];
 	int n, a, b, seen = 0;
 
 	if (argc < 2 || kllm_pool_create(2, &pool))
 		return 1;
-	printf("kllm %s, %s, %u threads\n", kllm_version(), kk_simd_name(path),
+	printf("kllm %s, %s, %u threads\n", kllm_version(), kllm_simd_name(path),
 	       kllm_pool_threads(pool));
+	kllm_pool_parallel_for(pool, count, &items, 1000, 7);
 	kllm_pool_destroy(pool);
+	if (items != 1000 || gguf_find_kv(NULL, NULL) != -1 ||
+	    !(kllm_cpu_simd_mask() & (1u << path)) || kllm_cpu_count() < 1)
+		return 1;
 	if (kllm_llm_load("/nonexistent.gguf", &llm) != -ENOENT || !kllm_last_error()[0])
 		return 1;
 	if (kllm_llm_load(argv[1], &llm)) {
@@ -76,20 +142,107 @@ int main(int argc, char **argv)
 	return strcmp(kllm_version(), "0.1.0") != 0;
 }
 C
-"$tmp/prefix/bin/kllm-mkmodel" --shape tiny --type q8_0 -o "$tmp/tiny.gguf" >"$tmp/mk.log" 2>&1 ||
-	{ cat "$tmp/mk.log"; echo "install-check: kllm-mkmodel failed"; exit 1; }
-export PKG_CONFIG_PATH=$tmp/prefix/lib/pkgconfig
-for mode in shared static; do
-	if [ $mode = static ]; then
-		libs="$(pkg-config --static --cflags --libs kllm) -static"
+# The same from C++17: kllm.h must be C++-clean (extern "C", no C-only
+# constructs), and the pool, CPU and generation functions link.
+cat > "$tmp/hello.cpp" <<'CXX'
+#include <kllm/kllm.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+static void count(void *arg, uint64_t b, uint64_t e)
+{
+	static_cast<std::atomic<uint64_t> *>(arg)->fetch_add(e - b);
+}
+
+int main(int argc, char **argv)
+{
+	std::atomic<uint64_t> items{0};
+	kllm_pool *pool = nullptr;
+	kllm_llm *llm = nullptr;
+	kllm_engine *e = nullptr;
+	const uint32_t path = kllm_cpu_init();
+
+	if (argc < 2 || kllm_pool_create(2, &pool) != 0)
+		return 1;
+	kllm_pool_parallel_for(pool, count, &items, 999, 10);
+	kllm_pool_destroy(pool);
+	if (items.load() != 999 || kllm_llm_load("/nonexistent.gguf", &llm) != -ENOENT)
+		return 1;
+	if (kllm_llm_load(argv[1], &llm) != 0) {
+		std::fprintf(stderr, "%s\n", kllm_last_error());
+		return 1;
+	}
+	const std::string prompt = "hello world";
+	std::vector<int32_t> ids(32);
+	const int n = kllm_tokenize(llm, prompt.data(), prompt.size(), 1, 0, ids.data(), ids.size());
+	struct kllm_engine_params ep; /* "struct": kllm_engine_params() is also a function */
+	kllm_engine_default_params(&ep);
+	ep.n_ctx = 64;
+	ep.max_batch = 8;
+	if (n <= 0 || n > 32 || kllm_engine_create(llm, &ep, &e) != 0)
+		return 1;
+	const int seq = kllm_seq_new(e);
+	if (kllm_seq_feed(e, seq, ids.data(), static_cast<size_t>(n)) != 0)
+		return 1;
+	kllm_sampler_params sp;
+	kllm_sampler_default_params(&sp);
+	sp.temperature = 0;
+	kllm_sampler *smp = kllm_sampler_create(&sp);
+	std::string text;
+	kllm_gen_params gp{};
+	gp.n_predict = 8;
+	gp.arg = &text;
+	gp.on_token = [](void *arg, int32_t, const char *t, size_t len) -> int {
+		static_cast<std::string *>(arg)->append(t, len);
+		return 0;
+	};
+	kllm_gen_result res{};
+	if (!smp || kllm_generate(e, seq, smp, &gp, &res) != 0 || res.n_gen == 0)
+		return 1;
+	std::printf("C++17: kllm %s, %s, %u tokens generated\n", kllm_version(),
+		    kllm_simd_name(path), res.n_gen);
+	kllm_sampler_free(smp);
+	kllm_engine_free(e);
+	kllm_llm_free(llm);
+	return std::strcmp(kllm_version(), "0.1.0") != 0;
+}
+CXX
+"$prefix/bin/kllm-mkmodel" --shape tiny --type q8_0 -o "$tmp/tiny.gguf" >"$tmp/mk.log" 2>&1 ||
+	{ cat "$tmp/mk.log"; fail "kllm-mkmodel failed"; }
+# Only what pkg-config says: no -I or -L of our own.
+export PKG_CONFIG_PATH=$libdir/pkgconfig
+for lang in c c++; do
+	if [ $lang = c ]; then
+		compile=(cc -std=c11 -Wall -Wextra -Werror -pedantic "$tmp/hello.c")
 	else
-		libs="$(pkg-config --cflags --libs kllm) -Wl,-rpath,$tmp/prefix/lib"
+		compile=(g++ -std=c++17 -Wall -Wextra -Werror -pedantic "$tmp/hello.cpp")
 	fi
-	# shellcheck disable=SC2086
-	cc -Wall -Wextra -Werror -I"$tmp/prefix/include" "$tmp/hello.c" -o "$tmp/hello-$mode" $libs
-	"$tmp/hello-$mode" "$tmp/tiny.gguf"
+	for mode in shared static; do
+		if [ $mode = static ]; then
+			flags="$(pkg-config --static --cflags --libs kllm) -static"
+		else
+			flags="$(pkg-config --cflags --libs kllm) -Wl,-rpath,$libdir"
+		fi
+		# shellcheck disable=SC2086
+		"${compile[@]}" -o "$tmp/hello-$lang-$mode" $flags ||
+			fail "$lang program ($mode) did not build against the installed prefix"
+		"$tmp/hello-$lang-$mode" "$tmp/tiny.gguf" || fail "$lang program ($mode) failed"
+	done
 done
+# The shared ones use the installed libkllm.so.
+ldd "$tmp/hello-c++-shared" > "$tmp/ldd.txt"
+grep -q "$libdir/libkllm.so" "$tmp/ldd.txt" || fail "hello-c++-shared: not linked to the installed libkllm.so"
 for t in kllm-bench kllm-mkmodel kllm-run kllm-top; do
-	[ -x "$tmp/prefix/bin/$t" ] || { echo "install-check: $t missing"; exit 1; }
+	[ -x "$prefix/bin/$t" ] || fail "$t missing"
 done
+
+# make uninstall takes away everything make install put there.
+make -s -C "$top" uninstall PREFIX="$prefix" LIBDIR="$libdir" >/dev/null
+left=$(find "$prefix" -type f -o -type l)
+[ -z "$left" ] || fail "left after make uninstall: $left"
 echo "install-check: ok"

@@ -42,6 +42,28 @@ if [ "${WITH_DEPS:-0}" = 1 ]; then
 	[ ${#failed[@]} -eq 0 ] || { echo "check: 0 passed, 1 failed"; exit 1; }
 fi
 stage build $MAKE -j"$JOBS" all tests
+
+# A configuration change rebuilds what it affects (Makefile: $(BUILD)/config.mk):
+# libkllm built without the device engine (DEV=0, as `make run` does before
+# `make deps` installed liburing/libdrm), then a plain build: the engine's
+# unit test (compiled with -DKLLM_HAVE_DEV) must link and pass, and a third
+# make with the configuration unchanged must compile nothing.  In its own
+# build folder, only libkllm and test_engine.
+config_change() {
+	local b=build/cfg
+	$MAKE -s -j"$JOBS" BUILD=$b DEV=0 lib $b/tests/test_engine &&
+		$MAKE -s -j"$JOBS" BUILD=$b lib $b/tests/test_engine || return 1
+	if pkg-config --exists liburing libdrm && ! grep -q '^DEV_OK = 1' $b/config.mk; then
+		echo "config-change: liburing and libdrm found, but $b/config.mk has no DEV_OK = 1"
+		return 1
+	fi
+	$MAKE -s BUILD=$b unit T=engine || return 1
+	if $MAKE BUILD=$b lib $b/tests/test_engine | grep -e ' -c ' -e ' -o '; then
+		echo "config-change: an unchanged configuration rebuilt the above"
+		return 1
+	fi
+}
+stage config-change config_change
 stage nm-check $MAKE -s nm-check
 stage unit $MAKE -s unit
 stage unit-asan-ubsan $MAKE -s -j"$JOBS" BUILD=build/asan SAN=1 unit

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "kllm.h"
+#include "kllm_internal.h"
 #include "model.h"
 #include "seq.h"
 

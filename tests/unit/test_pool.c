@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "../../runtime/pool.h"
+#include "kllm_internal.h"
 
 static const unsigned int thread_counts[] = { 1, 2, 3, 7 };
 #define N_COUNTS (sizeof(thread_counts) / sizeof(thread_counts[0]))

@@ -13,8 +13,7 @@
 
 #include <errno.h>
 
-#include "../../runtime/cpu.h"
-#include "../../runtime/pool.h"
+#include "kllm_internal.h"
 
 static const unsigned int thread_counts[] = { 1, 2, 3, 7 };
 #define N_POOLS (sizeof(thread_counts) / sizeof(thread_counts[0]))

@@ -11,9 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../kernels/kk.h"
-#include "../../runtime/pool.h"
-#include "../../runtime/seq.h"
+#include "kllm_internal.h"
+#include "seq.h"
 
 /* A mode: argv[0] is the mode name; returns the process exit status. */
 struct bench_mode {

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../runtime/cpu.h"
 
 #define MAX_LIST 16
 #define MATMUL_M 64

@@ -20,7 +20,6 @@
 #define _GNU_SOURCE
 #include "bench.h"
 #include "serve.h"
-#include "../../runtime/kllm.h"
 
 #include <getopt.h>
 #include <signal.h>

@@ -7,7 +7,6 @@
  */
 #include "bench.h"
 #include "serve.h"
-#include "../../runtime/kllm.h"
 
 #include <errno.h>
 #include <poll.h>

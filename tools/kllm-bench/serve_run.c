@@ -9,7 +9,6 @@
 #define _GNU_SOURCE
 #include "bench.h"
 #include "serve.h"
-#include "../../runtime/kllm.h"
 
 #include <errno.h>
 #include <poll.h>

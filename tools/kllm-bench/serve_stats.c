@@ -5,7 +5,6 @@
  */
 #include "bench.h"
 #include "serve.h"
-#include "../../runtime/kllm.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -213,5 +213,5 @@ void gen_print_timings(const struct gen *g)
 		g->t_load * 1e3, (unsigned long long)g->n_prompt,
 		rate(g->n_prompt, g->t_prompt), (unsigned long long)g->n_gen,
 		rate(g->n_gen, g->t_gen), kllm_engine_backend(g->e),
-		kk_simd_name(kk_simd_selected()), g->n_ctx);
+		kllm_simd_name(kllm_cpu_init()), g->n_ctx);
 }
