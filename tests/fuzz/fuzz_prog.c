@@ -41,18 +41,22 @@ static void lower_all(const struct kllm_prog_info *pi, uint32_t n)
 {
 	static struct kllm_prog_mem buf[KLLM_PROG_MAX_BUFFERS];
 	static struct kllm_prog_mem kv[SEQS * KLLM_PROG_MAX_BUFFERS];
-	static int32_t ids[KLLM_PROG_MAX_BATCH];
+	static int32_t ids[KLLM_PROG_MAX_BATCH], rows[KLLM_PROG_MAX_BATCH];
 	void *fake = (void *)(uintptr_t)(1ull << 40);
 	struct kllm_prog_bindings bind = { .buf = buf, .scratch = fake,
 					   .scratch_size = pi->scratch_bytes };
-	struct kllm_prog_batch batch = { .n_tokens = n, .n_outputs = n,
-		.tokens = ids, .pos = ids, .seq = ids, .out_rows = ids,
+	/* every row output, each once; none without an OUT_ROWS input */
+	const uint32_t n_out = pi->inputs & (1u << KLLM_PROG_IN_OUT_ROWS) ? n : 0;
+	struct kllm_prog_batch batch = { .n_tokens = n, .n_outputs = n_out,
+		.tokens = ids, .pos = ids, .seq = ids, .out_rows = rows,
 		.n_seqs = SEQS, .kv = kv };
 	struct kk_kv_seq seqs[SEQS];
 	struct kllm_prog_err err;
 	struct kllm_prog_job job;
 	char msg[256];
 
+	for (uint32_t r = 0; r < n; r++)
+		rows[r] = (int32_t)r;
 	for (uint32_t id = 0; id < pi->n_buffers; id++) {
 		struct kllm_prog_buffer b;
 

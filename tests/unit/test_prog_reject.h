@@ -127,6 +127,9 @@ static const struct rej rejects[] = {
 	R2(PT(5, ne[2], 0x10000), PT(5, ne[3], 0x10001), "tensor 5: row count is 0 or overflows"),
 	R1(PT(5, ne[0], 33), "tensor 5: ne[0] is not a whole number of blocks"),
 	R1(PT(5, row_stride, 1), "tensor 5: row_stride is less than a row"),
+	/* one row (the attention norm): its stride is never stepped over in
+	 * range checks, yet the kernels form row + stride pointers */
+	R1(PT(1, row_stride, 1ull << 50), "tensor 1: row_stride larger than its buffer 0"),
 	R1(PT(T_X, offset, 2), "tensor 23: offset or row_stride misaligned for its type"),
 	R1(PT(T_X, row_stride, 4 * TM_D + 2), "tensor 23: offset or row_stride misaligned for its type"),
 	R1(PT(T_TOK, offset, 4), "tensor 16: input tensor is not the whole i32 array of its buffer 2"),

@@ -262,6 +262,10 @@ static int check_tensor(const struct kllm_prog_info *pi, kllm_u32 id,
 		return fail_tensor(err, id, -1, "byte range overflows");
 	if (end > b.size)
 		return fail_tensor(err, id, buf, "ends past buffer");
+	/* A one-row tensor's stride is never stepped over in range checks,
+	 * but the kernels still form row + stride pointers. */
+	if (t.r.row_stride > b.size)
+		return fail_tensor(err, id, buf, "row_stride larger than its buffer");
 	return 0;
 }
 

@@ -116,23 +116,156 @@ void kllm_stage_bind(const struct kllm_prog_info *pi, const struct kllm_prog_mem
 	}
 }
 
+/* Is slot @s of @op the whole i32 array of the job's INPUT @in? */
+static int slot_is_input(const struct kllm_prog_info *pi, const struct kllm_prog_op *op,
+			 kllm_u32 s, kllm_u32 in)
+{
+	struct kllm_prog_buffer b;
+	struct kp_tensor t;
+
+	if (op->t[s] >= pi->n_tensors)
+		return 0;
+	kp_tensor_get(pi, op->t[s], &t);
+	if (t.buf_kind != KLLM_PROG_BUF_INPUT)
+		return 0;
+	kp_read_buffer(pi, t.r.buffer, &b);
+	return b.input == in;
+}
+
+static int slot_mode(const struct kllm_prog_info *pi, const struct kllm_prog_op *op,
+		     kllm_u32 s)
+{
+	struct kp_tensor t;
+
+	if (op->t[s] >= pi->n_tensors)
+		return -1;
+	kp_tensor_get(pi, op->t[s], &t);
+	return (int)t.mode;
+}
+
+/*
+ * Does every op compute each row of its output from that row alone (and
+ * from fixed, read-only weights)?  Slices of several jobs share one batch,
+ * so an op that reached another row would read another job's data.  Only
+ * the ops whose slots may differ in rows need a look: a matmul's weight
+ * must be fixed (a batch-shaped one mixes rows); the KV ops' sequence and
+ * position slots must be the job's own SEQ and POS arrays (their indices
+ * are remapped per slice: a computed index is not); a get_rows table that
+ * is batch-shaped must be per token, indexed by the job's OUT_ROWS (also
+ * remapped per slice).
+ */
+static int ops_row_local(const struct kllm_prog_info *pi)
+{
+	struct kllm_prog_op op;
+	kllm_u32 i;
+
+	for (i = 0; i < pi->n_ops; i++) {
+		kp_read_op(pi, i, &op);
+		switch (op.kind) {
+		case KLLM_PROG_OP_MATMUL:
+			if (slot_mode(pi, &op, 0) != KP_ROWS_FIXED)
+				return 0;
+			break;
+		case KLLM_PROG_OP_KV_STORE:
+			if (!slot_is_input(pi, &op, 2, KLLM_PROG_IN_SEQ) ||
+			    !slot_is_input(pi, &op, 3, KLLM_PROG_IN_POS))
+				return 0;
+			break;
+		case KLLM_PROG_OP_ATTENTION:
+			if (!slot_is_input(pi, &op, 1, KLLM_PROG_IN_SEQ) ||
+			    !slot_is_input(pi, &op, 2, KLLM_PROG_IN_POS))
+				return 0;
+			break;
+		case KLLM_PROG_OP_GET_ROWS:
+			if (slot_mode(pi, &op, 0) != KP_ROWS_FIXED &&
+			    (slot_mode(pi, &op, 0) != KP_ROWS_TOKENS ||
+			     !slot_is_input(pi, &op, 1, KLLM_PROG_IN_OUT_ROWS)))
+				return 0;
+			break;
+		}
+	}
+	return 1;
+}
+
+/*
+ * May batch-shaped tensors @a and @b of one buffer share bytes?  Only as
+ * views of the same rows: the same mode and stride, and whichever starts
+ * later ends within a stride of the other's start, so row r of one never
+ * meets row r' != r of the other.
+ */
+static int rows_aligned(const struct kp_tensor *a, const struct kp_tensor *b,
+			kllm_u32 max_batch)
+{
+	const struct kp_tensor *lo = a->r.offset <= b->r.offset ? a : b;
+	const struct kp_tensor *hi = lo == a ? b : a;
+	kllm_u64 end_lo, d;
+
+	if (kp_tensor_end(lo, max_batch, &end_lo))
+		return 0;
+	if (hi->r.offset >= end_lo)
+		return 1;	/* apart */
+	d = hi->r.offset - lo->r.offset;
+	return a->mode == b->mode && a->r.row_stride == b->r.row_stride &&
+	       d + hi->row_bytes <= hi->r.row_stride;
+}
+
+/*
+ * Every pair of batch-shaped ACTIVATIONS or OUTPUT tensors (ids in @ids)
+ * that shares bytes does so row for row.  Pairwise: views are few.
+ */
+static int views_row_aligned(const struct kllm_prog_info *pi, const kllm_u32 *ids,
+			     kllm_u32 n)
+{
+	struct kp_tensor a, b;
+	kllm_u32 i, j;
+
+	for (i = 0; i < n; i++) {
+		kp_tensor_get(pi, ids[i], &a);
+		for (j = i + 1; j < n; j++) {
+			kp_tensor_get(pi, ids[j], &b);
+			if (a.r.buffer == b.r.buffer && !rows_aligned(&a, &b, pi->max_batch))
+				return 0;
+		}
+	}
+	return 1;
+}
+
 int kllm_stage_tensors(const struct kllm_prog_info *pi, kllm_u32 *out_t,
 		       kllm_u32 *n_out_t)
 {
 	struct kp_tensor t;
-	kllm_u32 id, n = 0;
+	kllm_u32 id, n = 0, n_act = 0;
 	int fusable = 1;
 
+	/* OUTPUT tensors from the front of out_t, the batch's own rows of
+	 * ACTIVATIONS from its back (room: n_tensors in all). */
 	for (id = 0; id < pi->n_tensors; id++) {
 		kp_tensor_get(pi, id, &t);
-		if (t.buf_kind != KLLM_PROG_BUF_OUTPUT)
-			continue;
-		if (t.mode == KP_ROWS_FIXED)
-			fusable = 0;
-		out_t[n++] = id;
+		switch (t.buf_kind) {
+		case KLLM_PROG_BUF_OUTPUT:
+			if (t.mode == KP_ROWS_FIXED)
+				fusable = 0;	/* the same rows for every job */
+			out_t[n++] = id;
+			break;
+		case KLLM_PROG_BUF_ACTIVATIONS:
+			if (t.mode == KP_ROWS_FIXED)
+				fusable = 0;	/* shared by every row */
+			else
+				out_t[pi->n_tensors - ++n_act] = id;
+			break;
+		case KLLM_PROG_BUF_WEIGHTS:
+			if (t.mode != KP_ROWS_FIXED)
+				fusable = 0;	/* rows picked by batch position */
+			break;
+		}
 	}
 	*n_out_t = n;
-	return fusable;
+	if (!fusable || !ops_row_local(pi))
+		return 0;
+	if (!views_row_aligned(pi, out_t, n) ||
+	    !views_row_aligned(pi, out_t + pi->n_tensors - n_act, n_act))
+		return 0;
+	return 1;
 }
 
 /* Is row @row of @t inside @m?  Its address in *p. */

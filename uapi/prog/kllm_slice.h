@@ -72,10 +72,16 @@ void kllm_stage_bind(const struct kllm_prog_info *pi, const struct kllm_prog_mem
 		     struct kllm_prog_mem buf[KLLM_PROG_MAX_BUFFERS]);
 
 /*
- * Can the program's jobs run in pieces?  Only if every tensor of its
- * OUTPUT buffers is batch-shaped (rows per token or per output), so a
- * slice's rows of each are its own.  The ids of those tensors go to
- * @out_t (room for pi->n_tensors), their number to *n_out_t.
+ * Can the program's jobs run in pieces (chunks, fused passes)?  Only if a
+ * slice's rows of the batch are its own: every tensor of its OUTPUT and
+ * ACTIVATIONS buffers is batch-shaped (rows per token or per output), no
+ * WEIGHTS tensor is; batch-shaped tensors that share bytes do so row for
+ * row; every op computes each row from that row alone (matmul weights
+ * fixed; the KV ops' sequences and positions, and a batch-shaped get_rows
+ * table's ids, from the job's own arrays, which the slices remap).
+ * Otherwise each job runs whole and alone.  The ids of the OUTPUT
+ * tensors go to @out_t (room for pi->n_tensors, all of it used as
+ * scratch), their number to *n_out_t.
  */
 int kllm_stage_tensors(const struct kllm_prog_info *pi, kllm_u32 *out_t,
 		       kllm_u32 *n_out_t);
