@@ -65,7 +65,7 @@ if asked 7; then
 fi
 if asked 2 && [ ! -e "$out/m7b.gguf" ]; then
 	say "7B-shaped model"
-	"$top/build/bin/kllm-mkmodel" -o "$out/m7b.gguf" --shape llama2-7b --type q4_0 --seed 1 >/dev/null
+	"$sbuild/bin/kllm-mkmodel" -o "$out/m7b.gguf" --shape llama2-7b --type q4_0 --seed 1 >/dev/null
 fi
 
 # ---------------------------------------------------------------- disk
@@ -76,10 +76,10 @@ if asked 2; then
 	ln "$out/m7b.gguf" "$out/disk/m7b.gguf" 2>/dev/null || cp "$out/m7b.gguf" "$out/disk/"
 fi
 cp "$smollm2" "$out/disk/smollm2.gguf"
-"$top/build/bin/kllm-mkmodel" -o "$out/disk/serve.gguf" --arch llama --layers 4 --embd 256 \
+"$sbuild/bin/kllm-mkmodel" -o "$out/disk/serve.gguf" --arch llama --layers 4 --embd 256 \
 	--heads 4 --kv-heads 2 --ffn 512 --vocab 512 --ctx 256 --type q4_0 --seed 2 >/dev/null
 # the smallest job: one layer of 32, so the submission path shows
-"$top/build/bin/kllm-mkmodel" -o "$out/disk/submit.gguf" --arch llama --layers 1 --embd 32 \
+"$sbuild/bin/kllm-mkmodel" -o "$out/disk/submit.gguf" --arch llama --layers 1 --embd 32 \
 	--heads 1 --kv-heads 1 --ffn 32 --vocab 288 --ctx 64 --type f32 --seed 1 >/dev/null
 echo "$parts" > "$out/disk/parts"
 echo "$ab_ref" > "$out/disk/ab_ref"
