@@ -35,7 +35,13 @@ static struct kllm_uring_pdu *kllm_uring_pdu(struct io_uring_cmd *cmd)
 	return (struct kllm_uring_pdu *)cmd->pdu;
 }
 
-/* Task work of the submitter: post the CQE, drop the command's reference. */
+/*
+ * Task work of the submitter: post the CQE, then drop the command's
+ * reference.  In that order: until io_uring_cmd_done takes the command off
+ * the ring's cancelable list, a ring teardown on another CPU may still
+ * call kllm_uring_cmd with IO_URING_F_CANCEL, which reads the job (DONE by
+ * now: the cancel is ignored).
+ */
 static void kllm_uring_done_cb(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct kllm_job *job = kllm_uring_pdu(cmd)->job;
@@ -43,8 +49,8 @@ static void kllm_uring_done_cb(struct io_uring_cmd *cmd, unsigned int issue_flag
 	/* On a CQE32 ring, big_cqe[0]: the KV positions a failed job leaves invalid. */
 	u64 res2 = status ? (u64)(u32)job->pos_first << 32 | (u32)job->pos_last : 0;
 
-	kllm_job_put(job);
 	kllm_uring_cmd_done(cmd, status, res2, issue_flags);
+	kllm_job_put(job);
 }
 
 /*
