@@ -75,22 +75,12 @@ static inline int ab_kmsg_bad(char *first, size_t size)
 		"hard LOCKUP", "detected stall", "NULL pointer", "Object already free",
 		"kernel paging request", "Call Trace",
 	};
-	char rec[8192];
+	char rec[8192], *msg;
 	int n_bad = 0;
-	ssize_t n;
 
 	if (g_kmsg < 0)
 		return 0;
-	for (;;) {
-		n = read(g_kmsg, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;
-		if (n <= 0)
-			break;
-		rec[n] = '\0';
-		char *msg = strchr(rec, ';');
-		msg = msg ? msg + 1 : rec;
-		msg[strcspn(msg, "\n")] = '\0';
+	while ((msg = vm_kmsg_next(g_kmsg, rec, sizeof(rec)))) {
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 			const char *hit = strstr(msg, bad[i]);
 

@@ -99,22 +99,33 @@ static inline int vm_kmsg_open(void)
 	return fd;
 }
 
+/*
+ * The text of the next kernel log record on @fd (read into @rec, @size
+ * bytes), without its header or newline; NULL when none is left.
+ */
+static inline char *vm_kmsg_next(int fd, char *rec, size_t size)
+{
+	ssize_t n;
+	char *msg;
+
+	do
+		n = read(fd, rec, size - 1);
+	while (n < 0 && errno == EPIPE);	/* overwritten records: go on */
+	if (n <= 0)
+		return NULL;
+	rec[n] = '\0';
+	msg = strchr(rec, ';');
+	msg = msg ? msg + 1 : rec;
+	msg[strcspn(msg, "\n")] = '\0';
+	return msg;
+}
+
 static inline int vm_kmsg_find(int fd, const char *needle, char *out, size_t outsz)
 {
-	char rec[8192];
+	char rec[8192], *msg;
 	int found = 0;
-	ssize_t n;
 
-	for (;;) {
-		n = read(fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)	/* overwritten records: go on */
-			continue;
-		if (n <= 0)
-			break;
-		rec[n] = '\0';
-		char *msg = strchr(rec, ';');
-		msg = msg ? msg + 1 : rec;
-		msg[strcspn(msg, "\n")] = '\0';
+	while ((msg = vm_kmsg_next(fd, rec, sizeof(rec)))) {
 		if (strstr(msg, needle)) {
 			vm_strlcpy(out, msg, outsz);
 			found = 1;

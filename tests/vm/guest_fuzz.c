@@ -540,22 +540,12 @@ START_TEST(test_kernel_log_clean)
 		"kernel paging request", "Call Trace", "hung_task", "blocked for more than",
 		"sleeping function", "UBSAN", "double free",
 	};
-	char rec[8192], first[512] = "";
+	char rec[8192], first[512] = "", *msg;
 	int n_bad = 0, leaks = 0;
-	ssize_t n;
 	FILE *f;
 
 	if (g_kmsg >= 0) {
-		for (;;) {
-			n = read(g_kmsg, rec, sizeof(rec) - 1);
-			if (n < 0 && errno == EPIPE)
-				continue;
-			if (n <= 0)
-				break;
-			rec[n] = '\0';
-			char *msg = strchr(rec, ';');
-			msg = msg ? msg + 1 : rec;
-			msg[strcspn(msg, "\n")] = '\0';
+		while ((msg = vm_kmsg_next(g_kmsg, rec, sizeof(rec)))) {
 			for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 				const char *hit = strstr(msg, bad[i]);
 
