@@ -158,6 +158,7 @@ static int ops_row_local(const struct kllm_prog_info *pi)
 {
 	struct kllm_prog_op op;
 	kllm_u32 i;
+	int mode;
 
 	for (i = 0; i < pi->n_ops; i++) {
 		kp_read_op(pi, i, &op);
@@ -177,8 +178,9 @@ static int ops_row_local(const struct kllm_prog_info *pi)
 				return 0;
 			break;
 		case KLLM_PROG_OP_GET_ROWS:
-			if (slot_mode(pi, &op, 0) != KP_ROWS_FIXED &&
-			    (slot_mode(pi, &op, 0) != KP_ROWS_TOKENS ||
+			mode = slot_mode(pi, &op, 0);
+			if (mode != KP_ROWS_FIXED &&
+			    (mode != KP_ROWS_TOKENS ||
 			     !slot_is_input(pi, &op, 1, KLLM_PROG_IN_OUT_ROWS)))
 				return 0;
 			break;
