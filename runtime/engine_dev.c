@@ -12,25 +12,16 @@
 
 #ifdef KLLM_HAVE_DEV
 
-#include <fcntl.h>
-#include <glob.h>
-#include <liburing.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
-#include <xf86drm.h>
 
 #include "kllm.h"
-#include "kllm_drm.h"
+#include "kllm_dev_access.h"
 #include "kllm_prog.h"
 
 /* Jobs in flight per io_uring_enter; well under KLLM_MAX_JOBS_PER_FILE. */
 #define DEV_RING_ENTRIES 64
-/* JOB_WAIT slice: the job's own timeout (timeout_ms) bounds the total. */
-#define DEV_WAIT_NS 1000000000ll
-
-_Static_assert(sizeof(struct drm_kllm_job) == 80, "a job is a 128-byte SQE's command");
 
 enum dev_path {
 	DEV_PATH_URING_UNPROVEN,	/* ring set up, no uring_cmd done yet */
@@ -40,7 +31,7 @@ enum dev_path {
 
 struct kllm_dev {
 	int fd;
-	char node[64];
+	char node[KLLM_NODE_PATH_MAX];
 	uint32_t prog;
 	uint32_t weights;	/* BO_IMPORT_FILE of the model's data section */
 	struct kllm_dev_bo out;
@@ -61,86 +52,10 @@ int kllm_dev_built_in(void)
 	return 1;
 }
 
-static int dev_ioctl(int fd, unsigned long req, void *arg)
-{
-	int ret;
-
-	do {
-		ret = ioctl(fd, req, arg);
-	} while (ret == -1 && (errno == EINTR || errno == EAGAIN));
-	return ret ? -errno : 0;
-}
-
-/* 0: a kllm node of UAPI >= 1.1; -ENODEV another driver; -EPROTO older. */
-static int node_check(int fd, uint32_t *version)
-{
-	struct drm_kllm_get_info info;
-	drmVersionPtr v = drmGetVersion(fd);
-	int is_kllm = v && v->name && !strcmp(v->name, "kllm");
-
-	drmFreeVersion(v);
-	if (!is_kllm)
-		return -ENODEV;
-	memset(&info, 0, sizeof(info));
-	if (dev_ioctl(fd, DRM_IOCTL_KLLM_GET_INFO, &info))
-		return -EPROTO;
-	*version = info.version;
-	if (info.version >> 16 != KLLM_UAPI_VERSION_MAJOR || (info.version & 0xffff) < 1)
-		return -EPROTO;
-	return 0;
-}
-
-/* The first usable node; else the most telling reason in @err. */
-static int node_find(struct kllm_dev *d, char *err, size_t errlen)
-{
-	static const char *const pats[] = { "/dev/accel/accel*", "/dev/dri/renderD*" };
-	int ret = -ENOENT, denied = 0;
-
-	snprintf(err, errlen, "device engine: no kllm device node (/dev/accel/accel*, "
-		 "/dev/dri/renderD*): is kllm.ko loaded?");
-	for (size_t p = 0; p < 2; p++) {
-		glob_t g;
-
-		if (glob(pats[p], 0, NULL, &g))
-			continue;
-		for (size_t i = 0; i < g.gl_pathc; i++) {
-			int fd = open(g.gl_pathv[i], O_RDWR | O_CLOEXEC);
-			uint32_t ver = 0;
-			int r;
-
-			if (fd < 0) {
-				/* A node we cannot open says nothing of its driver:
-				 * report the first (accel nodes come first) unless
-				 * a better reason turns up. */
-				if (errno == EACCES && ret == -ENOENT && !denied++)
-					snprintf(err, errlen, "device engine: %s: %s (no kllm node this "
-						 "user may open; group kllm?)",
-						 g.gl_pathv[i], strerror(errno));
-				continue;
-			}
-			r = node_check(fd, &ver);
-			if (!r) {
-				d->fd = fd;
-				snprintf(d->node, sizeof(d->node), "%s", g.gl_pathv[i]);
-				globfree(&g);
-				return 0;
-			}
-			close(fd);
-			if (r == -EPROTO) {
-				ret = -EPROTO;
-				snprintf(err, errlen, "device engine: %s: kllm driver UAPI %u.%u, the "
-					 "device engine needs 1.1", g.gl_pathv[i],
-					 ver >> 16, ver & 0xffff);
-			}
-		}
-		globfree(&g);
-	}
-	return ret;
-}
-
 int kllm_dev_open(struct kllm_dev **out, char *err, size_t errlen)
 {
 	struct kllm_dev *d;
+	char msg[192];
 	int ret;
 
 	*out = NULL;
@@ -149,12 +64,15 @@ int kllm_dev_open(struct kllm_dev **out, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	d->fd = -1;
-	ret = node_find(d, err, errlen);
-	if (ret) {
+	/* (the layer's reasons have no prefix: ours start "device engine: ") */
+	ret = kllm_node_open(KLLM_NODE_VERSION(1, 1), d->node, sizeof(d->node), msg,
+			     sizeof(msg));
+	if (ret < 0) {
+		snprintf(err, errlen, "device engine: %s", msg);
 		free(d);
 		return ret;
 	}
+	d->fd = ret;
 	*out = d;
 	return 0;
 }
@@ -194,9 +112,6 @@ static int prog_shape(struct kllm_dev *d, const struct kllm_prog_info *info,
 static int import_weights(struct kllm_dev *d, const struct kllm_compiled *c,
 			  int model_fd, uint64_t data_off, char *err, size_t errlen)
 {
-	struct drm_kllm_bo_import_file a = {
-		.fd = model_fd, .offset = data_off, .size = c->weights_size,
-	};
 	double mib = (double)c->weights_size / (1 << 20);
 	int ret;
 
@@ -206,7 +121,7 @@ static int import_weights(struct kllm_dev *d, const struct kllm_compiled *c,
 			 (unsigned long long)data_off, KLLM_PROG_BIND_ALIGN);
 		return -EINVAL;
 	}
-	ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_BO_IMPORT_FILE, &a);
+	ret = kllm_node_bo_import(d->fd, model_fd, data_off, c->weights_size, &d->weights);
 	if (ret == -EDQUOT)
 		snprintf(err, errlen, "%s: pinning %.1f MiB of weights is over this "
 			 "user's quota (kllm.ko uid_quota_mb)", d->node, mib);
@@ -216,8 +131,6 @@ static int import_weights(struct kllm_dev *d, const struct kllm_compiled *c,
 	else if (ret)
 		snprintf(err, errlen, "%s: pinning the weights: %s", d->node,
 			 strerror(-ret));
-	if (!ret)
-		d->weights = a.handle;
 	return ret;
 }
 
@@ -231,7 +144,7 @@ static int prog_create(struct kllm_dev *d, const struct kllm_compiled *c,
 		.binds_ptr = (uintptr_t)&wb, .n_binds = 1,
 		.log_ptr = (uintptr_t)log, .log_size = sizeof(log),
 	};
-	int ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_PROG_CREATE, &a);
+	int ret = kllm_node_ioctl(d->fd, DRM_IOCTL_KLLM_PROG_CREATE, &a);
 
 	if (ret == -EINVAL && log[0])
 		snprintf(err, errlen, "%s: driver rejected the program: %s", d->node, log);
@@ -249,8 +162,8 @@ static int prog_create(struct kllm_dev *d, const struct kllm_compiled *c,
 int kllm_dev_ring_init(struct io_uring *ring, unsigned int entries, unsigned int *flags)
 {
 	static const unsigned int tries[] = {
-		IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-		IORING_SETUP_SQE128,
+		KLLM_RING_SETUP_FLAGS | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+		KLLM_RING_SETUP_FLAGS,
 	};
 	struct io_uring_params p;
 	int ret = -EINVAL;
@@ -352,10 +265,8 @@ int kllm_dev_load(struct kllm_dev *d, const struct kllm_compiled *c,
 
 static void handle_close(int fd, uint32_t handle)
 {
-	struct drm_gem_close a = { .handle = handle };
-
 	if (handle)
-		dev_ioctl(fd, DRM_IOCTL_GEM_CLOSE, &a);
+		kllm_node_bo_close(fd, handle);
 }
 
 void kllm_dev_close(struct kllm_dev *d)
@@ -367,7 +278,7 @@ void kllm_dev_close(struct kllm_dev *d)
 	if (d->prog) {
 		struct drm_kllm_prog_destroy a = { .handle = d->prog };
 
-		dev_ioctl(d->fd, DRM_IOCTL_KLLM_PROG_DESTROY, &a);
+		kllm_node_ioctl(d->fd, DRM_IOCTL_KLLM_PROG_DESTROY, &a);
 	}
 	handle_close(d->fd, d->weights);
 	if (d->fd >= 0)
@@ -401,7 +312,7 @@ int kllm_dev_set_priority(struct kllm_dev *d, uint32_t priority, char *err, size
 		return -EINVAL;
 	}
 	a.value = prio[priority];
-	ret = drmIoctl(d->fd, DRM_IOCTL_KLLM_CTX_SET, &a) ? -errno : 0;
+	ret = kllm_node_ioctl(d->fd, DRM_IOCTL_KLLM_CTX_SET, &a);
 	if (ret == -EPERM)
 		snprintf(err, errlen, "device engine: the interactive class needs CAP_SYS_NICE");
 	else if (ret)
@@ -422,29 +333,22 @@ const struct kllm_dev_bo *kllm_dev_output(const struct kllm_dev *d)
 
 int kllm_dev_bo_create(struct kllm_dev *d, uint64_t size, struct kllm_dev_bo *bo)
 {
-	struct drm_kllm_bo_create a = { .size = size };
-	struct drm_kllm_bo_info info = { 0 };
-	void *p;
+	uint32_t handle = 0;
+	void *p = NULL;
 	int ret;
 
 	*bo = (struct kllm_dev_bo){ 0 };
 	if (size > SIZE_MAX)
 		return -E2BIG;
-	ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_BO_CREATE, &a);
+	ret = kllm_node_bo_create(d->fd, size, &handle);
 	if (ret)
 		return ret;
-	info.handle = a.handle;
-	ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_BO_INFO, &info);
-	if (!ret) {
-		p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, d->fd,
-			 (off_t)info.mmap_offset);
-		ret = p == MAP_FAILED ? -errno : 0;
-	}
+	ret = kllm_node_bo_map(d->fd, handle, size, &p);
 	if (ret) {
-		handle_close(d->fd, a.handle);
+		handle_close(d->fd, handle);
 		return ret;
 	}
-	*bo = (struct kllm_dev_bo){ .handle = a.handle, .map = p, .size = size };
+	*bo = (struct kllm_dev_bo){ .handle = handle, .map = p, .size = size };
 	return 0;
 }
 
@@ -457,17 +361,6 @@ void kllm_dev_bo_free(struct kllm_dev *d, struct kllm_dev_bo *bo)
 }
 
 /* ------------------------------------------------------------ jobs */
-
-static void sqe_prep(struct io_uring_sqe *sqe, int fd, const struct drm_kllm_job *job,
-		     uint64_t user_data)
-{
-	/* 128 bytes: the command lives in the second half of the entry. */
-	memset(sqe, 0, 2 * sizeof(*sqe));
-	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
-	sqe->cmd_op = KLLM_URING_CMD_SUBMIT;
-	memcpy(sqe->cmd, job, sizeof(*job));
-	io_uring_sqe_set_data64(sqe, user_data);
-}
 
 /*
  * Jobs [0, n) through the ring: fill it, one io_uring_enter submits them
@@ -482,11 +375,11 @@ static int ring_run_jobs(struct kllm_dev *d, const struct drm_kllm_job *jobs, ui
 
 	while (done < n) {
 		while (queued < n && queued - done < DEV_RING_ENTRIES) {
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
-
-			if (!sqe)
+			ret = kllm_ring_queue_job(&d->ring, d->fd, &jobs[queued], queued);
+			if (ret == -EBUSY)	/* full: submit what is queued */
 				break;
-			sqe_prep(sqe, d->fd, &jobs[queued], queued);
+			if (ret)
+				return ret;
 			queued++;
 		}
 		ret = io_uring_submit_and_wait(&d->ring, queued - done);
@@ -525,23 +418,6 @@ static int ring_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32_
 	return ret;
 }
 
-/* Wait for job @id of this file; its status, or a negative errno of the wait. */
-static int ioctl_wait(struct kllm_dev *d, uint64_t id, int32_t *status)
-{
-	struct drm_kllm_job_wait w;
-	int ret;
-
-	do {
-		memset(&w, 0, sizeof(w));
-		w.id = id;
-		w.timeout_ns = DEV_WAIT_NS;
-		ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_JOB_WAIT, &w);
-	} while (ret == -ETIMEDOUT);
-	if (!ret)
-		*status = w.status;
-	return ret;
-}
-
 /* Jobs [0, n) by JOB_SUBMIT, a ring's worth at a time, then JOB_WAIT each. */
 static int ioctl_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32_t n,
 		     int32_t *status)
@@ -553,18 +429,13 @@ static int ioctl_run(struct kllm_dev *d, const struct drm_kllm_job *jobs, uint32
 		uint32_t k = n - base < DEV_RING_ENTRIES ? n - base : DEV_RING_ENTRIES;
 
 		for (uint32_t i = 0; i < k; i++) {
-			struct drm_kllm_job_submit s;
-
-			memset(&s, 0, sizeof(s));
-			s.job = jobs[base + i];
-			ret = dev_ioctl(d->fd, DRM_IOCTL_KLLM_JOB_SUBMIT, &s);
-			ids[i] = ret ? 0 : s.id;
-			status[base + i] = ret;
+			ids[i] = 0;
+			status[base + i] = kllm_node_job_submit(d->fd, &jobs[base + i], &ids[i]);
 		}
 		for (uint32_t i = 0; i < k; i++) {
 			if (!ids[i])
 				continue;
-			ret = ioctl_wait(d, ids[i], &status[base + i]);
+			ret = kllm_node_job_wait(d->fd, ids[i], &status[base + i]);
 			if (ret)
 				return ret;
 		}

@@ -1,22 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * drm_util.h - guest-side helpers for the kllm DRM device: find and open
- * its node (libdrm's drmGetVersion names the driver), issue its ioctls with
- * the exact errno, read its accounting counters, and wait for them to fall
- * back to a baseline.
+ * its node, issue its ioctls with the exact errno, read its accounting
+ * counters, and wait for them to fall back to a baseline.  Finding the
+ * node, the ioctls and the buffer objects are the device-access layer's
+ * (runtime/kllm_dev_node.c, which run.sh compiles into every guest test):
+ * kd_* keep their names as thin wrappers.
  */
 #ifndef KLLM_VM_DRM_UTIL_H
 #define KLLM_VM_DRM_UTIL_H
 
 #include "guest.h"	/* first: it asks for _GNU_SOURCE */
 
-#include <glob.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <xf86drm.h>
 
+#include "kllm_dev_node.h"
 #include "kllm_drm.h"
 
 /* The group the udev rule (kmod/70-kllm.rules) gives the node. */
@@ -24,57 +26,31 @@
 #define KD_NODE_MODE 0660
 #define KD_SENTINEL 0xdeadbeefu
 
+/* Any kllm node of this UAPI major (the tests check the minor themselves). */
+#define KD_MIN_VERSION KLLM_NODE_VERSION(KLLM_UAPI_VERSION_MAJOR, 0)
+
 /* 0 or -errno; EINTR retried (libdrm's drmIoctl also retries EAGAIN). */
 static inline int kd_ioctl(int fd, unsigned long req, void *arg)
 {
-	int ret;
-
-	do {
-		ret = ioctl(fd, req, arg);
-	} while (ret == -1 && errno == EINTR);
-	return ret ? -errno : 0;
+	return kllm_node_ioctl(fd, req, arg);
 }
 
-/* Path of the kllm node (accel or render) in @path; 0 or -ENOENT. */
+/* Path of the kllm node (accel or render) in @path; 0, -ENOENT (none, or none
+ * this process may open) or -EPROTO (another UAPI major). */
 static inline int kd_find_node(char *path, size_t size)
 {
-	static const char *const pats[] = { "/dev/accel/accel*", "/dev/dri/renderD*" };
-	int found = -ENOENT;
+	int fd = kllm_node_open(KD_MIN_VERSION, path, size, NULL, 0);
 
-	for (size_t p = 0; p < 2 && found; p++) {
-		glob_t g;
-
-		if (glob(pats[p], 0, NULL, &g))
-			continue;
-		for (size_t i = 0; i < g.gl_pathc && found; i++) {
-			int fd = open(g.gl_pathv[i], O_RDWR | O_CLOEXEC);
-			drmVersionPtr v;
-
-			if (fd < 0)
-				continue;
-			v = drmGetVersion(fd);
-			if (v && !strcmp(v->name, "kllm")) {
-				vm_strlcpy(path, g.gl_pathv[i], size);
-				found = 0;
-			}
-			drmFreeVersion(v);
-			close(fd);
-		}
-		globfree(&g);
-	}
-	return found;
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
 }
 
 /* Open the node; the fd or -errno. */
 static inline int kd_open(void)
 {
-	char path[64];
-	int fd, ret = kd_find_node(path, sizeof(path));
-
-	if (ret)
-		return ret;
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	return kllm_node_open(KD_MIN_VERSION, NULL, 0, NULL, 0);
 }
 
 static inline struct drm_kllm_get_stats kd_stats(int fd)
@@ -127,25 +103,13 @@ static inline int kd_wait_global(const struct drm_kllm_get_stats *base, int time
 
 static inline int kd_bo_create(int fd, uint64_t size, uint32_t *handle)
 {
-	struct drm_kllm_bo_create a = { .size = size, .handle = KD_SENTINEL };
-	int ret = kd_ioctl(fd, DRM_IOCTL_KLLM_BO_CREATE, &a);
-
-	if (!ret)
-		*handle = a.handle;
-	return ret;
+	return kllm_node_bo_create(fd, size, handle);
 }
 
 static inline int kd_import(int fd, int file_fd, uint64_t off, uint64_t size,
 			    uint32_t *handle)
 {
-	struct drm_kllm_bo_import_file a = {
-		.fd = file_fd, .offset = off, .size = size, .handle = KD_SENTINEL,
-	};
-	int ret = kd_ioctl(fd, DRM_IOCTL_KLLM_BO_IMPORT_FILE, &a);
-
-	if (!ret)
-		*handle = a.handle;
-	return ret;
+	return kllm_node_bo_import(fd, file_fd, off, size, handle);
 }
 
 static inline int kd_userptr(int fd, const void *addr, uint64_t size, uint32_t flags,
@@ -179,9 +143,7 @@ static inline int kd_read(int fd, uint32_t handle, uint64_t off, uint64_t size, 
 
 static inline int kd_close(int fd, uint32_t handle)
 {
-	struct drm_gem_close a = { .handle = handle };
-
-	return kd_ioctl(fd, DRM_IOCTL_GEM_CLOSE, &a);
+	return kllm_node_bo_close(fd, handle);
 }
 
 /* Byte i of the synthetic "model" files. */

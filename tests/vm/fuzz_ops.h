@@ -553,7 +553,7 @@ static void op_kill(struct fz_thr *t, struct fz_slot *s)
 		return;
 	if (pid == 0) {
 		struct io_uring ring;
-		int ring_ok = !io_uring_queue_init(32, &ring, IORING_SETUP_SQE128), valid;
+		int ring_ok = !io_uring_queue_init(32, &ring, KLLM_RING_SETUP_FLAGS), valid;
 		int ii;
 
 		g_trace = 0;

@@ -125,7 +125,7 @@ static void slot_open(struct fz_thr *t, struct fz_slot *s)
 	s->open = 1;
 	pthread_mutex_unlock(&z->mu);
 	/* the ring: under its own lock (io_uring_queue_init is slowish) */
-	ring_ok = chance(t, 60) && !io_uring_queue_init(64, &ring, IORING_SETUP_SQE128);
+	ring_ok = chance(t, 60) && !io_uring_queue_init(64, &ring, KLLM_RING_SETUP_FLAGS);
 	pthread_mutex_lock(&s->ring_mu);
 	if (ring_ok && !s->ring_on) {
 		s->ring = ring;

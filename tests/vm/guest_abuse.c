@@ -690,7 +690,7 @@ static int f9_worker(void *arg)
 			struct io_uring ring;
 			struct io_uring_sqe *sqe;
 
-			if (io_uring_queue_init(8, &ring, IORING_SETUP_SQE128))
+			if (io_uring_queue_init(8, &ring, KLLM_RING_SETUP_FLAGS))
 				_exit(2);
 			for (int k = 0; k < F9_CMDS; k++) {
 				sqe = io_uring_get_sqe(&ring);

@@ -140,7 +140,7 @@ static int f5_body(void *arg)
 			AB_FAIL(4, "F5: JOB_WAIT: %ld status %d", ret, jw.status);
 	}
 	/* io_uring: submit and complete in one io_uring_enter */
-	if (io_uring_queue_init(8, &ring, IORING_SETUP_SQE128))
+	if (io_uring_queue_init(8, &ring, KLLM_RING_SETUP_FLAGS))
 		AB_FAIL(5, "F5: io_uring_queue_init failed");
 	for (int i = 0; i < 4; i++) {
 		kj_batch_seq(&b, 1, (uint32_t)(4 * i % TM_CTX), 4, (uint32_t)i + 9);

@@ -4,18 +4,19 @@
  * transformer of tests/unit/kt_prog.h uploaded to the device (weights as a
  * file pin, KV caches and outputs in shmem buffers), jobs through the
  * ioctls and through io_uring, and the same job on the in-process engine
- * as the reference.
+ * as the reference.  Mapping buffers and preparing the io_uring command are
+ * the device-access layer's (runtime/kllm_dev_access.h).
  */
 #ifndef KLLM_VM_JOB_UTIL_H
 #define KLLM_VM_JOB_UTIL_H
 
 #include "drm_util.h"	/* first: guest.h asks for _GNU_SOURCE */
 
-#include <liburing.h>
 #include <sys/mount.h>
 
 #include "cpu.h"
 #include "engine_cpu.h"
+#include "kllm_dev_access.h"	/* liburing, the job's SQE */
 #include "kt_prog.h"
 
 #define KJ_SEQS 4
@@ -37,12 +38,9 @@ struct kj {
 
 static inline void *kj_map(int fd, uint32_t handle, uint64_t size)
 {
-	struct drm_kllm_bo_info info;
-	void *p;
+	void *p = NULL;
 
-	ck_assert_int_eq(kd_info(fd, handle, &info), 0);
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)info.mmap_offset);
-	ck_assert_ptr_ne(p, MAP_FAILED);
+	ck_assert_int_eq(kllm_node_bo_map(fd, handle, size, &p), 0);
 	return p;
 }
 
@@ -203,15 +201,12 @@ static inline int kj_run_ioctl(struct kj *j, struct kj_batch *b)
 	return status;
 }
 
-/* An io_uring command SQE carrying @job. */
+/* An io_uring command SQE (of a 128-byte-SQE ring) carrying @job. */
 static inline void kj_prep_uring(struct io_uring_sqe *sqe, int fd,
 				 const struct drm_kllm_job *job, uint64_t user_data)
 {
-	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
-	sqe->cmd_op = KLLM_URING_CMD_SUBMIT;
-	/* The command area runs on into the second half of a 128-byte SQE. */
-	memcpy((uint8_t *)sqe + offsetof(struct io_uring_sqe, cmd), job, sizeof(*job));
-	sqe->user_data = user_data;
+	ck_assert_ptr_nonnull(sqe);	/* (callers pass io_uring_get_sqe()'s) */
+	kllm_prep_job_submit(sqe, fd, job, user_data);
 }
 
 /* Submit @n jobs in one io_uring_enter and reap their results (by user_data). */
@@ -220,12 +215,8 @@ static inline void kj_run_uring(struct io_uring *ring, int fd, const struct drm_
 {
 	struct io_uring_cqe *cqe;
 
-	for (unsigned int i = 0; i < n; i++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
-
-		ck_assert_ptr_nonnull(sqe);
-		kj_prep_uring(sqe, fd, &jobs[i], i);
-	}
+	for (unsigned int i = 0; i < n; i++)
+		ck_assert_int_eq(kllm_ring_queue_job(ring, fd, &jobs[i], i), 0);
 	ck_assert_int_eq(io_uring_submit_and_wait(ring, n), (int)n);
 	for (unsigned int i = 0; i < n; i++) {
 		ck_assert_int_eq(io_uring_wait_cqe(ring, &cqe), 0);

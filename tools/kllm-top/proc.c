@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kllm_dev_node.h"	/* where kllm's nodes live */
 #include "top.h"
 
 /* "<n>", "<n> KiB", "<n> MiB", "<n> GiB" (drm_print_memory_stats units). */
@@ -124,12 +125,6 @@ int top_fdinfo_parse(const char *text, struct top_client *c)
 	return kllm && has_id;
 }
 
-static bool is_drm_node(const char *target)
-{
-	return !strncmp(target, "/dev/accel/", 11) ||
-	       !strncmp(target, "/dev/dri/", 9);
-}
-
 /* Non-negative decimal name ("123"), else -1. */
 static long name_num(const char *s)
 {
@@ -198,7 +193,7 @@ static int scan_fd(const char *proc, int pid, const char *fd,
 	if (len < 0)
 		return 0;	/* closed meanwhile */
 	target[len] = '\0';
-	if (!is_drm_node(target))
+	if (!kllm_node_path_is_drm(target))
 		return 0;
 	snprintf(path, sizeof(path), "%s/%d/fdinfo/%s", proc, pid, fd);
 	ret = top_read_file(path, 1u << 20, &text);
