@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Install what `make vm-check` needs on Debian 12 (bookworm): QEMU, a static
-# busybox, cpio, kmod, dkms, bookworm's kernel (linux-image-amd64, 6.1) with
-# its headers, and the newest 6.12 kernel built for bookworm (gcc-12), from
-# bookworm-security or bookworm-backports, with its headers.  VM_DEBUG=1
+# busybox, cpio, kmod, dkms, systemd and udev (for guest_pkg), bookworm's
+# kernel (linux-image-amd64, 6.1) with its headers, and the newest 6.12
+# kernel built for bookworm (gcc-12), from bookworm-security or
+# bookworm-backports, with its headers.  VM_DEBUG=1
 # adds linux-source-6.12 and its build tools (make vm-check-debug).  Versions are
 # resolved at run time.  Idempotent: installs only what is missing.
 set -euo pipefail
@@ -56,8 +57,10 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
 }
 
+# systemd and udev: guest_pkg packs Debian's systemd-sysusers, udevadm and
+# systemd-udevd into the guest and runs them on the driver's files.
 pkgs=(qemu-system-x86 busybox-static cpio kmod xz-utils linux-image-amd64 linux-headers-amd64
-	dkms libdrm-dev check)
+	dkms libdrm-dev check systemd udev)
 # make vm-check-debug builds a debug 6.12 from Debian's source package.
 if [ "${VM_DEBUG:-0}" = 1 ]; then
 	pkgs+=(linux-source-6.12 bc flex bison libelf-dev libssl-dev)

@@ -4,7 +4,7 @@
 # (kmod/dkms.conf, in private DKMS trees under <tmp>: the system's DKMS is
 # not touched) for every kernel whose headers are here.  Checks the
 # installed module's name, vermagic and documented parameters, and the
-# udev rule.  Run by tests/module-check.sh.
+# udev rule, sysusers.d and modules-load.d entries.  Run by tests/module-check.sh.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 export PATH=$PATH:/sbin:/usr/sbin
@@ -47,8 +47,12 @@ for kdir in /usr/src/linux-headers-*-amd64; do
 		continue
 	fi
 	check_ko "$(find "$tmp/mi/lib/modules/$rel/updates" -name 'kllm.ko*' | head -1)" "$rel" "modules_install $rel"
-	cmp -s "$top/kmod/70-kllm.rules" "$tmp/mi/lib/udev/rules.d/70-kllm.rules" ||
+	cmp -s "$top/kmod/70-kllm.rules" "$tmp/mi/usr/lib/udev/rules.d/70-kllm.rules" ||
 		fail "modules_install $rel: udev rule not installed"
+	cmp -s "$top/kmod/kllm.sysusers.conf" "$tmp/mi/usr/lib/sysusers.d/kllm.conf" ||
+		fail "modules_install $rel: sysusers.d entry not installed"
+	cmp -s "$top/kmod/kllm.modules-load.conf" "$tmp/mi/usr/lib/modules-load.d/kllm.conf" ||
+		fail "modules_install $rel: modules-load.d entry not installed"
 	echo "install-check: modules_install $rel ok ($((SECONDS - t0)) s)"
 done
 [ ${#rels[@]} -gt 0 ] || { echo "install-check: no kernel headers built with this gcc; skipped"; exit 0; }

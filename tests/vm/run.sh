@@ -21,6 +21,12 @@
 #   VM_FUZZ_SEED, VM_FUZZ_SECS, VM_FUZZ_TRACE (packed as /data/fuzz.env)
 #   VM_COVERAGE=1          with VM_DEBUG=1: kllm.ko built with gcov; after the
 #                          boot tests/vm/coverage.sh reports its coverage
+#
+# When guest_pkg is among the tests (VM_ONLY=pkg, or the default set on
+# Debian's kernels), the initramfs also gets the driver's files as
+# `make install-driver-files DESTDIR=<root>` installs them, and Debian's
+# systemd-sysusers, udevadm and systemd-udevd with their shared libraries
+# (pack_pkg below); other boots stay small.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -105,6 +111,18 @@ else
 	done
 fi
 
+# guest_pkg runs the host's (Debian's) systemd-sysusers and udevd.
+pkg_tools=1
+for tool in /usr/bin/systemd-sysusers /usr/bin/udevadm /usr/lib/systemd/systemd-udevd \
+	/usr/lib/udev/rules.d/50-udev-default.rules; do
+	[ -e "$tool" ] || pkg_tools=0
+done
+if [ $pkg_tools = 0 ] && [ "$debug" != 1 ]; then
+	case " ${VM_ONLY:-pkg} " in
+	*" pkg "*) cannot "guest_pkg" "no systemd-sysusers, udevadm or systemd-udevd (run tools/deps-vm.sh)" ;;
+	esac
+fi
+
 # ---------------------------------------------------------------- guest binaries
 t0=$SECONDS
 gbin=$out/bin
@@ -167,13 +185,16 @@ build_guest() {
 	local src=$1 bin=$2 dep
 	if [ -e "$bin" ]; then
 		local stale=0
-		for dep in "$src" tests/vm/*.h tests/unit/kt*.h uapi/*.h uapi/prog/*.h runtime/*.h "$libkllm"; do
+		for dep in "$src" tests/vm/*.h tests/unit/kt*.h uapi/*.h uapi/prog/*.h runtime/*.h \
+			runtime/kllm_dev_node.c "$libkllm"; do
 			[ "$dep" -nt "$bin" ] && stale=1
 		done
 		[ $stale = 0 ] && return 0
 	fi
 	# (libkllm.a carries debug info: keep the initramfs small)
-	gcc "${gcflags[@]}" "$src" -o "$bin.tmp" "${gldlibs[@]}" &&
+	# The device-access layer's node half is compiled in, not copied
+	# (runtime/kllm_dev_node.c; its header half is runtime/kllm_dev_access.h).
+	gcc "${gcflags[@]}" "$src" -DKLLM_HAVE_DEV runtime/kllm_dev_node.c -o "$bin.tmp" "${gldlibs[@]}" &&
 		strip --strip-debug "$bin.tmp" && mv "$bin.tmp" "$bin"
 }
 guest_ok=1
@@ -214,6 +235,54 @@ mod_order() {
 	echo "$name $f"
 }
 
+# guest_pkg's extras in the initramfs at $1: the driver's files installed
+# by the Makefile (not copied from kmod/), Debian's systemd-sysusers,
+# udevadm (systemd-udevd is a link to it, as in Debian) and
+# 50-udev-default.rules, the libraries ldd names, and an /etc with users
+# alice (1000) and bob (1001) and the groups Debian's rules name.
+pack_pkg() {
+	local root=$1 lib
+	make -s --no-print-directory -C "$top" BUILD="$bdir" DESTDIR="$root" \
+		install-driver-files > "$out/pkg-install.log" 2>&1 || { cat "$out/pkg-install.log"; return 1; }
+	mkdir -p "$root"/{etc/sysusers.d,run,usr/bin,usr/lib/systemd,usr/lib/udev/rules.d}
+	cp /usr/bin/systemd-sysusers /usr/bin/udevadm "$root/usr/bin/" || return 1
+	ln -s ../../bin/udevadm "$root/usr/lib/systemd/systemd-udevd"
+	cp /usr/lib/udev/rules.d/50-udev-default.rules "$root/usr/lib/udev/rules.d/" || return 1
+	for lib in $(ldd /usr/bin/systemd-sysusers /usr/bin/udevadm |
+		awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | sort -u) \
+		/lib/x86_64-linux-gnu/libnss_files.so.2; do
+		[ -e "$lib" ] || continue
+		mkdir -p "$root${lib%/*}"
+		cp -L "$lib" "$root$lib" || return 1
+	done
+	cat > "$root/etc/passwd" <<-'PASSWD'
+	root:x:0:0:root:/root:/bin/sh
+	alice:x:1000:1000:kllm user:/tmp:/bin/sh
+	bob:x:1001:1001:not a kllm user:/tmp:/bin/sh
+	nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin
+	PASSWD
+	cat > "$root/etc/group" <<-'GROUP'
+	root:x:0:
+	tty:x:5:
+	disk:x:6:
+	lp:x:7:
+	kmem:x:15:
+	dialout:x:20:
+	cdrom:x:24:
+	tape:x:26:
+	audio:x:29:
+	video:x:44:
+	input:x:105:
+	sgx:x:106:
+	kvm:x:107:
+	render:x:108:
+	alice:x:1000:
+	bob:x:1001:
+	nogroup:x:65534:
+	GROUP
+	printf 'passwd: files\ngroup: files\nshadow: files\n' > "$root/etc/nsswitch.conf"
+}
+
 pack() {
 	local rel=$1 root=$2 ko=$3 name f
 	rm -rf "$root"
@@ -240,6 +309,14 @@ pack() {
 	if [ -z "$smollm2_cpio" ] || [ "$debug" = 1 ]; then
 		rm -f "$root/tests/guest_smollm2"
 	fi
+	# Packaging is tested on Debian's kernels: the debug kernel's
+	# tinyconfig lacks what udevd needs (signalfd, inotify).
+	if [ "$debug" = 1 ] || [ $pkg_tools = 0 ]; then
+		rm -f "$root/tests/guest_pkg"
+	fi
+	if [ -e "$root/tests/guest_pkg" ]; then
+		pack_pkg "$root" || return 1
+	fi
 	install -m 755 tests/vm/init.sh "$root/init"
 	# guest_fuzz's settings (VM_FUZZ_CALLS=N ... -> KLLM_FUZZ_CALLS=N)
 	env | sed -n 's/^VM_FUZZ_\(CALLS\|SEED\|SECS\|TRACE\)=/KLLM_FUZZ_\1=/p' > "$root/data/fuzz.env"
@@ -264,7 +341,7 @@ pack() {
 		echo "$name" >> "$root/modules/deps.order"
 	done < <(echo "$order" | awk 'NF && !seen[$1]++')
 	(cd "$root" && find . -print0 | cpio -o -0 -H newc -R 0:0 --quiet) > "$root.cpio" &&
-		if [ -n "$smollm2_cpio" ] && [ "$debug" != 1 ]; then cat "$smollm2_cpio" >> "$root.cpio"; fi
+		if [ -e "$root/tests/guest_smollm2" ]; then cat "$smollm2_cpio" >> "$root.cpio"; fi
 }
 
 boot() {
