@@ -3,7 +3,9 @@
 # The bench tool runs end to end and emits valid JSON with the documented
 # keys: `kernels` on a tiny shape, and `pp`, `tg`, `batched`, `serve` on a
 # tiny synthetic model made by kllm-mkmodel; the shared options (--engine,
-# -t, -r) are checked, bad values and a missing device refused.  (Speed is
+# -t, -r, -o FORMAT as llama-bench's) are checked, bad values and a missing
+# device refused, each in one line with status 2 (1 for what is not the
+# command line's fault); --help on stdout with status 0.  (Speed is
 # measured by hand: docs/PERF.md.)  KLLM_BUILD picks the build directory
 # (default build/).
 set -euo pipefail
@@ -32,26 +34,29 @@ pp=$("$bin/kllm-bench" pp -m "$model" -p 16,32 -t 1,2 -r 2 --engine cpu --json 2
 tg=$(KLLM_ENGINE=cpu "$bin/kllm-bench" tg -m "$model" -n 8 -t 2 -r 2 --json 2>/dev/null)
 bt=$(KLLM_ENGINE=dev "$bin/kllm-bench" batched -m "$model" -P 1,3 -p 8 -n 4 -t 2 \
 	--engine cpu --json 2>/dev/null)
-# auto: the device where a kllm node opens, else the CPU
+# auto: the device where a kllm node opens, else the CPU; no -t: every CPU
 ls /dev/accel/accel* /dev/dri/renderD* >/dev/null 2>&1 && node=1 || node=0
-au=$(env -u KLLM_ENGINE "$bin/kllm-bench" pp -m "$model" -p 8 -r 1 --json 2>/dev/null)
+au=$(env -u KLLM_ENGINE "$bin/kllm-bench" pp -m "$model" -p 8 -r 1 -o json 2>/dev/null)
 # the human tables too (exit status only)
 "$bin/kllm-bench" tg -m "$model" -n 4 -p 8 -r 1 >/dev/null 2>&1
 "$bin/kllm-bench" batched -m "$model" -P 2 -p 4 -n 2 >/dev/null 2>&1
 # the plot of tokens/s against parallel sequences (gnuplot: tools/deps.sh)
 if command -v gnuplot >/dev/null; then
-	"$bin/kllm-bench" batched -m "$model" -P 1,2 -p 4 -n 2 -o "$tmp/plot.png" >/dev/null 2>&1 &&
+	"$bin/kllm-bench" batched -m "$model" -P 1,2 -p 4 -n 2 --plot "$tmp/plot.png" \
+		>/dev/null 2>&1 &&
 		[ "$(head -c 4 "$tmp/plot.png" | od -An -c | tr -d ' ')" = '211PNG' ] ||
-		{ echo "bench-smoke: batched -o wrote no PNG"; exit 1; }
+		{ echo "bench-smoke: batched --plot wrote no PNG"; exit 1; }
 	echo "bench-smoke: batched plot ok"
 elif [ "${CI:-false}" = true ]; then
 	echo "bench-smoke: gnuplot missing (tools/deps.sh installs gnuplot-nox)"
 	exit 1
 fi
 python3 - "$pp" "$tg" "$bt" "$au" "$node" <<'PY'
-import json, sys
+import json, os, sys
 pp, tg, bt, au = (json.loads(a) for a in sys.argv[1:5])
 node = sys.argv[5] == "1"
+# the default: every CPU this process may use
+assert au[0]["threads"] == min(len(os.sched_getaffinity(0)), 512), au
 assert [(r["test"], r["threads"]) for r in pp] == \
     [("pp16", 1), ("pp32", 1), ("pp16", 2), ("pp32", 2)], pp
 assert [r["test"] for r in tg] == ["tg8"], tg
@@ -60,9 +65,11 @@ for r in pp + tg + bt:
 assert len(au) == 1 and au[0]["engine"] == "auto", au
 assert au[0]["backend"].startswith("dev (") if node else au[0]["backend"] == "cpu", au
 for r in pp + tg:
-    for k in ("model", "size_bytes", "n_params", "threads", "test", "reps",
+    for k in ("model", "model_type", "size_bytes", "n_params", "threads", "test", "reps",
               "tps_mean", "tps_sd", "samples"):
         assert k in r, (k, r)
+    assert r["model_type"].startswith("llama ") and r["model_type"].endswith(
+        " Q4_K - Medium"), r  # llama-bench's "<arch> <size> <file type>"
     assert r["reps"] == 2 and len(r["samples"]) == 2, r
     assert r["tps_mean"] > 0 and r["tps_sd"] >= 0 and r["n_params"] > 0, r
 assert [r["pl"] for r in bt] == [1, 3], bt
@@ -72,10 +79,38 @@ for r in bt:
 print("bench-smoke: pp %d, tg %d, batched %d rows ok (auto: %s)" %
       (len(pp), len(tg), len(bt), au[0]["backend"]))
 PY
-# the tables name the engine that ran
-"$bin/kllm-bench" pp -m "$model" -p 8 -r 1 --engine cpu 2>/dev/null |
-	grep -Eq '^\| tiny-q4_k_m\.gguf +\|.*\| cpu +\| +2 \| +pp8 \|' ||
-	{ echo "bench-smoke: pp table without its engine column"; exit 1; }
+# the tables name the engine that ran; pp's is llama-bench's (its columns,
+# its model column "<arch> <size> <file type>")
+"$bin/kllm-bench" pp -m "$model" -p 8 -r 1 -t 2 --engine cpu 2>/dev/null >"$tmp/pp.md"
+head -n 1 "$tmp/pp.md" | tr -d ' ' | grep -qx '|model|size|params|backend|threads|test|t/s|' ||
+	{ echo "bench-smoke: pp table header: $(head -n 1 "$tmp/pp.md")"; exit 1; }
+grep -Eq '^\| llama [0-9.]+[KMB] Q4_K - Medium +\|.*\| cpu +\| +2 \| +pp8 \|' "$tmp/pp.md" ||
+	{
+		echo "bench-smoke: pp table without its model or backend column:"
+		cat "$tmp/pp.md"
+		exit 1
+	}
+# -o: llama-bench's output formats
+"$bin/kllm-bench" pp -m "$model" -p 8 -n 2 -r 1 -t 1 --engine cpu -o csv 2>/dev/null >"$tmp/pp.csv"
+"$bin/kllm-bench" pp -m "$model" -p 8 -r 1 -t 1 --engine cpu -o jsonl 2>/dev/null >"$tmp/pp.jsonl"
+"$bin/kllm-bench" pp -m "$model" -p 8 -r 1 -t 1 --engine cpu -o sql 2>/dev/null >"$tmp/pp.sql"
+"$bin/kllm-bench" batched -m "$model" -P 1 -p 4 -n 2 -t 1 --engine cpu -o jsonl 2>/dev/null \
+	>"$tmp/bt.jsonl"
+python3 - "$tmp" <<'PY'
+import csv, json, sqlite3, sys
+tmp = sys.argv[1]
+rows = list(csv.DictReader(open(tmp + "/pp.csv")))
+assert [r["test"] for r in rows] == ["pp8", "tg2"], rows
+assert all(float(r["tps_mean"]) > 0 and r["backend"] == "cpu" for r in rows), rows
+lines = open(tmp + "/pp.jsonl").read().splitlines()
+assert len(lines) == 1 and json.loads(lines[0])["test"] == "pp8", lines
+db = sqlite3.connect(":memory:")
+db.executescript(open(tmp + "/pp.sql").read())
+assert db.execute("SELECT test, threads, tps_mean > 0 FROM test").fetchall() == [("pp8", 1, 1)]
+lines = open(tmp + "/bt.jsonl").read().splitlines()
+assert len(lines) == 1 and json.loads(lines[0])["pl"] == 1, lines
+print("bench-smoke: -o csv, jsonl, sql ok")
+PY
 "$bin/kllm-bench" batched -m "$model" -P 1 -p 4 -n 2 --engine cpu 2>/dev/null |
 	grep -q '^kllm-bench batched: tiny-q4_k_m\.gguf, engine cpu (cpu), ' ||
 	{ echo "bench-smoke: batched table without its engine"; exit 1; }
@@ -91,8 +126,7 @@ refused() {	# STATUS PATTERN MODE ARGS...
 		echo "bench-smoke: kllm-bench $*: status $rc (want $want), '$err'"
 		exit 1
 	}
-	# a bad option is followed by the usage; anything else is one line only
-	[ "$want" = 2 ] || [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] ||
+	[ "$(printf '%s\n' "$err" | wc -l)" = 1 ] ||
 		{ echo "bench-smoke: kllm-bench $*: more than one line: '$err'"; exit 1; }
 }
 for mode in pp tg batched submit serve; do
@@ -103,6 +137,23 @@ refused 2 "^kllm-bench pp: bad value '1,0' for -t " pp -m "$model" -t 1,0
 refused 2 "^kllm-bench batched: bad value '1,2' for -t " batched -m "$model" -t 1,2
 refused 2 "^kllm-bench tg: bad value '0' for -r " tg -m "$model" -r 0
 refused 2 "^kllm-bench pp: -m MODEL is required" pp -p 8
+refused 2 "^kllm-bench pp: unknown option -x (see --help)" pp -m "$model" -x
+refused 2 "^kllm-bench pp: -m needs a value" pp -m
+refused 2 "^kllm-bench pp: bad value 'png' for -o (md, csv, json, jsonl or sql)" \
+	pp -m "$model" -o png
+refused 2 "^kllm-bench serve: bad value 'csv' for -o (md or json)" serve -m "$model" -o csv
+# -c is the context size wherever it exists; serve's classes are --class
+refused 2 "^kllm-bench serve: unknown option -c " serve -m "$model" -c interactive:1:4:2
+refused 2 "^kllm-bench: unknown mode 'bogus' (see --help)" bogus
+refused 2 "^kllm-bench: no mode given (see --help)"
+# --help of every mode on stdout, status 0; --version
+for mode in kernels pp tg batched compare submit serve; do
+	"$bin/kllm-bench" $mode --help >"$tmp/help.out" 2>"$tmp/help.err" &&
+		grep -q "^usage: kllm-bench $mode " "$tmp/help.out" && [ ! -s "$tmp/help.err" ] ||
+		{ echo "bench-smoke: kllm-bench $mode --help"; exit 1; }
+done
+"$bin/kllm-bench" --version | grep -Eqx 'kllm-bench [0-9]+\.[0-9]+\.[0-9]+' ||
+	{ echo "bench-smoke: kllm-bench --version"; exit 1; }
 KLLM_ENGINE=gpu refused 1 "^kllm-bench tg: KLLM_ENGINE=gpu: expected cpu, dev or auto" \
 	tg -m "$model" -n 2 -r 1
 if [ "$node" = 0 ]; then
@@ -118,8 +169,8 @@ echo "bench-smoke: bad options and engines refused"
 
 # serve: client processes of two classes on the cpu engine (a sweep of the
 # background load and the decode scaling), its JSON; the table and its plot
-sv=$("$bin/kllm-bench" serve -m "$model" --engine cpu -c interactive:1:4:3 \
-	-c background:1:6:3 -r 2 --sweep 0,1 --decode-scaling=2:4 --json 2>/dev/null)
+sv=$("$bin/kllm-bench" serve -m "$model" --engine cpu --class interactive:1:4:3 \
+	--class background:1:6:3 -r 2 -t 1 --sweep 0,1 --decode-scaling=2:4 --json 2>/dev/null)
 python3 - "$sv" <<'PY'
 import json, sys
 d = json.loads(sys.argv[1])
@@ -142,17 +193,17 @@ assert abs(s["ratio"] - s["tps_4"] / s["tps_1"]) < 1e-3 * s["ratio"], s
 print("bench-smoke: serve %d runs ok" % len(d["runs"]))
 PY
 plot=
-command -v gnuplot >/dev/null && plot="-o $tmp/serve.png"
+command -v gnuplot >/dev/null && plot="--plot $tmp/serve.png"
 # shellcheck disable=SC2086
-"$bin/kllm-bench" serve -m "$model" --engine cpu -c interactive:1:4:2 -c background:1:4:2 \
-	-r 1 --sweep 0,1 $plot >/dev/null 2>&1
+"$bin/kllm-bench" serve -m "$model" --engine cpu --class interactive:1:4:2 \
+	--class background:1:4:2 -r 1 -t 1 --sweep 0,1 $plot >/dev/null 2>&1
 [ -z "$plot" ] || [ "$(head -c 4 "$tmp/serve.png" | od -An -c | tr -d ' ')" = '211PNG' ] ||
-	{ echo "bench-smoke: serve -o wrote no PNG"; exit 1; }
+	{ echo "bench-smoke: serve --plot wrote no PNG"; exit 1; }
 # the device engine without a kllm node: one line, status 1
 if ! ls /dev/accel/accel* /dev/dri/renderD* >/dev/null 2>&1; then
 	rc=0
-	err=$("$bin/kllm-bench" serve -m "$model" --engine dev -c normal:2:4:2 2>&1 >/dev/null) ||
-		rc=$?
+	err=$("$bin/kllm-bench" serve -m "$model" --engine dev --class normal:2:4:2 2>&1 \
+		>/dev/null) || rc=$?
 	[ "$rc" = 1 ] && [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] ||
 		{ echo "bench-smoke: serve --engine dev without a node: status $rc, '$err'"; exit 1; }
 	echo "bench-smoke: serve --engine dev without a node fails in one line"

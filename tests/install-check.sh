@@ -8,15 +8,20 @@
 # the public API end to end on a tiny model written by the installed
 # kllm-mkmodel (load, tokenize, an engine with two sequences, fork, a
 # batched step, greedy generation with streaming, the sampler, the pool).
-# Last, make uninstall must leave the prefix empty.
+# Every installed tool has a man page and a --version printing "NAME
+# VERSION"; every installed man page is clean for `mandoc -Tlint` (nothing
+# worse than STYLE) and `groff -man -ww`.  Last, make uninstall must leave
+# the prefix empty.  KLLM_BUILD picks the build directory (default build/).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+build=${KLLM_BUILD:-$top/build}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # A multiarch LIBDIR, as a Debian package installs it.
 prefix=$tmp/prefix
 libdir=$prefix/lib/$(cc -dumpmachine)
-make -s -C "$top" install PREFIX="$prefix" LIBDIR="$libdir" >/dev/null
+version=$(sed -n 's/^VERSION := //p' "$top/Makefile")
+make -s -C "$top" BUILD="$build" install PREFIX="$prefix" LIBDIR="$libdir" >/dev/null
 fail() {
 	echo "install-check: $*"
 	exit 1
@@ -25,12 +30,12 @@ fail() {
 # What is installed: kllm.h alone as the headers, libraries 0644, the tools.
 [ "$(cd "$prefix/include" && find . -type f | sort)" = ./kllm/kllm.h ] ||
 	fail "headers other than kllm/kllm.h installed: $(cd "$prefix/include" && find . -type f)"
-for f in libkllm.a "libkllm.so.$(sed -n 's/^VERSION := //p' "$top/Makefile")" pkgconfig/kllm.pc; do
+for f in libkllm.a "libkllm.so.$version" pkgconfig/kllm.pc; do
 	[ "$(stat -c %a "$libdir/$f")" = 644 ] || fail "$f: mode $(stat -c %a "$libdir/$f"), not 644"
 done
 grep -qx 'Cflags: -I${includedir}' "$libdir/pkgconfig/kllm.pc" || fail "kllm.pc: Cflags"
 grep -qx 'includedir=${prefix}/include' "$libdir/pkgconfig/kllm.pc" || fail "kllm.pc: includedir"
-if grep -q 'KLLM_HAVE_DEV' "$top/build/config.mk" 2>/dev/null; then
+if grep -q 'KLLM_HAVE_DEV' "$build/config.mk" 2>/dev/null; then
 	grep -qx 'Requires.private: liburing libdrm' "$libdir/pkgconfig/kllm.pc" ||
 		fail "kllm.pc: no Requires.private for the device engine's liburing and libdrm"
 fi
@@ -139,7 +144,7 @@ int main(int argc, char **argv)
 	kllm_sampler_free(smp);
 	kllm_engine_free(e);
 	kllm_llm_free(llm);
-	return strcmp(kllm_version(), "0.1.0") != 0;
+	return strcmp(kllm_version(), KLLM_WANT_VERSION) != 0;
 }
 C
 # The same from C++17: kllm.h must be C++-clean (extern "C", no C-only
@@ -209,7 +214,7 @@ int main(int argc, char **argv)
 	kllm_sampler_free(smp);
 	kllm_engine_free(e);
 	kllm_llm_free(llm);
-	return std::strcmp(kllm_version(), "0.1.0") != 0;
+	return std::strcmp(kllm_version(), KLLM_WANT_VERSION) != 0;
 }
 CXX
 "$prefix/bin/kllm-mkmodel" --shape tiny --type q8_0 -o "$tmp/tiny.gguf" >"$tmp/mk.log" 2>&1 ||
@@ -229,7 +234,8 @@ for lang in c c++; do
 			flags="$(pkg-config --cflags --libs kllm) -Wl,-rpath,$libdir"
 		fi
 		# shellcheck disable=SC2086
-		"${compile[@]}" -o "$tmp/hello-$lang-$mode" $flags ||
+		# the library's version (kllm.h) is the Makefile's
+		"${compile[@]}" -DKLLM_WANT_VERSION="\"$version\"" -o "$tmp/hello-$lang-$mode" $flags ||
 			fail "$lang program ($mode) did not build against the installed prefix"
 		"$tmp/hello-$lang-$mode" "$tmp/tiny.gguf" || fail "$lang program ($mode) failed"
 	done
@@ -241,8 +247,49 @@ for t in kllm-bench kllm-mkmodel kllm-run kllm-top; do
 	[ -x "$prefix/bin/$t" ] || fail "$t missing"
 done
 
+# Every installed tool: a man page, and --version printing "NAME VERSION"
+# on stdout with status 0.
+mandir=$prefix/share/man
+for b in "$prefix"/bin/*; do
+	t=${b##*/}
+	[ -f "$mandir/man1/$t.1" ] || fail "$t: no man page (docs/man/$t.1)"
+	rc=0
+	out=$("$b" --version 2>"$tmp/version.err") || rc=$?
+	[ "$rc" = 0 ] && [ "$out" = "$t $version" ] ||
+		fail "$t --version: status $rc, '$out' (want '$t $version') $(cat "$tmp/version.err")"
+done
+# Every installed page: 0644, the version and a date filled in, clean for
+# mandoc -Tlint (STYLE at most) and groff -man -ww.
+pages=$(cd "$mandir" && find . -type f | sort)
+[ -n "$pages" ] || fail "no man pages installed under $mandir"
+for want in man1/kllm-run.1 man1/kllm-bench.1 man1/kllm-mkmodel.1 man1/kllm-top.1 man3/libkllm.3 man4/kllm.4; do
+	[ -f "$mandir/$want" ] || fail "man page $want not installed"
+done
+if ! command -v mandoc >/dev/null; then
+	[ "${CI:-false}" != true ] || fail "mandoc missing (tools/deps.sh installs it)"
+	echo "install-check: mandoc missing: man pages not linted (tools/deps.sh installs it)"
+fi
+for page in $pages; do
+	f=$mandir/${page#./}
+	[ "$(stat -c %a "$f")" = 644 ] || fail "$page: mode $(stat -c %a "$f"), not 644"
+	head -n 1 "$f" | grep -Eq "^\.TH [^ ]+ [1-9] \"[0-9]{4}-[0-9]{2}-[0-9]{2}\" \"kllm $version\" " ||
+		fail "$page: first line '$(head -n 1 "$f")'"
+	! grep -q '@[A-Z]*@' "$f" || fail "$page: a placeholder left: $(grep -m1 '@[A-Z]*@' "$f")"
+	if command -v mandoc >/dev/null; then
+		rc=0
+		mandoc -T lint -W warning "$f" >"$tmp/lint.txt" 2>&1 || rc=$?
+		[ "$rc" = 0 ] && [ ! -s "$tmp/lint.txt" ] ||
+			{ cat "$tmp/lint.txt"; fail "$page: mandoc -Tlint (status $rc)"; }
+	fi
+	if command -v groff >/dev/null; then
+		groff -man -ww -z "$f" >"$tmp/groff.txt" 2>&1 && [ ! -s "$tmp/groff.txt" ] ||
+			{ cat "$tmp/groff.txt"; fail "$page: groff -man -ww"; }
+	fi
+done
+echo "install-check: $(echo "$pages" | wc -l) man pages lint-clean, every tool has one and --version"
+
 # make uninstall takes away everything make install put there.
-make -s -C "$top" uninstall PREFIX="$prefix" LIBDIR="$libdir" >/dev/null
+make -s -C "$top" BUILD="$build" uninstall PREFIX="$prefix" LIBDIR="$libdir" >/dev/null
 left=$(find "$prefix" -type f -o -type l)
 [ -z "$left" ] || fail "left after make uninstall: $left"
 echo "install-check: ok"

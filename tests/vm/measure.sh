@@ -193,12 +193,12 @@ for r in 1 2; do
 		kllm-bench tg -m /data/smollm2.gguf --engine $e -n 4 -r 1 2>&1 | grep tg4 | sed "s/^/measure: tg $e: /"
 	done
 done
-kllm-bench submit -m /data/serve.gguf 2>&1 | sed 's/^/measure: submit: /'
+kllm-bench submit -m /data/serve.gguf -t 1 2>&1 | sed 's/^/measure: submit: /'
 fi
 
 if part 4; then
 echo "measure: --- 4. kllm-bench serve, device engine, 4-layer 256-wide model"
-kllm-bench serve -m /data/serve.gguf --engine dev -c interactive:1:8:16 -c background:2:32:16 \
+kllm-bench serve -m /data/serve.gguf --engine dev --class interactive:1:8:16 --class background:2:32:16 \
 	-r 4 --sweep 0,1,2 --decode-scaling=4:32 2>&1 | sed 's/^/measure: serve: /'
 fi
 if part 5; then
@@ -224,7 +224,7 @@ for r in 1 2 3 4 5; do
 		ko=/modules/kllm.ko
 		[ $m = old ] && ko=/modules/kllm-ref.ko
 		rmmod kllm && insmod $ko simd=$simd job_timeout_ms=0 || echo "measure: ab: cannot load $ko"
-		j=$(kllm-bench submit -m /data/serve.gguf -b 8 -n 64 -r 1 --engine dev --json 2>/dev/null)
+		j=$(kllm-bench submit -m /data/serve.gguf -b 8 -n 64 -r 1 -t 1 --engine dev --json 2>/dev/null)
 		p=$(kllm-bench pp -m /data/serve.gguf --engine dev -p 64 -r 1 --json 2>/dev/null)
 		echo "measure: ab $r $m uring_us $(echo "$j" | json_of uring_us) ioctl_us $(echo "$j" | json_of ioctl_us) pp64_tps $(echo "$p" | json_of tps_mean)"
 	done

@@ -5,7 +5,8 @@
  * sequence gets its own prompt of npp tokens (batches of -b tokens that
  * may mix sequences), then ntg decode steps of one token per sequence in
  * one forward pass.  Aggregate tokens/s for the prompts (S_PP), the
- * generation (S_TG) and both (S); optionally a PNG plot via gnuplot.
+ * generation (S_TG) and both (S); optionally a PNG plot via gnuplot
+ * (--plot FILE).
  */
 #include "bench.h"
 
@@ -19,7 +20,7 @@
 #define MAX_REPS 4096
 
 struct bopts {
-	struct bench_common c;	/* -m, -t (one count), -r, -o, --engine, --json */
+	struct bench_common c;	/* -m, -t (one count), -r, -o, --plot, --engine */
 	int npl[MAX_LIST], n_npl;
 	int npp, ntg;
 	int batch;
@@ -27,22 +28,29 @@ struct bopts {
 
 void bench_batched_usage(void)
 {
-	fprintf(stderr,
-		"usage: kllm-bench batched -m MODEL [-P 1,2,4,8,16] [-p NPP] [-n NTG] [-t T]\n"
-		"                          [-b BATCH] [-r REPS] [-o PLOT.png]\n"
-		"                          [--engine cpu|dev|auto] [--json]\n"
-		"  P parallel sequences (like llama-batched-bench -npl): each gets a prompt of\n"
-		"  NPP tokens (default 64), then NTG (default 32) decode steps of one token\n"
-		"  per sequence per forward pass.  Aggregate tokens/s of prompts (S_PP),\n"
-		"  generation (S_TG) and both (S); best of REPS (default 1) by total time.\n"
-		"  -t threads (default 2), -b tokens per prompt forward pass (default 512).\n"
-		"  -o writes a PNG of tokens/s against P with gnuplot, if it is installed.\n"
-		"  --engine where the forward passes run: cpu, dev (the kllm driver; fails\n"
-		"  without a kllm node) or auto (dev when a node opens, else cpu); default:\n"
-		"  KLLM_ENGINE, else auto.  The table's header and the JSON's \"backend\"\n"
-		"  name the one that ran.  Progress on stderr.\n"
-		"  --json: an array of {model, simd, engine, backend, threads, pp, tg, pl,\n"
-		"  n_kv, t_pp, speed_pp, t_tg, speed_tg, t, speed}.\n");
+	printf("usage: kllm-bench batched -m MODEL [-P 1,2,4,8,16] [-p NPP] [-n NTG] [-t T]\n"
+	       "                          [-b BATCH] [-r REPS] [--plot FILE.png]\n"
+	       "                          [--engine cpu|dev|auto] [-o md|csv|json|jsonl|sql]\n"
+	       "  P parallel sequences (like llama-batched-bench -npl): each gets a prompt of\n"
+	       "  NPP tokens, then NTG decode steps of one token per sequence per forward\n"
+	       "  pass.  Aggregate tokens/s of prompts (S_PP), generation (S_TG) and both (S).\n"
+	       "  -m, --model FILE    GGUF model\n"
+	       "  -P P,...            parallel sequences (default 1,2,4,8,16)\n"
+	       "  -p NPP              prompt tokens per sequence (default 64)\n"
+	       "  -n NTG              generated tokens per sequence (default 32)\n"
+	       "  -t, --threads T     threads (default: every CPU)\n"
+	       "  -b BATCH            tokens per prompt forward pass (default 512)\n"
+	       "  -r REPS             best of REPS runs by total time (default 1)\n"
+	       "  --plot FILE.png     a PNG of tokens/s against P, with gnuplot if installed\n"
+	       "  --engine E          cpu, dev (the kllm driver; fails without a kllm node) or\n"
+	       "                      auto (dev when a node opens, else cpu); default:\n"
+	       "                      KLLM_ENGINE, else auto.  The table's header and the\n"
+	       "                      rows' \"backend\" name the one that ran.\n"
+	       "  -o, --output F      md (default), csv, json, jsonl or sql; --json is -o json.\n"
+	       "                      Rows: model, model_type, simd, engine, backend, threads,\n"
+	       "                      pp, tg, pl, n_kv, t_pp, speed_pp, t_tg, speed_tg, t, speed.\n"
+	       "  -h, --help          this help\n"
+	       "Progress on stderr.\n");
 }
 
 static int parse_npl(const char *s)
@@ -58,7 +66,8 @@ static int own_opt(struct bopts *o, int c)
 	int v;
 
 	if (c == 'P') {
-		o->n_npl = bench_parse_list(optarg, parse_npl, o->npl, MAX_LIST);
+		o->n_npl = bench_parse_list(optarg, parse_npl, o->npl, MAX_LIST, "batched",
+					    "-P", "1..256");
 		return o->n_npl < 0 ? -1 : 1;
 	}
 	if (c != 'p' && c != 'n' && c != 'b')
@@ -73,25 +82,32 @@ static int own_opt(struct bopts *o, int c)
 	return 1;
 }
 
+/* 0, 1 after -h (usage printed), -1 after a one-line message. */
 static int parse_opts(struct bopts *o, int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		BENCH_COMMON_LONGOPTS,
+		BENCH_PLOT_LONGOPT,
 		{ NULL, 0, NULL, 0 },
 	};
 	static const int def_npl[] = { 1, 2, 4, 8, 16 };
 	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	bench_common_init(&o->c, 2, 1, 1, MAX_REPS);
+	bench_common_init(&o->c, 1, 1, MAX_REPS);
 	o->npp = 64;
 	o->ntg = 32;
 	o->batch = 512;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:P:p:n:t:b:r:o:", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:P:p:n:t:b:r:o:h", lopts, NULL)) != -1) {
 		ret = own_opt(o, c);
 		if (!ret)
-			ret = bench_common_opt(&o->c, c, optarg, "batched");
+			ret = bench_common_opt(&o->c, c, optarg, "batched", argv);
+		if (ret == BENCH_OPT_HELP) {
+			bench_batched_usage();
+			return 1;
+		}
 		if (ret <= 0)
 			return -1;
 	}
@@ -147,26 +163,32 @@ static void print_table(const struct bopts *o, const struct bench_lm *lm,
 		       r[i].s_all);
 }
 
-static void print_json(const struct bopts *o, const struct bench_lm *lm,
+static void print_rows(const struct bopts *o, const struct bench_lm *lm,
 		       const struct bench_batched *r, int n)
 {
-	printf("[\n");
+	struct bench_rows rows;
+
+	bench_rows_begin(&rows, o->c.fmt, "batched");
 	for (int i = 0; i < n; i++) {
-		printf("  {\"model\": ");
-		bench_json_str(lm->name);
-		printf(", \"simd\": \"%s\", \"engine\": ", kk_simd_name(kk_simd_selected()));
-		bench_json_str(bench_engine_name(&o->c));
-		printf(", \"backend\": ");
-		bench_json_str(r[i].backend);
-		printf(", \"threads\": %d, \"pp\": %u, \"tg\": %u, \"pl\": %u, "
-		       "\"n_kv\": %u, \"t_pp\": %.6f, \"speed_pp\": %.4f, \"t_tg\": %.6f, "
-		       "\"speed_tg\": %.4f, \"t\": %.6f, \"speed\": %.4f}%s\n",
-		       o->c.threads[0], r[i].npp, r[i].ntg,
-		       r[i].n_seqs, r[i].n_seqs * (r[i].npp + r[i].ntg), r[i].t_pp, r[i].s_pp,
-		       r[i].t_tg, r[i].s_tg, r[i].t_pp + r[i].t_tg, r[i].s_all,
-		       i + 1 < n ? "," : "");
+		bench_row_str(&rows, "model", lm->name);
+		bench_row_str(&rows, "model_type", lm->type);
+		bench_row_str(&rows, "simd", kk_simd_name(kk_simd_selected()));
+		bench_row_str(&rows, "engine", bench_engine_name(&o->c));
+		bench_row_str(&rows, "backend", r[i].backend);
+		bench_row_int(&rows, "threads", o->c.threads[0]);
+		bench_row_int(&rows, "pp", r[i].npp);
+		bench_row_int(&rows, "tg", r[i].ntg);
+		bench_row_int(&rows, "pl", r[i].n_seqs);
+		bench_row_int(&rows, "n_kv", (long long)r[i].n_seqs * (r[i].npp + r[i].ntg));
+		bench_row_num(&rows, "t_pp", r[i].t_pp, 6);
+		bench_row_num(&rows, "speed_pp", r[i].s_pp, 4);
+		bench_row_num(&rows, "t_tg", r[i].t_tg, 6);
+		bench_row_num(&rows, "speed_tg", r[i].s_tg, 4);
+		bench_row_num(&rows, "t", r[i].t_pp + r[i].t_tg, 6);
+		bench_row_num(&rows, "speed", r[i].s_all, 4);
+		bench_row_end(&rows);
 	}
-	printf("]\n");
+	bench_rows_end(&rows);
 }
 
 /* gnuplot on PATH?  (checked before running anything long) */
@@ -223,10 +245,9 @@ int bench_batched_main(int argc, char **argv)
 	const char *backend;
 	int ret = 0, plot = 0;
 
-	if (parse_opts(&o, argc, argv)) {
-		bench_batched_usage();
-		return 2;
-	}
+	ret = parse_opts(&o, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : 2;
 	if (o.c.plot) {
 		plot = have_gnuplot();
 		if (!plot)
@@ -249,10 +270,10 @@ int bench_batched_main(int argc, char **argv)
 			bench_progress(" S_PP %.1f, S_TG %.1f tok/s\n", res[i].s_pp, res[i].s_tg);
 	}
 	if (!ret) {
-		if (o.c.json)
-			print_json(&o, &lm, res, o.n_npl);
-		else
+		if (o.c.fmt == BENCH_FMT_MD)
 			print_table(&o, &lm, res, o.n_npl);
+		else
+			print_rows(&o, &lm, res, o.n_npl);
 		if (plot && write_plot(&o, &lm, res, o.n_npl))
 			ret = 1;
 	}

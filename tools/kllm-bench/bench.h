@@ -14,7 +14,18 @@
 #include "kllm_internal.h"
 #include "seq.h"
 
-/* A mode: argv[0] is the mode name; returns the process exit status. */
+/* The Makefile's VERSION (-DKLLM_VERSION); a build without it asks the library. */
+#ifdef KLLM_VERSION
+#define KLLM_BENCH_VERSION KLLM_VERSION
+#else
+#define KLLM_BENCH_VERSION kllm_version()
+#endif
+
+/*
+ * A mode: argv[0] is the mode name; returns the process exit status (0,
+ * 1 for a runtime error, 2 for a usage error).  usage() prints the mode's
+ * --help on stdout.
+ */
 struct bench_mode {
 	const char *name;
 	const char *summary;
@@ -37,22 +48,74 @@ void bench_submit_usage(void);
 int bench_serve_main(int argc, char **argv);	/* serve.c */
 void bench_serve_usage(void);
 
+/* ------------------------------------------------------------ output */
+
+/* -o FORMAT, as llama-bench's: md (the default), csv, json, jsonl, sql. */
+enum bench_fmt { BENCH_FMT_MD, BENCH_FMT_CSV, BENCH_FMT_JSON, BENCH_FMT_JSONL,
+		 BENCH_FMT_SQL, BENCH_FMT_COUNT };
+#define BENCH_FMTS_ALL ((1u << BENCH_FMT_COUNT) - 1)
+#define BENCH_FMTS_MD_JSON (1u << BENCH_FMT_MD | 1u << BENCH_FMT_JSON)
+
+/*
+ * -o @arg for mode @mode, which prints the formats in @mask: 0 and *fmt,
+ * or -EINVAL after a one-line message.
+ */
+int bench_fmt_opt(const char *arg, unsigned int mask, const char *mode, int *fmt);
+
+#define BENCH_ROW_FIELDS 48
+
+/*
+ * Rows of results in csv, json (an array of objects), jsonl (one object
+ * a line) or sql (CREATE TABLE, then one INSERT a row), the same keys in
+ * every row; md tables are each mode's own.  Fields are added in order
+ * between bench_row_end calls; bench_rows_end closes the output.
+ */
+struct bench_rows {
+	int fmt;
+	const char *table;	/* sql: the table's name */
+	int n_rows, n_fields;
+	struct bench_field {
+		const char *key;
+		char type;	/* 'T' text, 'I' integer, 'R' real, 'B' boolean, 'L' list */
+		char *val;	/* NULL: null */
+	} f[BENCH_ROW_FIELDS];
+};
+
+void bench_rows_begin(struct bench_rows *r, int fmt, const char *table);
+void bench_row_str(struct bench_rows *r, const char *key, const char *v);	/* NULL: null */
+void bench_row_int(struct bench_rows *r, const char *key, long long v);
+/* @v with @decimals digits after the point; NaN is null. */
+void bench_row_num(struct bench_rows *r, const char *key, double v, int decimals);
+void bench_row_bool(struct bench_rows *r, const char *key, int v);	/* < 0: null */
+void bench_row_list(struct bench_rows *r, const char *key, const double *v, int n,
+		    int decimals);
+void bench_row_end(struct bench_rows *r);
+void bench_rows_end(struct bench_rows *r);
+
 /* ------------------------------------------------------------ options */
 
 #define BENCH_MAX_LIST 16
 
+/* bench_common_opt's answer to -h/--help: the mode prints its usage, exit 0. */
+#define BENCH_OPT_HELP 2
+
 /*
  * The options the model modes share: -m MODEL, -t T[,T...], -r REPS,
- * -o PLOT.png, --json and --engine cpu|dev|auto.  A mode fills in its
- * defaults and limits (bench_common_init), handles its own letters first
- * (serve's -r is its request count) and hands the rest to
- * bench_common_opt; letters missing from its getopt string never come.
+ * -o FORMAT (and --json, the same as -o json), --plot FILE (the modes
+ * that plot), --engine cpu|dev|auto and -h/--help.  A mode fills in its
+ * defaults and limits (bench_common_init, then fmts if it prints fewer
+ * formats), handles its own letters first (serve's -r is its request
+ * count) and hands the rest to bench_common_opt; letters missing from its
+ * getopt string never come.  Mode getopt strings start with ':' so that
+ * a missing value is told from an unknown option.
  */
 struct bench_common {
 	const char *model;
 	const char *plot;
 	const char *engine;	/* --engine; NULL: KLLM_ENGINE as inherited */
-	int json;
+	int fmt;		/* enum bench_fmt */
+	unsigned int fmts;	/* the formats the mode prints */
+	int json;		/* fmt == BENCH_FMT_JSON */
 	int threads[BENCH_MAX_LIST], n_threads;
 	int max_threads;	/* -t values the mode takes (1: a single count) */
 	int reps, max_reps;
@@ -62,15 +125,26 @@ struct bench_common {
 #define BENCH_COMMON_LONGOPTS \
 	{ "json", no_argument, NULL, 'j' }, \
 	{ "model", required_argument, NULL, 'm' }, \
-	{ "engine", required_argument, NULL, 'e' }
+	{ "threads", required_argument, NULL, 't' }, \
+	{ "output", required_argument, NULL, 'o' }, \
+	{ "engine", required_argument, NULL, 'e' }, \
+	{ "help", no_argument, NULL, 'h' }
+/* --plot FILE, for the modes that draw one. */
+#define BENCH_PLOT_LONGOPT { "plot", required_argument, NULL, 'g' }
 
-void bench_common_init(struct bench_common *c, int threads, int max_threads, int reps,
-		       int max_reps);
+/* The default thread count of every mode: every CPU this process may use. */
+int bench_default_threads(void);
+/* Defaults: -t every CPU, -o md of every format, no model. */
+void bench_common_init(struct bench_common *c, int max_threads, int reps, int max_reps);
 /*
- * One option of getopt (@opt, @arg) for mode @mode: 1 if taken, 0 if it
- * is not a shared one, -EINVAL after a one-line message on a bad value.
+ * One option of getopt (@opt, @arg) for mode @mode: 1 if taken,
+ * BENCH_OPT_HELP for -h, 0 if it is not a shared one, -EINVAL after a
+ * one-line message on a bad value, an unknown option or a missing value.
  */
-int bench_common_opt(struct bench_common *c, int opt, const char *arg, const char *mode);
+int bench_common_opt(struct bench_common *c, int opt, const char *arg, const char *mode,
+		     char **argv);
+/* getopt's '?' or ':' as one line on stderr; -EINVAL. */
+int bench_opt_error(const char *mode, int opt, char **argv);
 /* After getopt: -m given and no argument left (optind): 0, else -EINVAL. */
 int bench_common_check(const struct bench_common *c, const char *mode, int argc,
 		       char **argv);
@@ -123,10 +197,18 @@ double bench_now(void);			/* monotonic seconds */
 void *bench_alloc(size_t bytes);		/* 64-byte aligned, zeroed, or exit */
 /* Physical memory available now, bytes (0 if unknown). */
 uint64_t bench_mem_available(void);
-/* Parse "a,b,c" into @out (at most @max); element parser returns <0 on error. */
-int bench_parse_list(const char *s, int (*parse)(const char *), int *out, int max);
+/*
+ * Parse "a,b,c" into @out (at most @max); the element parser returns < 0
+ * on error.  The count, or -1 after a one-line message naming @mode, the
+ * option @opt and what an element may be (@what: "1..64").
+ */
+int bench_parse_list(const char *s, int (*parse)(const char *), int *out, int max,
+		     const char *mode, const char *opt, const char *what);
+/* The same without a message: -1 with the bad element in @bad. */
+int bench_parse_list_quiet(const char *s, int (*parse)(const char *), int *out, int max,
+			   char *bad, size_t bad_len);
 int bench_parse_uint(const char *s);	/* >= 0, or -1 */
-/* Progress on stderr (quiet with --json? no: stderr is always free). */
+/* Progress on stderr (whatever the output format: stdout holds only results). */
 void bench_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Read bandwidth of @bytes with the pool's threads, best of @reps: GB/s. */
@@ -140,6 +222,9 @@ struct bench_lm {
 	struct kllm_model *m;
 	const char *path;
 	char name[128];		/* file name without the directory */
+	/* llama-bench's model column: architecture, size, file type
+	 * ("llama 135M Q4_1", "qwen2 494M Q4_K - Medium") */
+	char type[128];
 	uint64_t file_bytes;
 	uint64_t n_params;
 };

@@ -232,7 +232,7 @@ void *bench_alloc(size_t bytes)
 
 	if (posix_memalign(&p, 64, bytes ? bytes : 64)) {
 		fprintf(stderr, "kllm-bench: out of memory (%zu bytes)\n", bytes);
-		exit(2);
+		exit(1);
 	}
 	memset(p, 0, bytes);
 	return p;
@@ -267,7 +267,7 @@ int bench_parse_uint(const char *s)
 }
 
 /* "a,b,c" into @out (at most @max): the count, or -1 at the bad element *@bad. */
-static int parse_list(const char *s, int (*parse)(const char *), int *out, int max,
+int bench_parse_list_quiet(const char *s, int (*parse)(const char *), int *out, int max,
 		      char *bad, size_t bad_len)
 {
 	char *copy = strdup(s), *save = NULL, *tok;
@@ -290,13 +290,15 @@ static int parse_list(const char *s, int (*parse)(const char *), int *out, int m
 	return n ? n : -1;
 }
 
-int bench_parse_list(const char *s, int (*parse)(const char *), int *out, int max)
+int bench_parse_list(const char *s, int (*parse)(const char *), int *out, int max,
+		     const char *mode, const char *opt, const char *what)
 {
 	char bad[64];
-	int n = parse_list(s, parse, out, max, bad, sizeof(bad));
+	int n = bench_parse_list_quiet(s, parse, out, max, bad, sizeof(bad));
 
 	if (n < 0)
-		fprintf(stderr, "kllm-bench: bad list element '%s' in '%s'\n", bad, s);
+		fprintf(stderr, "kllm-bench %s: bad value '%s' in '%s' for %s (up to %d of %s, "
+			"comma-separated)\n", mode, bad, s, opt, max, what);
 	return n;
 }
 
@@ -310,17 +312,216 @@ void bench_progress(const char *fmt, ...)
 	fflush(stderr);
 }
 
+/* ------------------------------------------------------------ output */
+
+static const char *const fmt_names[BENCH_FMT_COUNT] = { "md", "csv", "json", "jsonl", "sql" };
+
+int bench_fmt_opt(const char *arg, unsigned int mask, const char *mode, int *fmt)
+{
+	char want[64] = "";
+	int n = 0, last = -1;
+
+	for (int f = 0; f < BENCH_FMT_COUNT; f++) {
+		if ((mask & 1u << f) && !strcmp(arg, fmt_names[f])) {
+			*fmt = f;
+			return 0;
+		}
+	}
+	for (int f = 0; f < BENCH_FMT_COUNT; f++)
+		if (mask & 1u << f)
+			last = f;
+	for (int f = 0; f < BENCH_FMT_COUNT; f++) {
+		if (!(mask & 1u << f))
+			continue;
+		snprintf(want + strlen(want), sizeof(want) - strlen(want), "%s%s",
+			 !n ? "" : f == last ? " or " : ", ", fmt_names[f]);
+		n++;
+	}
+	fprintf(stderr, "kllm-bench %s: bad value '%s' for -o (%s)\n", mode, arg, want);
+	return -EINVAL;
+}
+
+void bench_rows_begin(struct bench_rows *r, int fmt, const char *table)
+{
+	memset(r, 0, sizeof(*r));
+	r->fmt = fmt;
+	r->table = table;
+	if (fmt == BENCH_FMT_JSON)
+		printf("[\n");
+}
+
+static void row_add(struct bench_rows *r, const char *key, char type, char *val)
+{
+	if (r->n_fields >= BENCH_ROW_FIELDS) {	/* a bug: the rows are fixed in the source */
+		fprintf(stderr, "kllm-bench: too many fields in a row (%s)\n", key);
+		abort();
+	}
+	r->f[r->n_fields++] = (struct bench_field){ key, type, val };
+}
+
+static char *dup_or_die(const char *s)
+{
+	char *d = strdup(s);
+
+	if (!d) {
+		fprintf(stderr, "kllm-bench: out of memory\n");
+		exit(1);
+	}
+	return d;
+}
+
+void bench_row_str(struct bench_rows *r, const char *key, const char *v)
+{
+	row_add(r, key, 'T', v ? dup_or_die(v) : NULL);
+}
+
+void bench_row_int(struct bench_rows *r, const char *key, long long v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%lld", v);
+	row_add(r, key, 'I', dup_or_die(buf));
+}
+
+void bench_row_num(struct bench_rows *r, const char *key, double v, int decimals)
+{
+	char buf[64];
+
+	snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+	row_add(r, key, 'R', v == v ? dup_or_die(buf) : NULL);
+}
+
+void bench_row_bool(struct bench_rows *r, const char *key, int v)
+{
+	row_add(r, key, 'B', v < 0 ? NULL : dup_or_die(v ? "true" : "false"));
+}
+
+void bench_row_list(struct bench_rows *r, const char *key, const double *v, int n,
+		    int decimals)
+{
+	char *buf = dup_or_die(""), *next;
+
+	for (int i = 0; i < n; i++) {
+		if (asprintf(&next, "%s%s%.*f", buf, i ? ", " : "", decimals, v[i]) < 0) {
+			fprintf(stderr, "kllm-bench: out of memory\n");
+			exit(1);
+		}
+		free(buf);
+		buf = next;
+	}
+	row_add(r, key, 'L', buf);
+}
+
+/* @s quoted with @q, a quote inside doubled (csv "", sql ''). */
+static void put_quoted(const char *s, char q)
+{
+	putchar(q);
+	for (; *s; s++) {
+		if (*s == q)
+			putchar(q);
+		putchar(*s);
+	}
+	putchar(q);
+}
+
+static void put_json_value(const struct bench_field *f)
+{
+	if (!f->val)
+		printf("null");
+	else if (f->type == 'T')
+		bench_json_str(f->val);
+	else if (f->type == 'L')
+		printf("[%s]", f->val);
+	else
+		printf("%s", f->val);
+}
+
+static void put_sql_value(const struct bench_field *f)
+{
+	if (!f->val)
+		printf("NULL");
+	else if (f->type == 'T' || f->type == 'L')
+		put_quoted(f->val, '\'');
+	else if (f->type == 'B')
+		printf("%d", f->val[0] == 't');
+	else
+		printf("%s", f->val);
+}
+
+void bench_row_end(struct bench_rows *r)
+{
+	const int n = r->n_fields;
+
+	switch (r->fmt) {
+	case BENCH_FMT_CSV:
+		for (int i = 0; !r->n_rows && i < n; i++)
+			printf("%s%s", r->f[i].key, i + 1 < n ? "," : "\n");
+		for (int i = 0; i < n; i++) {
+			if (r->f[i].val && (r->f[i].type == 'T' || r->f[i].type == 'L'))
+				put_quoted(r->f[i].val, '"');
+			else if (r->f[i].val)
+				printf("%s", r->f[i].val);
+			printf("%s", i + 1 < n ? "," : "\n");
+		}
+		break;
+	case BENCH_FMT_SQL:
+		if (!r->n_rows) {
+			printf("CREATE TABLE IF NOT EXISTS %s (\n", r->table);
+			for (int i = 0; i < n; i++)
+				printf("  %s %s%s\n", r->f[i].key,
+				       r->f[i].type == 'I' || r->f[i].type == 'B' ? "INTEGER" :
+				       r->f[i].type == 'R' ? "REAL" : "TEXT", i + 1 < n ? "," : "");
+			printf(");\n\n");
+		}
+		printf("INSERT INTO %s (", r->table);
+		for (int i = 0; i < n; i++)
+			printf("%s%s", r->f[i].key, i + 1 < n ? ", " : ") VALUES (");
+		for (int i = 0; i < n; i++) {
+			put_sql_value(&r->f[i]);
+			printf("%s", i + 1 < n ? ", " : ");\n");
+		}
+		break;
+	default:	/* json, jsonl */
+		printf("%s%s{", r->n_rows && r->fmt == BENCH_FMT_JSON ? ",\n" : "",
+		       r->fmt == BENCH_FMT_JSON ? "  " : "");
+		for (int i = 0; i < n; i++) {
+			printf("%s\"%s\": ", i ? ", " : "", r->f[i].key);
+			put_json_value(&r->f[i]);
+		}
+		printf("}%s", r->fmt == BENCH_FMT_JSONL ? "\n" : "");
+	}
+	for (int i = 0; i < n; i++)
+		free(r->f[i].val);
+	r->n_fields = 0;
+	r->n_rows++;
+}
+
+void bench_rows_end(struct bench_rows *r)
+{
+	if (r->fmt == BENCH_FMT_JSON)
+		printf("%s]\n", r->n_rows ? "\n" : "");
+	fflush(stdout);
+}
+
 /* ------------------------------------------------------------ options */
 
-void bench_common_init(struct bench_common *c, int threads, int max_threads, int reps,
-		       int max_reps)
+int bench_default_threads(void)
+{
+	unsigned int n = kllm_cpu_count();
+
+	return n < KLLM_POOL_MAX_THREADS ? (int)n : KLLM_POOL_MAX_THREADS;
+}
+
+void bench_common_init(struct bench_common *c, int max_threads, int reps, int max_reps)
 {
 	memset(c, 0, sizeof(*c));
-	c->threads[0] = threads;
+	c->threads[0] = bench_default_threads();
 	c->n_threads = 1;
 	c->max_threads = max_threads;
 	c->reps = reps;
 	c->max_reps = max_reps;
+	c->fmt = BENCH_FMT_MD;
+	c->fmts = BENCH_FMTS_ALL;
 }
 
 static int parse_threads(const char *s)
@@ -339,7 +540,8 @@ static int bad_value(const char *mode, const char *opt, const char *arg, const c
 static int opt_threads(struct bench_common *c, const char *arg, const char *mode)
 {
 	char want[96], bad[64];
-	int n = parse_list(arg, parse_threads, c->threads, c->max_threads, bad, sizeof(bad));
+	int n = bench_parse_list_quiet(arg, parse_threads, c->threads, c->max_threads, bad,
+				       sizeof(bad));
 
 	if (n > 0) {
 		c->n_threads = n;
@@ -353,20 +555,51 @@ static int opt_threads(struct bench_common *c, const char *arg, const char *mode
 	return bad_value(mode, "-t", arg, want);
 }
 
-int bench_common_opt(struct bench_common *c, int opt, const char *arg, const char *mode)
+int bench_opt_error(const char *mode, int opt, char **argv)
+{
+	/* getopt has moved optind past the option (and its value, if any) */
+	const char *arg = optind > 0 ? argv[optind - 1] : "?";
+	char name[64];
+
+	if (!strncmp(arg, "--", 2) || !optopt)
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
+	else
+		snprintf(name, sizeof(name), "-%c", optopt);
+	if (opt == ':')
+		fprintf(stderr, "kllm-bench %s: %s needs a value (see --help)\n", mode, name);
+	else if (optopt && !strncmp(arg, "--", 2) && strchr(arg, '='))
+		fprintf(stderr, "kllm-bench %s: %s takes no value (see --help)\n", mode, name);
+	else
+		fprintf(stderr, "kllm-bench %s: unknown option %s (see --help)\n", mode, name);
+	return -EINVAL;
+}
+
+int bench_common_opt(struct bench_common *c, int opt, const char *arg, const char *mode,
+		     char **argv)
 {
 	char want[32];
 	int v;
 
 	switch (opt) {
+	case 'h':
+		return BENCH_OPT_HELP;
+	case '?':
+	case ':':
+		return bench_opt_error(mode, opt, argv);
 	case 'j':
+		c->fmt = BENCH_FMT_JSON;
 		c->json = 1;
+		return 1;
+	case 'o':
+		if (bench_fmt_opt(arg, c->fmts, mode, &c->fmt))
+			return -EINVAL;
+		c->json = c->fmt == BENCH_FMT_JSON;
+		return 1;
+	case 'g':
+		c->plot = arg;
 		return 1;
 	case 'm':
 		c->model = arg;
-		return 1;
-	case 'o':
-		c->plot = arg;
 		return 1;
 	case 'e':
 		if (!bench_engine_valid(arg))

@@ -26,7 +26,7 @@
 #define MAX_ROUNDS 20
 
 struct copts {
-	struct bench_common c;		/* -m, -t (one count), -r, --engine, --json */
+	struct bench_common c;		/* -m, -t (one count), -r, -o, --engine */
 	const char *bin;
 	const char *backend;		/* the engine kllm's figures ran on */
 	int pp, tg, par;		/* 0 skips the figure */
@@ -48,20 +48,34 @@ struct cfigure {
 
 void bench_compare_usage(void)
 {
-	fprintf(stderr,
-		"usage: kllm-bench compare -m MODEL [-t T] [-p N] [-n M] [-P PAR] [--bpp N]\n"
-		"                          [--btg M] [-r REPS] [--rounds R] [--repack 0|1]\n"
-		"                          [--llama-bin DIR] [--engine cpu|dev|auto] [--json]\n"
-		"  kllm vs llama.cpp on the same GGUF: ppN and tgM (llama-bench, -r REPS\n"
-		"  each, default 3) and batchedPAR (llama-batched-bench: PAR sequences of\n"
-		"  --bpp prompt tokens, default 64, then --btg steps, default 32; figure =\n"
-		"  aggregate generation tokens/s).  Defaults -t 2 -p 128 -n 64 -P 8; 0\n"
-		"  skips a figure.  R rounds (default 1) alternate kllm and llama.cpp.\n"
-		"  llama.cpp binaries: --llama-bin DIR or $LLAMA_CPP_BIN (its bin/ dir).\n"
-		"  --repack is passed to llama-bench (its extra buffer types: Q4_0 etc.\n"
-		"  repacked for its GEMM kernels; default on in llama.cpp).  --engine: where\n"
-		"  kllm's forward passes run (cpu, dev: the kllm driver, auto; default\n"
-		"  KLLM_ENGINE, else auto); the JSON's kllm_backend names the one that ran.\n");
+	printf("usage: kllm-bench compare -m MODEL [-t T] [-p N] [-n M] [-P PAR] [--bpp N]\n"
+	       "                          [--btg M] [-r REPS] [--rounds R] [--repack 0|1]\n"
+	       "                          [--llama-bin DIR] [--engine cpu|dev|auto]\n"
+	       "                          [-o md|csv|json|jsonl|sql]\n"
+	       "  kllm vs llama.cpp on the same GGUF: ppN and tgM (llama-bench, -r REPS\n"
+	       "  each) and batchedPAR (llama-batched-bench: PAR sequences of --bpp prompt\n"
+	       "  tokens, then --btg steps; figure = aggregate generation tokens/s).  0\n"
+	       "  skips a figure.  R rounds alternate kllm and llama.cpp.\n"
+	       "  -m, --model FILE    GGUF model\n"
+	       "  -t, --threads T     threads, both sides (default: every CPU)\n"
+	       "  -p N                pp test of N tokens (default 128)\n"
+	       "  -n M                tg test of M tokens (default 64)\n"
+	       "  -P PAR              batched figure of PAR sequences (default 8)\n"
+	       "  --bpp N, --btg M    its prompt and generated tokens (default 64, 32)\n"
+	       "  -r REPS             runs of each pp/tg test per round (default 3)\n"
+	       "  --rounds R          rounds (default 1, at most %d)\n"
+	       "  --repack 0|1        passed to llama-bench (its extra buffer types: Q4_0 etc.\n"
+	       "                      repacked for its GEMM kernels; on by default there)\n"
+	       "  --llama-bin DIR     llama.cpp's bin/ directory (default: $LLAMA_CPP_BIN)\n"
+	       "  --engine E          where kllm's forward passes run (cpu, dev: the kllm\n"
+	       "                      driver, auto; default KLLM_ENGINE, else auto); the rows'\n"
+	       "                      kllm_backend names the one that ran\n"
+	       "  -o, --output F      md (default), csv, json, jsonl or sql; --json is -o json.\n"
+	       "                      Rows: model, model_type, test, threads, kllm_tps,\n"
+	       "                      llamacpp_tps, ratio, kllm_sd, llamacpp_sd, rounds,\n"
+	       "                      llamacpp_repack, kllm_simd, omp_wait_policy,\n"
+	       "                      kllm_engine, kllm_backend.\n"
+	       "  -h, --help          this help\n", MAX_ROUNDS);
 }
 
 /* compare's own options; 0 if @c is not one of them, -1 on a bad value. */
@@ -95,6 +109,7 @@ static int own_opt(struct copts *o, int c)
 	return 1;
 }
 
+/* 0, 1 after -h (usage printed), -1 after a one-line message. */
 static int parse_opts(struct copts *o, int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -109,7 +124,7 @@ static int parse_opts(struct copts *o, int argc, char **argv)
 	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	bench_common_init(&o->c, 2, 1, 3, 100);
+	bench_common_init(&o->c, 1, 3, 100);
 	o->pp = 128;
 	o->tg = 64;
 	o->par = 8;
@@ -119,10 +134,15 @@ static int parse_opts(struct copts *o, int argc, char **argv)
 	o->repack = -1;
 	o->bin = getenv("LLAMA_CPP_BIN");
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:t:p:n:P:r:", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:t:p:n:P:r:o:h", lopts, NULL)) != -1) {
 		ret = own_opt(o, c);
 		if (!ret)
-			ret = bench_common_opt(&o->c, c, optarg, "compare");
+			ret = bench_common_opt(&o->c, c, optarg, "compare", argv);
+		if (ret == BENCH_OPT_HELP) {
+			bench_compare_usage();
+			return 1;
+		}
 		if (ret <= 0)
 			return -1;
 	}
@@ -313,34 +333,33 @@ static void print_table(const struct copts *o, const struct bench_lm *lm,
 	       o->c.reps, o->par, o->bpp, o->btg);
 }
 
-static void print_json(const struct copts *o, const struct bench_lm *lm,
+static void print_rows(const struct copts *o, const struct bench_lm *lm,
 		       const struct cfigure *fig, int repack)
 {
-	int first = 1;
+	struct bench_rows rows;
 
-	printf("[\n");
+	bench_rows_begin(&rows, o->c.fmt, "compare");
 	for (int f = 0; f < FIG_COUNT; f++) {
 		if (!fig[f].enabled)
 			continue;
-		printf("%s  {\"model\": ", first ? "" : ",\n");
-		bench_json_str(lm->name);
-		printf(", \"test\": \"%s\", \"threads\": %d, \"kllm_tps\": %.4f, "
-		       "\"llamacpp_tps\": %.4f, \"ratio\": %.4f, \"kllm_sd\": %.4f, "
-		       "\"llamacpp_sd\": %.4f, \"rounds\": %d, \"llamacpp_repack\": %s, "
-		       "\"kllm_simd\": \"%s\", \"omp_wait_policy\": ",
-		       fig[f].test, o->c.threads[0], fig[f].kllm_mean, fig[f].llama_mean,
-		       fig[f].kllm_mean / fig[f].llama_mean, fig[f].kllm_sd, fig[f].llama_sd,
-		       fig[f].n, repack < 0 ? "null" : repack ? "true" : "false",
-		       kk_simd_name(kk_simd_selected()));
-		bench_json_str(omp_policy());
-		printf(", \"kllm_engine\": ");
-		bench_json_str(bench_engine_name(&o->c));
-		printf(", \"kllm_backend\": ");
-		bench_json_str(o->backend);
-		printf("}");
-		first = 0;
+		bench_row_str(&rows, "model", lm->name);
+		bench_row_str(&rows, "model_type", lm->type);
+		bench_row_str(&rows, "test", fig[f].test);
+		bench_row_int(&rows, "threads", o->c.threads[0]);
+		bench_row_num(&rows, "kllm_tps", fig[f].kllm_mean, 4);
+		bench_row_num(&rows, "llamacpp_tps", fig[f].llama_mean, 4);
+		bench_row_num(&rows, "ratio", fig[f].kllm_mean / fig[f].llama_mean, 4);
+		bench_row_num(&rows, "kllm_sd", fig[f].kllm_sd, 4);
+		bench_row_num(&rows, "llamacpp_sd", fig[f].llama_sd, 4);
+		bench_row_int(&rows, "rounds", fig[f].n);
+		bench_row_bool(&rows, "llamacpp_repack", repack);
+		bench_row_str(&rows, "kllm_simd", kk_simd_name(kk_simd_selected()));
+		bench_row_str(&rows, "omp_wait_policy", omp_policy());
+		bench_row_str(&rows, "kllm_engine", bench_engine_name(&o->c));
+		bench_row_str(&rows, "kllm_backend", o->backend);
+		bench_row_end(&rows);
 	}
-	printf("\n]\n");
+	bench_rows_end(&rows);
 }
 
 int bench_compare_main(int argc, char **argv)
@@ -351,10 +370,9 @@ int bench_compare_main(int argc, char **argv)
 	char qmodel[2048], probe[1100];
 	int repack = -1, ret = 0;
 
-	if (parse_opts(&o, argc, argv)) {
-		bench_compare_usage();
-		return 2;
-	}
+	ret = parse_opts(&o, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : 2;
 	snprintf(probe, sizeof(probe), "%s/llama-bench", o.bin);
 	if (access(probe, X_OK)) {
 		fprintf(stderr, "kllm-bench compare: no llama-bench in %s\n", o.bin);
@@ -408,10 +426,10 @@ int bench_compare_main(int argc, char **argv)
 				fig[f].llama_sd = fig[f].llama_run_sd;
 			}
 		}
-		if (o.c.json)
-			print_json(&o, &lm, fig, repack);
-		else
+		if (o.c.fmt == BENCH_FMT_MD)
 			print_table(&o, &lm, fig, repack);
+		else
+			print_rows(&o, &lm, fig, repack);
 	}
 	bench_lm_free(&lm);
 	return ret;

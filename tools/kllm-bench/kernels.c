@@ -28,7 +28,7 @@ struct kopts {
 	int threads[MAX_LIST], n_threads;
 	int simds[KK_SIMD_COUNT], n_simds;
 	int reps;
-	int json;
+	int fmt;			/* enum bench_fmt */
 	uint32_t layers;		/* layers streamed by matvec */
 	uint64_t bw_bytes;
 };
@@ -56,16 +56,26 @@ struct kweights {
 
 void bench_kernels_usage(void)
 {
-	fprintf(stderr,
-		"usage: kllm-bench kernels [--json] [--shape %s] [--types q4_0,q8_0,...]\n"
-		"                          [--threads 1,2] [--simd avx2,...] [--reps N]\n"
-		"                          [--layers N] [--bw-mib N]\n"
-		"  Matvec GB/s (m=1 over all layers' matrices), matmul GFLOP/s (m=%d over\n"
-		"  one layer) per weight format and thread count, with the machine's read\n"
-		"  bandwidth.  Defaults: --shape 1.1b, every weight type (no f32/f16/bf16\n"
-		"  for 7b), --threads 1,2, the selected SIMD path (env KLLM_SIMD), --reps 3,\n"
-		"  all layers of the shape, --bw-mib 1024.  Progress goes to stderr.\n",
-		bench_shape_names(), MATMUL_M);
+	printf("usage: kllm-bench kernels [--shape %s] [--types q4_0,q8_0,...]\n"
+	       "                          [-t T,...] [--simd avx2,...] [-r N] [--layers N]\n"
+	       "                          [--bw-mib N] [-o md|csv|json|jsonl|sql]\n"
+	       "  Matvec GB/s (m=1 over all layers' matrices), matmul GFLOP/s (m=%d over\n"
+	       "  one layer) per weight format and thread count, with the machine's read\n"
+	       "  bandwidth.\n"
+	       "  --shape S           model shape (default 1.1b)\n"
+	       "  --types T,...       weight formats (default: every one; no f32/f16/bf16\n"
+	       "                      for 7b)\n"
+	       "  -t, --threads T,... thread counts (default: every CPU)\n"
+	       "  --simd P,...        SIMD paths (default: the selected one, env KLLM_SIMD)\n"
+	       "  -r, --reps N        best of N passes (default 3)\n"
+	       "  --layers N          layers streamed by matvec (default: all of the shape)\n"
+	       "  --bw-mib N          read bandwidth buffer, MiB (default 1024)\n"
+	       "  -o, --output F      md (default), csv, json, jsonl or sql; --json is -o json.\n"
+	       "                      Rows: format, threads, matvec_gbps, matmul_gflops,\n"
+	       "                      read_bw_gbps, simd, ratio, shape, layers, weight_bytes.\n"
+	       "  -h, --help          this help\n"
+	       "Progress goes to stderr.\n",
+	       bench_shape_names(), MATMUL_M);
 }
 
 /* ------------------------------------------------------------ weights */
@@ -275,19 +285,25 @@ static void print_table(const struct kopts *o, const struct kresult *r, int n)
 		       r[i].matvec_gbps / r[i].read_bw_gbps);
 }
 
-static void print_json(const struct kopts *o, const struct kresult *r, int n)
+static void print_rows(const struct kopts *o, const struct kresult *r, int n)
 {
-	printf("[\n");
-	for (int i = 0; i < n; i++)
-		printf("  {\"format\": \"%s\", \"threads\": %u, \"matvec_gbps\": %.3f, "
-		       "\"matmul_gflops\": %.3f, \"read_bw_gbps\": %.3f, \"simd\": \"%s\", "
-		       "\"ratio\": %.4f, \"shape\": \"%s\", \"layers\": %u, "
-		       "\"weight_bytes\": %llu}%s\n",
-		       bench_type_label(r[i].type), r[i].threads, r[i].matvec_gbps,
-		       r[i].matmul_gflops, r[i].read_bw_gbps, kk_simd_name(r[i].simd),
-		       r[i].matvec_gbps / r[i].read_bw_gbps, o->shape->name, o->layers,
-		       (unsigned long long)r[i].weight_bytes, i + 1 < n ? "," : "");
-	printf("]\n");
+	struct bench_rows rows;
+
+	bench_rows_begin(&rows, o->fmt, "kernels");
+	for (int i = 0; i < n; i++) {
+		bench_row_str(&rows, "format", bench_type_label(r[i].type));
+		bench_row_int(&rows, "threads", r[i].threads);
+		bench_row_num(&rows, "matvec_gbps", r[i].matvec_gbps, 3);
+		bench_row_num(&rows, "matmul_gflops", r[i].matmul_gflops, 3);
+		bench_row_num(&rows, "read_bw_gbps", r[i].read_bw_gbps, 3);
+		bench_row_str(&rows, "simd", kk_simd_name(r[i].simd));
+		bench_row_num(&rows, "ratio", r[i].matvec_gbps / r[i].read_bw_gbps, 4);
+		bench_row_str(&rows, "shape", o->shape->name);
+		bench_row_int(&rows, "layers", o->layers);
+		bench_row_int(&rows, "weight_bytes", (long long)r[i].weight_bytes);
+		bench_row_end(&rows);
+	}
+	bench_rows_end(&rows);
 }
 
 /* ------------------------------------------------------------ options */
@@ -306,11 +322,7 @@ static int parse_threads(const char *s)
 
 static int parse_simd(const char *s)
 {
-	int v = kllm_cpu_parse_simd(s);
-
-	if (v == -ENOTSUP)
-		fprintf(stderr, "kllm-bench: SIMD path %s not available here\n", s);
-	return v;
+	return kllm_cpu_parse_simd(s);
 }
 
 static void default_types(struct kopts *o)
@@ -332,13 +344,15 @@ static void default_types(struct kopts *o)
 	}
 }
 
+/* 0, 1 after -h (usage printed), -1 after a one-line message. */
 static int parse_opts(struct kopts *o, int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "shape", required_argument, NULL, 's' },
-		{ "types", required_argument, NULL, 't' },
-		{ "threads", required_argument, NULL, 'n' },
+		{ "types", required_argument, NULL, 'T' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "simd", required_argument, NULL, 'S' },
 		{ "reps", required_argument, NULL, 'r' },
 		{ "layers", required_argument, NULL, 'l' },
@@ -347,50 +361,66 @@ static int parse_opts(struct kopts *o, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, v, layers = 0;
+	char bad[64];
 
 	memset(o, 0, sizeof(*o));
 	o->shape = bench_shape_find("1.1b");
-	o->threads[0] = 1;
-	o->threads[1] = 2;
-	o->n_threads = 2;
+	o->threads[0] = bench_default_threads();
+	o->n_threads = 1;
 	o->reps = 3;
+	o->fmt = BENCH_FMT_MD;
 	o->bw_bytes = 1024ull << 20;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":t:r:o:h", lopts, NULL)) != -1) {
 		switch (c) {
+		case 'h':
+			bench_kernels_usage();
+			return 1;
 		case 'j':
-			o->json = 1;
+			o->fmt = BENCH_FMT_JSON;
+			break;
+		case 'o':
+			if (bench_fmt_opt(optarg, BENCH_FMTS_ALL, "kernels", &o->fmt))
+				return -1;
 			break;
 		case 's':
 			o->shape = bench_shape_find(optarg);
 			if (!o->shape) {
-				fprintf(stderr, "kllm-bench: unknown shape %s (%s)\n", optarg,
-					bench_shape_names());
+				fprintf(stderr, "kllm-bench kernels: unknown shape %s (%s)\n",
+					optarg, bench_shape_names());
 				return -1;
 			}
 			break;
-		case 't':
-			o->n_types = bench_parse_list(optarg, parse_type, o->types, MAX_LIST);
+		case 'T':
+			o->n_types = bench_parse_list(optarg, parse_type, o->types, MAX_LIST,
+						     "kernels", "--types", "the weight types");
 			if (o->n_types < 0)
 				return -1;
 			break;
-		case 'n':
-			o->n_threads = bench_parse_list(optarg, parse_threads, o->threads, MAX_LIST);
+		case 't':
+			o->n_threads = bench_parse_list(optarg, parse_threads, o->threads, MAX_LIST,
+						       "kernels", "-t", "1..512");
 			if (o->n_threads < 0)
 				return -1;
 			break;
 		case 'S':
-			o->n_simds = bench_parse_list(optarg, parse_simd, o->simds, KK_SIMD_COUNT);
-			if (o->n_simds < 0)
+			o->n_simds = bench_parse_list_quiet(optarg, parse_simd, o->simds,
+							    KK_SIMD_COUNT, bad, sizeof(bad));
+			if (o->n_simds < 0) {
+				fprintf(stderr, "kllm-bench kernels: bad value '%s' for "
+					"--simd (%s)\n", bad, kllm_cpu_parse_simd(bad) == -ENOTSUP ?
+					"not available on this CPU" : "unknown SIMD path");
 				return -1;
+			}
 			break;
 		case 'r':
 		case 'l':
 		case 'b':
 			v = bench_parse_uint(optarg);
 			if (v < 1) {
-				fprintf(stderr, "kllm-bench: --%s wants a positive number\n",
-					c == 'r' ? "reps" : c == 'l' ? "layers" : "bw-mib");
+				fprintf(stderr, "kllm-bench kernels: --%s wants a positive "
+					"number\n", c == 'r' ? "reps" : c == 'l' ? "layers" : "bw-mib");
 				return -1;
 			}
 			if (c == 'r')
@@ -400,12 +430,12 @@ static int parse_opts(struct kopts *o, int argc, char **argv)
 			else
 				o->bw_bytes = (uint64_t)v << 20;
 			break;
-		default:
-			return -1;
+		default:	/* '?', ':' */
+			return bench_opt_error("kernels", c, argv);
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "kllm-bench: unexpected argument %s\n", argv[optind]);
+		fprintf(stderr, "kllm-bench kernels: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
 	if (!o->n_types)
@@ -495,10 +525,9 @@ int bench_kernels_main(int argc, char **argv)
 	int n = 0, rc = 0, t;
 
 	kllm_cpu_init();
-	if (parse_opts(&o, argc, argv)) {
-		bench_kernels_usage();
-		return 2;
-	}
+	rc = parse_opts(&o, argc, argv);
+	if (rc)
+		return rc > 0 ? 0 : 2;
 	for (t = 0; t < o.n_threads; t++) {
 		rc = kllm_pool_create((unsigned int)o.threads[t], &pools[t]);
 		if (rc) {
@@ -521,10 +550,10 @@ int bench_kernels_main(int argc, char **argv)
 	res = bench_alloc(sizeof(*res) * (size_t)o.n_types * o.n_threads * o.n_simds);
 	for (int i = 0; i < o.n_types && !rc; i++)
 		rc = bench_type(&o, (uint32_t)o.types[i], pools, fill_pool, bw, res, &n) ? 1 : 0;
-	if (o.json)
-		print_json(&o, res, n);
-	else
+	if (o.fmt == BENCH_FMT_MD)
 		print_table(&o, res, n);
+	else
+		print_rows(&o, res, n);
 	free(res);
 out:
 	for (t = 0; t < o.n_threads; t++)

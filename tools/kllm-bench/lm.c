@@ -17,6 +17,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "gguf.h"
+
 static uint64_t weight_elems(const struct kllm_weight *w)
 {
 	return kllm_weight_present(w) ? (uint64_t)w->ne0 * w->rows : 0;
@@ -24,8 +26,10 @@ static uint64_t weight_elems(const struct kllm_weight *w)
 
 static uint64_t count_params(const struct kllm_model *m)
 {
+	/* a tied output is tok_embd again: counted once, as llama-bench does */
 	uint64_t n = weight_elems(&m->tok_embd) + weight_elems(&m->output_norm) +
-		     weight_elems(&m->output);
+		     (m->tied_output || m->output.data == m->tok_embd.data ? 0 :
+		      weight_elems(&m->output));
 
 	for (uint32_t l = 0; l < m->hp.n_layer; l++) {
 		const struct kllm_layer *y = &m->layers[l];
@@ -39,6 +43,95 @@ static uint64_t count_params(const struct kllm_model *m)
 			n += weight_elems(ws[i]);
 	}
 	return n;
+}
+
+/* llama.cpp's name of general.file_type (llama_model_ftype_name), or NULL. */
+static const char *ftype_name(uint32_t ft)
+{
+	static const struct { uint32_t ft; const char *name; } names[] = {
+		{ 0, "all F32" }, { 1, "F16" }, { 2, "Q4_0" }, { 3, "Q4_1" },
+		{ 7, "Q8_0" }, { 8, "Q5_0" }, { 9, "Q5_1" }, { 10, "Q2_K - Medium" },
+		{ 11, "Q3_K - Small" }, { 12, "Q3_K - Medium" }, { 13, "Q3_K - Large" },
+		{ 14, "Q4_K - Small" }, { 15, "Q4_K - Medium" }, { 16, "Q5_K - Small" },
+		{ 17, "Q5_K - Medium" }, { 18, "Q6_K" }, { 19, "IQ2_XXS - 2.0625 bpw" },
+		{ 20, "IQ2_XS - 2.3125 bpw" }, { 21, "Q2_K - Small" },
+		{ 22, "IQ3_XS - 3.3 bpw" }, { 23, "IQ3_XXS - 3.0625 bpw" },
+		{ 24, "IQ1_S - 1.5625 bpw" }, { 25, "IQ4_NL - 4.5 bpw" },
+		{ 26, "IQ3_S - 3.4375 bpw" }, { 27, "IQ3_S mix - 3.66 bpw" },
+		{ 28, "IQ2_S - 2.5 bpw" }, { 29, "IQ2_M - 2.7 bpw" },
+		{ 30, "IQ4_XS - 4.25 bpw" }, { 31, "IQ1_M - 1.75 bpw" }, { 32, "BF16" },
+		{ 36, "TQ1_0 - 1.69 bpw ternary" }, { 37, "TQ2_0 - 2.06 bpw ternary" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].ft == ft)
+			return names[i].name;
+	return NULL;
+}
+
+/*
+ * Without general.file_type, llama.cpp guesses from the most common type
+ * of the weight matrices and says "(guessed)"; so does this.
+ */
+static const char *guess_ftype(const struct kllm_model *m)
+{
+	static const struct { uint32_t type; const char *name; } guess[] = {
+		{ KK_TYPE_F32, "all F32" }, { KK_TYPE_F16, "F16" }, { KK_TYPE_BF16, "BF16" },
+		{ KK_TYPE_Q4_0, "Q4_0" }, { KK_TYPE_Q4_1, "Q4_1" }, { KK_TYPE_Q5_0, "Q5_0" },
+		{ KK_TYPE_Q5_1, "Q5_1" }, { KK_TYPE_Q8_0, "Q8_0" },
+		{ KK_TYPE_Q4_K, "Q4_K - Medium" }, { KK_TYPE_Q5_K, "Q5_K - Medium" },
+		{ KK_TYPE_Q6_K, "Q6_K" },
+	};
+	uint64_t count[KK_TYPE_COUNT] = { 0 };
+	uint32_t best = KK_TYPE_COUNT;
+
+	for (uint32_t l = 0; l < m->hp.n_layer; l++) {
+		const struct kllm_layer *y = &m->layers[l];
+		const struct kllm_weight *ws[] = { &y->wq, &y->wk, &y->wv, &y->wo, &y->gate,
+						   &y->up, &y->down };
+
+		for (size_t i = 0; i < sizeof(ws) / sizeof(ws[0]); i++)
+			if (kllm_weight_present(ws[i]) && ws[i]->type < KK_TYPE_COUNT)
+				count[ws[i]->type]++;
+	}
+	for (uint32_t t = 0; t < KK_TYPE_COUNT; t++)
+		if (count[t] && (best == KK_TYPE_COUNT || count[t] > count[best]))
+			best = t;
+	for (size_t i = 0; i < sizeof(guess) / sizeof(guess[0]); i++)
+		if (guess[i].type == best)
+			return guess[i].name;
+	return "?";
+}
+
+/* general.size_label ("135M"), else the parameter count in its style. */
+static void size_label(const struct bench_lm *lm, char *out, size_t len)
+{
+	struct gguf_str s;
+	double n = (double)lm->n_params;
+
+	if (!gguf_get_str(lm->m->gguf, "general.size_label", &s) && s.n && s.n < 32)
+		snprintf(out, len, "%.*s", (int)s.n, s.s);
+	else if (n < 1e6)
+		snprintf(out, len, "%.0fK", n / 1e3);
+	else if (n < 1e9)
+		snprintf(out, len, "%.0fM", n / 1e6);
+	else if (n < 1e10 && (long)(n / 1e8 + 0.5) % 10)
+		snprintf(out, len, "%.1fB", n / 1e9);
+	else
+		snprintf(out, len, "%.0fB", n / 1e9);
+}
+
+/* llama-bench's model column: "<arch> <size> <file type>". */
+static void model_type(struct bench_lm *lm)
+{
+	char size[40];
+	uint32_t ft;
+	const char *name = gguf_get_u32(lm->m->gguf, "general.file_type", &ft) ? NULL :
+			   ftype_name(ft & ~1024u);
+
+	size_label(lm, size, sizeof(size));
+	snprintf(lm->type, sizeof(lm->type), "%s %s %s%s", kllm_arch_name(lm->m->hp.arch), size,
+		 name ? name : guess_ftype(lm->m), name && !(ft & 1024u) ? "" : " (guessed)");
 }
 
 int bench_lm_load(struct bench_lm *lm, const char *path)
@@ -58,6 +151,7 @@ int bench_lm_load(struct bench_lm *lm, const char *path)
 	lm->file_bytes = stat(path, &st) ? 0 : (uint64_t)st.st_size;
 	lm->n_params = count_params(lm->m);
 	snprintf(lm->name, sizeof(lm->name), "%s", base ? base + 1 : path);
+	model_type(lm);
 	return 0;
 }
 

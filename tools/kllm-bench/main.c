@@ -3,6 +3,9 @@
  * main.c - kllm-bench: benchmarks of the kllm stack, one mode per file.
  *
  *   kllm-bench MODE [options]      (kllm-bench MODE --help for each)
+ *
+ * Every mode: help on stdout with status 0, a usage error in one line on
+ * stderr with status 2, a failed run status 1.
  */
 #include "bench.h"
 
@@ -30,28 +33,39 @@ static const struct bench_mode modes[] = {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: kllm-bench MODE [options]\nmodes:\n");
+	printf("usage: kllm-bench MODE [options]     (kllm-bench MODE --help for each)\n"
+	       "       kllm-bench --help | --version\n"
+	       "modes:\n");
 	for (size_t i = 0; i < N_MODES; i++)
-		fprintf(stderr, "  %-10s %s\n", modes[i].name, modes[i].summary);
+		printf("  %-10s %s\n", modes[i].name, modes[i].summary);
+	printf("Shared options: -m model, -t threads (default: every CPU), -r repetitions,\n"
+	       "-o output format (md, csv, json, jsonl, sql), --engine cpu|dev|auto.\n"
+	       "Results go to stdout, progress to stderr.  Exit status: 0, 1 when a run\n"
+	       "fails, 2 for a usage error.\n");
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
-	    !strcmp(argv[1], "help")) {
+	if (argc < 2) {
+		fprintf(stderr, "kllm-bench: no mode given (see --help)\n");
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		usage();
-		return argc < 2 ? 2 : 0;
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("kllm-bench %s\n", KLLM_BENCH_VERSION);
+		return 0;
 	}
 	for (size_t i = 0; i < N_MODES; i++) {
 		if (strcmp(argv[1], modes[i].name))
 			continue;
-		if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
-			modes[i].usage();
-			return 0;
-		}
 		return modes[i].main(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "kllm-bench: unknown mode '%s'\n", argv[1]);
-	usage();
+	if (argv[1][0] == '-')
+		fprintf(stderr, "kllm-bench: unknown option %s (see --help)\n", argv[1]);
+	else
+		fprintf(stderr, "kllm-bench: unknown mode '%s' (see --help)\n", argv[1]);
 	return 2;
 }

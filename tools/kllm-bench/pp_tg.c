@@ -23,7 +23,7 @@
 #define MAX_REPS 100
 
 struct ptopts {
-	struct bench_common c;	/* -m, -t (a list), -r, --engine, --json */
+	struct bench_common c;	/* -m, -t (a list), -r, -o, --engine */
 	int prompts[MAX_LIST], n_prompts;
 	int gens[MAX_LIST], n_gens;
 	int batch;
@@ -42,35 +42,44 @@ struct ptresult {
 
 static void usage_common(const char *mode, const char *what)
 {
-	fprintf(stderr,
-		"usage: kllm-bench %s -m MODEL [-p N,...] [-n M,...] [-t T,...] [-r REPS]\n"
-		"                     [-b BATCH] [--tg-prompt N] [--no-warmup]\n"
-		"                     [--engine cpu|dev|auto] [--json]\n"
-		"  %s\n"
-		"  -p N   prompt processing of N tokens (pp test); -n M  generation of M\n"
-		"         tokens one at a time (tg test).  Defaults: pp: -p 128, tg: -n 64;\n"
-		"         give both to run both.  -t threads (default 2), -r repetitions\n"
-		"         (default 5, at most %d), -b tokens per forward pass in pp (default\n"
-		"         512), --tg-prompt untimed prompt before tg (default 1).  Prints\n"
-		"         mean +- standard deviation of tokens/s; progress on stderr.\n"
-		"  --engine where the forward passes run: cpu (this process), dev (the kllm\n"
-		"         driver; fails without a kllm node) or auto (dev when a node opens,\n"
-		"         else cpu); default: KLLM_ENGINE, else auto.  The table's engine\n"
-		"         column and the JSON's \"backend\" name the one that ran.\n"
-		"  --json an array of {model, model_path, size_bytes, n_params, simd, engine,\n"
-		"         backend, threads, test, n_prompt, n_gen, reps, tps_mean, tps_sd,\n"
-		"         samples}.\n",
-		mode, what, MAX_REPS);
+	printf("usage: kllm-bench %s -m MODEL [-p N,...] [-n M,...] [-t T,...] [-r REPS]\n"
+	       "                     [-b BATCH] [--tg-prompt N] [--no-warmup]\n"
+	       "                     [--engine cpu|dev|auto] [-o md|csv|json|jsonl|sql]\n"
+	       "  %s\n"
+	       "  -m, --model FILE   GGUF model\n"
+	       "  -p N,...           prompt processing of N tokens (pp test)\n"
+	       "  -n M,...           generation of M tokens one at a time (tg test)\n"
+	       "                     (defaults: pp: -p 128, tg: -n 64; give both to run both)\n"
+	       "  -t, --threads T,...  threads (default: every CPU)\n"
+	       "  -r REPS            repetitions (default 5, at most %d)\n"
+	       "  -b BATCH           tokens per forward pass in pp (default 512)\n"
+	       "  --tg-prompt N      untimed prompt before tg (default 1)\n"
+	       "  --no-warmup        skip the untimed run before each test\n"
+	       "  --engine E         where the forward passes run: cpu (this process), dev\n"
+	       "                     (the kllm driver; fails without a kllm node) or auto (dev\n"
+	       "                     when a node opens, else cpu); default: KLLM_ENGINE, else\n"
+	       "                     auto.  The backend column names the one that ran.\n"
+	       "  -o, --output F     output format, as llama-bench's: md (default), csv, json,\n"
+	       "                     jsonl, sql; --json is -o json.  Rows: model, model_type,\n"
+	       "                     model_path, size_bytes, n_params, simd, engine, backend,\n"
+	       "                     threads, test, n_prompt, n_gen, reps, tps_mean, tps_sd,\n"
+	       "                     samples.\n"
+	       "  -h, --help         this help\n"
+	       "Prints mean +- standard deviation of tokens/s; progress on stderr.\n",
+	       mode, what, MAX_REPS);
 }
+
+#define PP_WHAT "Prompt processing speed (like llama-bench -p)."
+#define TG_WHAT "Text generation speed (like llama-bench -n)."
 
 void bench_pp_usage(void)
 {
-	usage_common("pp", "Prompt processing speed (like llama-bench -p).");
+	usage_common("pp", PP_WHAT);
 }
 
 void bench_tg_usage(void)
 {
-	usage_common("tg", "Text generation speed (like llama-bench -n).");
+	usage_common("tg", TG_WHAT);
 }
 
 static int parse_pos(const char *s)
@@ -87,10 +96,12 @@ static int own_opt(struct ptopts *o, int c, const char *mode)
 
 	switch (c) {
 	case 'p':
-		o->n_prompts = bench_parse_list(optarg, parse_pos, o->prompts, MAX_LIST);
+		o->n_prompts = bench_parse_list(optarg, parse_pos, o->prompts, MAX_LIST, mode,
+						 "-p", "1..65536");
 		return o->n_prompts < 0 ? -1 : 1;
 	case 'n':
-		o->n_gens = bench_parse_list(optarg, parse_pos, o->gens, MAX_LIST);
+		o->n_gens = bench_parse_list(optarg, parse_pos, o->gens, MAX_LIST, mode,
+					      "-n", "1..65536");
 		return o->n_gens < 0 ? -1 : 1;
 	case 'b':
 	case 'P':
@@ -109,6 +120,7 @@ static int own_opt(struct ptopts *o, int c, const char *mode)
 	return 0;
 }
 
+/* 0, 1 after -h (usage printed), -1 after a one-line message. */
 static int parse_opts(struct ptopts *o, int is_tg, int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -121,15 +133,20 @@ static int parse_opts(struct ptopts *o, int is_tg, int argc, char **argv)
 	int c, ret;
 
 	memset(o, 0, sizeof(*o));
-	bench_common_init(&o->c, 2, MAX_LIST, 5, MAX_REPS);
+	bench_common_init(&o->c, MAX_LIST, 5, MAX_REPS);
 	o->batch = 512;
 	o->tg_prompt = 1;
 	o->warmup = 1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:p:n:t:r:b:", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:p:n:t:r:b:o:h", lopts, NULL)) != -1) {
 		ret = own_opt(o, c, mode);
 		if (!ret)
-			ret = bench_common_opt(&o->c, c, optarg, mode);
+			ret = bench_common_opt(&o->c, c, optarg, mode, argv);
+		if (ret == BENCH_OPT_HELP) {
+			usage_common(mode, is_tg ? TG_WHAT : PP_WHAT);
+			return 1;
+		}
 		if (ret <= 0)
 			return -1;
 	}
@@ -199,49 +216,53 @@ int bench_pptg_run(const struct bench_lm *lm, uint32_t threads, uint32_t n_promp
 	return ret;
 }
 
+/* llama-bench's md table: the same columns, "±" and all. */
 static void print_table(const struct bench_lm *lm, const struct ptresult *r, int n)
 {
-	printf("| %-32s | %10s | %8s | %-14s | %7s | %7s | %18s |\n", "model", "size",
-	       "params", "engine", "threads", "test", "t/s");
-	printf("| %.32s | %.10s | %.8s | %.14s | %.7s | %.7s | %.18s |\n",
-	       "--------------------------------", "----------", "--------", "--------------",
-	       "-------", "-------", "------------------");
-	for (int i = 0; i < n; i++) {
-		const int giga = lm->n_params >= 1000000000ull;
+	const double mib = (double)lm->file_bytes / (1 << 20);
+	const int giga = lm->n_params >= 1000000000ull;
 
-		printf("| %-32.32s | %6.1f MiB | %6.2f %c | %-14s | %7u | %7s | %8.2f +- %6.2f |\n",
-		       lm->name, (double)lm->file_bytes / (1 << 20),
+	printf("| %-30s | %10s | %10s | %-14s | %7s | %13s | %20s |\n", "model", "size",
+	       "params", "backend", "threads", "test", "t/s");
+	printf("| %.30s | %.10s | %.10s | %.14s | %.7s | %.13s | %.20s |\n",
+	       "------------------------------", "---------:", "---------:", "--------------",
+	       "------:", "------------:", "-------------------:");
+	for (int i = 0; i < n; i++)
+		printf("| %-30.30s | %6.2f %s | %8.2f %c | %-14s | %7u | %13s | %9.2f ± %8.2f |\n",
+		       lm->type, mib >= 1024 ? mib / 1024 : mib, mib >= 1024 ? "GiB" : "MiB",
 		       lm->n_params / (giga ? 1e9 : 1e6), giga ? 'B' : 'M', r[i].backend,
 		       r[i].threads, r[i].test, r[i].mean, r[i].sd);
-	}
-	printf("(kllm, %s path, mean +- sd of %d runs)\n", kk_simd_name(kk_simd_selected()),
-	       n ? r[0].reps : 0);
+	printf("\nkllm %s, %s path, mean ± sd of %d runs\n", KLLM_BENCH_VERSION,
+	       kk_simd_name(kk_simd_selected()), n ? r[0].reps : 0);
 }
 
-static void print_json(const struct ptopts *o, const struct bench_lm *lm,
+/* csv, json, jsonl or sql: one row per test. */
+static void print_rows(const struct ptopts *o, const struct bench_lm *lm,
 		       const struct ptresult *r, int n)
 {
-	printf("[\n");
+	struct bench_rows rows;
+
+	bench_rows_begin(&rows, o->c.fmt, "test");
 	for (int i = 0; i < n; i++) {
-		printf("  {\"model\": ");
-		bench_json_str(lm->name);
-		printf(", \"model_path\": ");
-		bench_json_str(lm->path);
-		printf(", \"size_bytes\": %llu, \"n_params\": %llu, \"simd\": \"%s\", "
-		       "\"engine\": ", (unsigned long long)lm->file_bytes,
-		       (unsigned long long)lm->n_params, kk_simd_name(kk_simd_selected()));
-		bench_json_str(bench_engine_name(&o->c));
-		printf(", \"backend\": ");
-		bench_json_str(r[i].backend);
-		printf(", \"threads\": %u, \"test\": \"%s\", \"n_prompt\": %u, \"n_gen\": %u, "
-		       "\"reps\": %d, \"tps_mean\": %.4f, \"tps_sd\": %.4f, \"samples\": [",
-		       r[i].threads, r[i].test, r[i].n_prompt, r[i].n_gen, r[i].reps, r[i].mean,
-		       r[i].sd);
-		for (int j = 0; j < r[i].reps; j++)
-			printf("%s%.4f", j ? ", " : "", r[i].samples[j]);
-		printf("]}%s\n", i + 1 < n ? "," : "");
+		bench_row_str(&rows, "model", lm->name);
+		bench_row_str(&rows, "model_type", lm->type);
+		bench_row_str(&rows, "model_path", lm->path);
+		bench_row_int(&rows, "size_bytes", (long long)lm->file_bytes);
+		bench_row_int(&rows, "n_params", (long long)lm->n_params);
+		bench_row_str(&rows, "simd", kk_simd_name(kk_simd_selected()));
+		bench_row_str(&rows, "engine", bench_engine_name(&o->c));
+		bench_row_str(&rows, "backend", r[i].backend);
+		bench_row_int(&rows, "threads", r[i].threads);
+		bench_row_str(&rows, "test", r[i].test);
+		bench_row_int(&rows, "n_prompt", r[i].n_prompt);
+		bench_row_int(&rows, "n_gen", r[i].n_gen);
+		bench_row_int(&rows, "reps", r[i].reps);
+		bench_row_num(&rows, "tps_mean", r[i].mean, 4);
+		bench_row_num(&rows, "tps_sd", r[i].sd, 4);
+		bench_row_list(&rows, "samples", r[i].samples, r[i].reps, 4);
+		bench_row_end(&rows);
 	}
-	printf("]\n");
+	bench_rows_end(&rows);
 }
 
 static int pptg_main(int is_tg, int argc, char **argv)
@@ -254,10 +275,9 @@ static int pptg_main(int is_tg, int argc, char **argv)
 	struct ptresult *res;
 	int n = 0, ret = 0;
 
-	if (parse_opts(&o, is_tg, argc, argv)) {
-		usage_common(mode, "");
-		return 2;
-	}
+	ret = parse_opts(&o, is_tg, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : 2;
 	c = &o.c;
 	if (bench_engine_apply(c, mode) || bench_lm_load(&lm, c->model))
 		return 1;
@@ -280,10 +300,10 @@ static int pptg_main(int is_tg, int argc, char **argv)
 			ret = run_test(&o, &lm, c->threads[t], 0, o.gens[i], &res[n++]);
 	}
 	if (!ret) {
-		if (c->json)
-			print_json(&o, &lm, res, n);
-		else
+		if (c->fmt == BENCH_FMT_MD)
 			print_table(&lm, res, n);
+		else
+			print_rows(&o, &lm, res, n);
 	}
 	free(res);
 	bench_lm_free(&lm);

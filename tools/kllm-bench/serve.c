@@ -13,7 +13,7 @@
  * a class, jobs of the same model fused across processes.  With the cpu
  * engine every client computes on its own threads: the baseline.
  *
- * --sweep reruns the scenario for several background loads (and -o plots
+ * --sweep reruns the scenario for several background loads (and --plot draws
  * the interactive latencies against it); --decode-scaling compares four
  * decoding clients with one.
  */
@@ -28,7 +28,7 @@
 #include <string.h>
 
 struct sopts {
-	struct bench_common c;	/* -m, -t (one count), -o, --engine, --json */
+	struct bench_common c;	/* -m, -t (one count), -o md|json, --plot, --engine */
 	struct serve_spec spec[SERVE_MAX_SPECS];
 	int n_spec;
 	int sweep[SERVE_MAX_RUNS], n_sweep;
@@ -38,32 +38,43 @@ struct sopts {
 
 void bench_serve_usage(void)
 {
-	fprintf(stderr,
-		"usage: kllm-bench serve -m MODEL [-c CLASS:COUNT:PROMPT:GEN]... [-r N] [-t T]\n"
-		"                        [--engine cpu|dev|auto] [--sweep L1,L2,...] [-o PLOT.png]\n"
-		"                        [--decode-scaling[=PROMPT:GEN]] [--json]\n"
-		"  COUNT client processes per -c, each with its own engine of priority CLASS\n"
-		"  (interactive, normal, background), sending N (default 4) requests one after\n"
-		"  another: PROMPT synthetic tokens, then GEN greedy tokens.  Default:\n"
-		"  -c interactive:1:16:32 -c background:2:64:32.  -t threads per client for\n"
-		"  the cpu engine (default 1).  --engine sets KLLM_ENGINE for the clients\n"
-		"  (default: as inherited, else auto); dev needs a kllm node (and interactive\n"
-		"  CAP_SYS_NICE).\n"
-		"  Per class: requests, time to first token (TTFT) and per-token latency p50/p99\n"
-		"  in ms, generated tokens/s from the start to the class's last request.\n"
-		"  --sweep reruns with the background client count set to each Li; -o plots\n"
-		"  the interactive class's latencies against it (gnuplot).  With 0 in the sweep,\n"
-		"  the interactive p99 per-token latency under load / alone is printed.\n"
-		"  --decode-scaling runs 1 then 4 normal clients (default prompt 8, gen 128)\n"
-		"  and prints total tokens/s of four / one (alone, without -c/--sweep/-o,\n"
-		"  only that).  Background clients go on past N requests until the other\n"
-		"  classes are done, so those are measured under load throughout.\n"
-		"  --json: one object {model, engine, backend, threads, requests_per_client,\n"
-		"    runs: [{background, seconds, total_tps, classes: [{class, clients, prompt,\n"
-		"      gen, requests, tokens, ttft_p50_ms, ttft_p99_ms, tok_p50_ms, tok_p99_ms,\n"
-		"      gen_tps}]}],\n"
-		"    interactive_p99_ratio: [{background, ratio}] (or null),\n"
-		"    decode_scaling: {prompt, gen, tps_1, tps_4, ratio} (or null)}\n");
+	printf("usage: kllm-bench serve -m MODEL [--class CLASS:COUNT:PROMPT:GEN]... [-r N]\n"
+	       "                        [-t T] [--engine cpu|dev|auto] [--sweep L1,L2,...]\n"
+	       "                        [--plot FILE.png] [--decode-scaling[=PROMPT:GEN]]\n"
+	       "                        [-o md|json]\n"
+	       "  COUNT client processes per --class, each with its own engine of priority\n"
+	       "  CLASS (interactive, normal, background), sending N requests one after\n"
+	       "  another: PROMPT synthetic tokens, then GEN greedy tokens.  Per class:\n"
+	       "  requests, time to first token (TTFT) and per-token latency p50/p99 in ms,\n"
+	       "  generated tokens/s from the start to the class's last request.\n"
+	       "  -m, --model FILE    GGUF model\n"
+	       "  --class C:N:P:G     a class of clients (default: --class interactive:1:16:32\n"
+	       "                      --class background:2:64:32)\n"
+	       "  -r N                requests per client (default 4)\n"
+	       "  -t, --threads T     threads per client for the cpu engine (default: every\n"
+	       "                      CPU; the clients then share the cores)\n"
+	       "  --engine E          sets KLLM_ENGINE for the clients (default: as inherited,\n"
+	       "                      else auto); dev needs a kllm node (and interactive\n"
+	       "                      CAP_SYS_NICE)\n"
+	       "  --sweep L1,...      rerun with the background client count set to each Li;\n"
+	       "                      with 0 in the sweep, the interactive p99 per-token\n"
+	       "                      latency under load / alone is printed\n"
+	       "  --plot FILE.png     the interactive class's latencies against the sweep\n"
+	       "                      (gnuplot)\n"
+	       "  --decode-scaling[=PROMPT:GEN]  run 1 then 4 normal clients (default 8:128)\n"
+	       "                      and print total tokens/s of four / one (alone, without\n"
+	       "                      --class/--sweep/--plot, only that)\n"
+	       "  -o, --output F      md (default) or json; --json is -o json: one object\n"
+	       "                      {model, engine, backend, threads, requests_per_client,\n"
+	       "                      runs: [{background, seconds, total_tps, classes: [{class,\n"
+	       "                      clients, prompt, gen, requests, tokens, ttft_p50_ms,\n"
+	       "                      ttft_p99_ms, tok_p50_ms, tok_p99_ms, gen_tps}]}],\n"
+	       "                      interactive_p99_ratio: [{background, ratio}] (or null),\n"
+	       "                      decode_scaling: {prompt, gen, tps_1, tps_4, ratio} (or\n"
+	       "                      null)}\n"
+	       "  -h, --help          this help\n"
+	       "Background clients go on past N requests until the other classes are done,\n"
+	       "so those are measured under load throughout.\n");
 }
 
 /* ------------------------------------------------------------ options */
@@ -130,11 +141,13 @@ static int check_opts(struct sopts *o, int explicit_specs)
 	if (!explicit_specs && o->scale && !o->n_sweep && !o->c.plot)
 		o->n_spec = 0;		/* --decode-scaling alone */
 	if (o->n_sweep && count_prio(o, KLLM_PRIORITY_BACKGROUND) != 1) {
-		fprintf(stderr, "kllm-bench serve: --sweep needs exactly one -c background:...\n");
+		fprintf(stderr, "kllm-bench serve: --sweep needs exactly one --class "
+			"background:...\n");
 		return -1;
 	}
 	if (o->c.plot && (!o->n_sweep || count_prio(o, KLLM_PRIORITY_INTERACTIVE) != 1)) {
-		fprintf(stderr, "kllm-bench serve: -o needs --sweep and one -c interactive:...\n");
+		fprintf(stderr, "kllm-bench serve: --plot needs --sweep and one --class "
+			"interactive:...\n");
 		return -1;
 	}
 	return 0;
@@ -143,17 +156,19 @@ static int check_opts(struct sopts *o, int explicit_specs)
 /* serve's own options; 0 if @c is not one of them, -1 on a bad value. */
 static int own_opt(struct sopts *o, int c, int *explicit_specs)
 {
+	char badel[64];
 	int v, bad;
 
 	switch (c) {
-	case 'c':
+	case 'C':
 		if (!(*explicit_specs)++)
 			o->n_spec = 0;
 		bad = o->n_spec >= SERVE_MAX_SPECS || parse_spec(optarg, &o->spec[o->n_spec]);
 		o->n_spec += !bad;
 		break;
 	case 's':
-		o->n_sweep = bench_parse_list(optarg, parse_load, o->sweep, SERVE_MAX_RUNS);
+		o->n_sweep = bench_parse_list_quiet(optarg, parse_load, o->sweep,
+						     SERVE_MAX_RUNS, badel, sizeof(badel));
 		bad = o->n_sweep < 0;
 		break;
 	case 'd':
@@ -171,15 +186,19 @@ static int own_opt(struct sopts *o, int c, int *explicit_specs)
 	if (!bad)
 		return 1;
 	fprintf(stderr, "kllm-bench serve: bad value '%s' for %s\n", optarg,
-		c == 'c' ? "-c (CLASS:COUNT:PROMPT:GEN)" : c == 's' ? "--sweep" :
+		c == 'C' ? "--class (CLASS:COUNT:PROMPT:GEN)" :
+		c == 's' ? "--sweep (up to 16 of 0..64, comma-separated)" :
 		c == 'd' ? "--decode-scaling (PROMPT:GEN)" : "-r (requests 1..100000)");
 	return -1;
 }
 
+/* 0, 1 after -h (usage printed), -1 after a one-line message. */
 static int parse_opts(struct sopts *o, int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		BENCH_COMMON_LONGOPTS,
+		BENCH_PLOT_LONGOPT,
+		{ "class", required_argument, NULL, 'C' },
 		{ "sweep", required_argument, NULL, 's' },
 		{ "decode-scaling", optional_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
@@ -191,17 +210,23 @@ static int parse_opts(struct sopts *o, int argc, char **argv)
 	int c, ret, explicit_specs = 0;
 
 	memset(o, 0, sizeof(*o));
-	bench_common_init(&o->c, 1, 1, 1, 1);
+	bench_common_init(&o->c, 1, 1, 1);
+	o->c.fmts = BENCH_FMTS_MD_JSON;
 	memcpy(o->spec, def, sizeof(def));
 	o->n_spec = 2;
 	o->requests = 4;
 	o->scale_prompt = 8;
 	o->scale_gen = 128;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:c:r:t:o:", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:r:t:o:h", lopts, NULL)) != -1) {
 		ret = own_opt(o, c, &explicit_specs);
 		if (!ret)
-			ret = bench_common_opt(&o->c, c, optarg, "serve");
+			ret = bench_common_opt(&o->c, c, optarg, "serve", argv);
+		if (ret == BENCH_OPT_HELP) {
+			bench_serve_usage();
+			return 1;
+		}
 		if (ret <= 0)
 			return -1;
 	}
@@ -252,10 +277,9 @@ int bench_serve_main(int argc, char **argv)
 	const char *name;
 	int n_runs = 0, plot = 0, ret;
 
-	if (parse_opts(&o, argc, argv)) {
-		bench_serve_usage();
-		return 2;
-	}
+	ret = parse_opts(&o, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : 2;
 	if (bench_engine_apply(&o.c, "serve"))
 		return 1;
 	if (o.c.plot) {

@@ -28,17 +28,15 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #ifdef KLLM_HAVE_DEV
-#include <liburing.h>
-#include <sys/ioctl.h>
-
 #include "engine_dev.h"
-#include "kllm_drm.h"
+#include "kllm_dev_access.h"
 #endif
 
 #define MAX_LIST BENCH_MAX_LIST
@@ -52,7 +50,7 @@ static const char *const col_names[N_COLS] = { "in-process", "ioctl", "io_uring"
 enum { ENG_AUTO, ENG_CPU, ENG_DEV };
 
 struct sopts {
-	struct bench_common c;	/* -m, -t (one count), -r, --engine, --json */
+	struct bench_common c;	/* -m, -t (one count), -r, -o, --engine */
 	int batch[MAX_LIST], n_batch;
 	int jobs;
 	int engine;	/* ENG_*, from bench_engine_name() */
@@ -85,26 +83,34 @@ static const int32_t j_token = TOKEN, j_pos, j_seq, j_row;
 
 void bench_submit_usage(void)
 {
-	fprintf(stderr,
-		"usage: kllm-bench submit -m MODEL [-b 1,2,4,8,16,32,64] [-n JOBS] [-r REPS]\n"
-		"                         [-t T] [--engine auto|cpu|dev] [--json]\n"
-		"  The cost of one job on its own: the same one-token forward pass as an\n"
-		"  in-process call, through the ioctls (JOB_SUBMIT then JOB_WAIT) and\n"
-		"  through io_uring (one io_uring_enter per batch), B jobs in flight at a\n"
-		"  time (-b, at most 64).  µs per job, best of REPS (default 3) runs of\n"
-		"  JOBS jobs (default 256, rounded up to whole batches), this process's\n"
-		"  CPU µs per job (for the device columns: what submitting and reaping\n"
-		"  cost the app), and syscalls per job.  Use a tiny model so the job\n"
-		"  itself is cheap, e.g.\n"
-		"    kllm-mkmodel -o tiny.gguf --layers 1 --embd 32 --heads 1 --kv-heads 1\n"
-		"                 --ffn 32 --vocab 288 --type f32\n"
-		"  -t in-process threads (default 1).  --engine cpu: the in-process column\n"
-		"  only; dev: fail without the kllm driver; auto: without it the in-process\n"
-		"  column alone.  Default: KLLM_ENGINE, else auto.  Progress on stderr.\n"
-		"  --json: an array of {model, simd, threads, reps, batch, jobs, device,\n"
-		"  device_note, ring, inproc_us, inproc_cpu_us, inproc_syscalls, ioctl_us,\n"
-		"  ioctl_cpu_us, ioctl_syscalls, uring_us, uring_cpu_us, uring_syscalls}\n"
-		"  (null where a column did not run).\n");
+	printf("usage: kllm-bench submit -m MODEL [-b 1,2,4,8,16,32,64] [-n JOBS] [-r REPS]\n"
+	       "                         [-t T] [--engine auto|cpu|dev]\n"
+	       "                         [-o md|csv|json|jsonl|sql]\n"
+	       "  The cost of one job on its own: the same one-token forward pass as an\n"
+	       "  in-process call, through the ioctls (JOB_SUBMIT then JOB_WAIT) and\n"
+	       "  through io_uring (one io_uring_enter per batch).  µs per job, best of\n"
+	       "  REPS runs, this process's CPU µs per job (for the device columns: what\n"
+	       "  submitting and reaping cost the app), and syscalls per job.  Use a tiny\n"
+	       "  model so the job itself is cheap, e.g.\n"
+	       "    kllm-mkmodel -o tiny.gguf --layers 1 --embd 32 --heads 1 --kv-heads 1\n"
+	       "                 --ffn 32 --vocab 288 --type f32\n"
+	       "  -m, --model FILE    GGUF model\n"
+	       "  -b B,...            jobs in flight at a time (default 1,2,4,8,16,32,64; at\n"
+	       "                      most 64)\n"
+	       "  -n JOBS             jobs per run (default 256, rounded up to whole batches)\n"
+	       "  -r REPS             runs, the best counts (default 3)\n"
+	       "  -t, --threads T     in-process threads (default: every CPU)\n"
+	       "  --engine E          cpu: the in-process column only; dev: fail without the\n"
+	       "                      kllm driver; auto: without it the in-process column\n"
+	       "                      alone.  Default: KLLM_ENGINE, else auto.\n"
+	       "  -o, --output F      md (default), csv, json, jsonl or sql; --json is -o json.\n"
+	       "                      Rows: model, model_type, simd, threads, reps, batch, jobs,\n"
+	       "                      device, device_note, ring, inproc_us, inproc_cpu_us,\n"
+	       "                      inproc_syscalls, ioctl_us, ioctl_cpu_us, ioctl_syscalls,\n"
+	       "                      uring_us, uring_cpu_us, uring_syscalls (null where a\n"
+	       "                      column did not run).\n"
+	       "  -h, --help          this help\n"
+	       "Progress on stderr.\n");
 }
 
 static int parse_batch(const char *s)
@@ -114,6 +120,7 @@ static int parse_batch(const char *s)
 	return v >= 1 && v <= MAX_BATCH ? v : -1;
 }
 
+/* 0, 1 after -h (usage printed), -1 (-2: a bad KLLM_ENGINE) after a one-line message. */
 static int parse_opts(struct sopts *o, int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -122,15 +129,17 @@ static int parse_opts(struct sopts *o, int argc, char **argv)
 	};
 	static const int def_batch[] = { 1, 2, 4, 8, 16, 32, 64 };
 	const char *eng;
-	int c, v;
+	int c, v, ret;
 
 	memset(o, 0, sizeof(*o));
-	bench_common_init(&o->c, 1, 1, 3, 1 << 20);
+	bench_common_init(&o->c, 1, 3, 1 << 20);
 	o->jobs = 256;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:b:n:r:t:", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":m:b:n:r:t:o:h", lopts, NULL)) != -1) {
 		if (c == 'b') {
-			o->n_batch = bench_parse_list(optarg, parse_batch, o->batch, MAX_LIST);
+			o->n_batch = bench_parse_list(optarg, parse_batch, o->batch, MAX_LIST,
+						     "submit", "-b", "1..64");
 			if (o->n_batch < 0)
 				return -1;
 		} else if (c == 'n') {
@@ -141,7 +150,11 @@ static int parse_opts(struct sopts *o, int argc, char **argv)
 				return -1;
 			}
 			o->jobs = v;
-		} else if (bench_common_opt(&o->c, c, optarg, "submit") <= 0) {
+		} else if ((ret = bench_common_opt(&o->c, c, optarg, "submit", argv)) ==
+			   BENCH_OPT_HELP) {
+			bench_submit_usage();
+			return 1;
+		} else if (ret <= 0) {
 			return -1;
 		}
 	}
@@ -152,7 +165,7 @@ static int parse_opts(struct sopts *o, int argc, char **argv)
 	if (!bench_engine_valid(eng)) {
 		fprintf(stderr, "kllm-bench submit: KLLM_ENGINE=%s: expected cpu, dev or auto\n",
 			eng);
-		return -1;
+		return -2;	/* the environment's, not the command line's: status 1 */
 	}
 	o->engine = !strcmp(eng, "cpu") ? ENG_CPU : !strcmp(eng, "dev") ? ENG_DEV : ENG_AUTO;
 	if (!o->n_batch) {
@@ -182,17 +195,6 @@ static int run_cpu(struct kllm_ctx *ctx, float *logits, int n)
 /* ------------------------------------------------------------ device */
 
 #ifdef KLLM_HAVE_DEV
-static int dev_ioctl(struct sdev *s, unsigned long req, void *arg)
-{
-	int ret;
-
-	do {
-		s->syscalls++;
-		ret = ioctl(kllm_dev_fd(s->d), req, arg);
-	} while (ret == -1 && errno == EINTR);
-	return ret ? -errno : 0;
-}
-
 /* Buffers and the job of each batch slot; the ring where the kernel lets us. */
 static int dev_prepare(struct sdev *s, const struct bench_lm *lm)
 {
@@ -234,31 +236,31 @@ static void dev_release(struct sdev *s)
 	}
 }
 
-/* One batch of @b jobs: every JOB_SUBMIT, then every JOB_WAIT. */
+/*
+ * One batch of @b jobs: every JOB_SUBMIT, then every JOB_WAIT (one
+ * syscall each: a wait's 1-second slices and EINTR retries, which a job
+ * this small never needs, are not counted).
+ */
 static int batch_ioctl(struct sdev *s, int b)
 {
+	const int fd = kllm_dev_fd(s->d);
 	uint64_t ids[MAX_BATCH];
+	int32_t status;
 	int ret;
 
 	for (int j = 0; j < b; j++) {
-		struct drm_kllm_job_submit a = { .job = s->jobs[j] };
-
-		ret = dev_ioctl(s, DRM_IOCTL_KLLM_JOB_SUBMIT, &a);
+		s->syscalls++;
+		ret = kllm_node_job_submit(fd, &s->jobs[j], &ids[j]);
 		if (ret)
 			return fprintf(stderr, "kllm-bench: JOB_SUBMIT: %s\n", strerror(-ret)), ret;
-		ids[j] = a.id;
 	}
 	for (int j = 0; j < b; j++) {
-		struct drm_kllm_job_wait w;
-
-		do {
-			w = (struct drm_kllm_job_wait){ .id = ids[j], .timeout_ns = 1000000000 };
-			ret = dev_ioctl(s, DRM_IOCTL_KLLM_JOB_WAIT, &w);
-		} while (ret == -ETIMEDOUT);
-		if (ret || w.status)
+		s->syscalls++;
+		ret = kllm_node_job_wait(fd, ids[j], &status);
+		if (ret || status)
 			return fprintf(stderr, "kllm-bench: JOB_WAIT: %s\n",
-				       ret ? strerror(-ret) : kllm_dev_strerror(w.status)),
-			       ret ? ret : w.status;
+				       ret ? strerror(-ret) : kllm_dev_strerror(status)),
+			       ret ? ret : status;
 	}
 	return 0;
 }
@@ -270,13 +272,10 @@ static int batch_uring(struct sdev *s, int b)
 	int done = 0, ret;
 
 	for (int j = 0; j < b; j++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-
-		/* 128-byte entries: the job is the command in the second half */
-		memset(sqe, 0, 2 * sizeof(*sqe));
-		io_uring_prep_rw(IORING_OP_URING_CMD, sqe, kllm_dev_fd(s->d), NULL, 0, 0);
-		sqe->cmd_op = KLLM_URING_CMD_SUBMIT;
-		memcpy(sqe->cmd, &s->jobs[j], sizeof(s->jobs[j]));
+		ret = kllm_ring_queue_job(&s->ring, kllm_dev_fd(s->d), &s->jobs[j], (__u64)j);
+		if (ret)	/* (a batch is at most the ring's 64 entries) */
+			return fprintf(stderr, "kllm-bench: io_uring SQE: %s\n",
+				       strerror(-ret)), ret;
 	}
 	while (done < b) {
 		s->syscalls++;	/* no SQPOLL: one io_uring_enter per call */
@@ -456,49 +455,38 @@ static void print_table(const struct sopts *o, const struct bench_lm *lm,
 	}
 }
 
-static void json_num(const char *key, double v)
-{
-	if (v < 0)
-		printf(", \"%s\": null", key);
-	else
-		printf(", \"%s\": %.4f", key, v);
-}
-
-static void print_json(const struct sopts *o, const struct bench_lm *lm,
+static void print_rows(const struct sopts *o, const struct bench_lm *lm,
 		       const struct sdev *s, const struct srow *r, int n)
 {
-	static const char *const keys[N_COLS] = { "inproc", "ioctl", "uring" };
-	char k[32];
+	static const char *const keys[N_COLS][3] = {
+		{ "inproc_us", "inproc_cpu_us", "inproc_syscalls" },
+		{ "ioctl_us", "ioctl_cpu_us", "ioctl_syscalls" },
+		{ "uring_us", "uring_cpu_us", "uring_syscalls" },
+	};
+	struct bench_rows rows;
 
-	printf("[\n");
+	bench_rows_begin(&rows, o->c.fmt, "submit");
 	for (int i = 0; i < n; i++) {
-		printf("  {\"model\": ");
-		bench_json_str(lm->name);
-		printf(", \"simd\": \"%s\", \"threads\": %d, \"reps\": %d, \"batch\": %d, "
-		       "\"jobs\": %d, \"device\": ", kk_simd_name(kk_simd_selected()),
-		       o->c.threads[0], o->c.reps, r[i].batch, r[i].jobs);
-		if (s->name)
-			bench_json_str(s->name);
-		else
-			printf("null");
-		printf(", \"device_note\": ");
-		bench_json_str(s->why);
-		printf(", \"ring\": ");
-		if (ring_kind(s))
-			bench_json_str(ring_kind(s));
-		else
-			printf("null");
+		bench_row_str(&rows, "model", lm->name);
+		bench_row_str(&rows, "model_type", lm->type);
+		bench_row_str(&rows, "simd", kk_simd_name(kk_simd_selected()));
+		bench_row_int(&rows, "threads", o->c.threads[0]);
+		bench_row_int(&rows, "reps", o->c.reps);
+		bench_row_int(&rows, "batch", r[i].batch);
+		bench_row_int(&rows, "jobs", r[i].jobs);
+		bench_row_str(&rows, "device", s->name);
+		bench_row_str(&rows, "device_note", s->why);
+		bench_row_str(&rows, "ring", ring_kind(s));
 		for (int c = 0; c < N_COLS; c++) {
-			snprintf(k, sizeof(k), "%s_us", keys[c]);
-			json_num(k, r[i].us[c]);
-			snprintf(k, sizeof(k), "%s_cpu_us", keys[c]);
-			json_num(k, r[i].us[c] < 0 ? -1 : r[i].cpu_us[c]);
-			snprintf(k, sizeof(k), "%s_syscalls", keys[c]);
-			json_num(k, r[i].us[c] < 0 ? -1 : r[i].sys[c]);
+			const int ran = r[i].us[c] >= 0;
+
+			bench_row_num(&rows, keys[c][0], ran ? r[i].us[c] : NAN, 4);
+			bench_row_num(&rows, keys[c][1], ran ? r[i].cpu_us[c] : NAN, 4);
+			bench_row_num(&rows, keys[c][2], ran ? r[i].sys[c] : NAN, 4);
 		}
-		printf("}%s\n", i + 1 < n ? "," : "");
+		bench_row_end(&rows);
 	}
-	printf("]\n");
+	bench_rows_end(&rows);
 }
 
 /* ------------------------------------------------------------ main */
@@ -540,10 +528,9 @@ int bench_submit_main(int argc, char **argv)
 	char err[256];
 	int ret;
 
-	if (parse_opts(&o, argc, argv)) {
-		bench_submit_usage();
-		return 2;
-	}
+	ret = parse_opts(&o, argc, argv);
+	if (ret)
+		return ret > 0 ? 0 : ret == -2 ? 1 : 2;
 	if (bench_lm_load(&lm, o.c.model))
 		return 1;
 	s = calloc(1, sizeof(*s));
@@ -566,8 +553,8 @@ int bench_submit_main(int argc, char **argv)
 	}
 	if (!ret)
 		ret = run_all(&o, cpu, s, logits, rows);
-	if (!ret && o.c.json)
-		print_json(&o, &lm, s, rows, o.n_batch);
+	if (!ret && o.c.fmt != BENCH_FMT_MD)
+		print_rows(&o, &lm, s, rows, o.n_batch);
 	else if (!ret)
 		print_table(&o, &lm, s, rows, o.n_batch);
 	kllm_ctx_free(cpu);

@@ -7,6 +7,9 @@
  * gen.c), so real model shapes (TinyLlama 1.1B, Llama-2 7B, SmolLM2 135M)
  * can be produced in seconds for benchmarks and tests without downloading
  * anything.  Tensors are streamed to the file one chunk at a time.
+ *
+ * --help on stdout (status 0); a usage error is one line on stderr with
+ * status 2, a failed write one line with status 1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +22,13 @@
 
 #include "gguf.h"
 #include "kk.h"
+#include "kllm.h"
 #include "mkmodel.h"
+
+/* The Makefile's VERSION (-DKLLM_VERSION); a build without it asks the library. */
+#ifndef KLLM_VERSION
+#define KLLM_VERSION kllm_version()
+#endif
 
 #define CHUNK_BYTES (4u << 20)
 #define MAX_TENSORS (16 + 16 * 1024)
@@ -82,22 +91,41 @@ struct plan {
 	int is_bias;
 };
 
-static void usage(FILE *f)
+static void usage(void)
 {
 	size_t i;
 
-	fprintf(f, "usage: kllm-mkmodel -o OUT.gguf [--shape NAME] [--arch llama|qwen2|gemma3]\n"
-		"  [--layers N] [--embd D] [--heads H] [--kv-heads KV] [--ffn F]\n"
-		"  [--head-dim HD] [--swa WINDOW]\n"
-		"  [--vocab V] [--ctx C] [--tied] [--type TYPE] [--seed S]\n"
-		"  [--tokenizer FROM.gguf] [--name NAME] [--rope-base B] [--eps E] [-v]\n"
-		"shapes:");
+	printf("usage: kllm-mkmodel -o OUT.gguf [--shape NAME] [--type TYPE] [options]\n"
+	       "  Write a seeded GGUF of random but valid weights (llama, qwen2, gemma3).\n"
+	       "  -o, --out FILE        the GGUF to write (required)\n"
+	       "  --shape NAME          start from a model's shape (default tiny)\n"
+	       "  --arch ARCH           llama, qwen2 or gemma3 (default: the shape's)\n"
+	       "  --layers N            transformer blocks\n"
+	       "  --embd D              embedding width\n"
+	       "  --heads H             attention heads\n"
+	       "  --kv-heads KV         key/value heads (H a multiple of KV)\n"
+	       "  --ffn F               feed-forward width\n"
+	       "  --head-dim HD         attention.key_length (default: D / H)\n"
+	       "  --swa WINDOW          gemma3: attention.sliding_window\n"
+	       "  --vocab V             vocabulary size (without --tokenizer: %u..%u)\n"
+	       "  -c, --ctx C           trained context length (context_length)\n"
+	       "  --tied                no output.weight: logits use token_embd\n"
+	       "  --type TYPE           weight format, or llama.cpp's q4_k_m mix (default q4_0)\n"
+	       "  -s, --seed S          seed of the weights (default 1)\n"
+	       "  --tokenizer FROM.gguf copy the tokenizer of another GGUF (V from it)\n"
+	       "  --name NAME           general.name\n"
+	       "  --rope-base B         rope.freq_base\n"
+	       "  --eps E               attention.layer_norm_rms_epsilon\n"
+	       "  -v, --verbose         list every tensor\n"
+	       "  -h, --help            this help\n"
+	       "  --version             print the version and exit\n"
+	       "shapes:", MK_VOCAB_MIN, MK_VOCAB_MAX);
 	for (i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
-		fprintf(f, " %s", shapes[i].name);
-	fprintf(f, "\ntypes:");
+		printf(" %s", shapes[i].name);
+	printf("\ntypes:");
 	for (i = 0; i < sizeof(ftypes) / sizeof(ftypes[0]); i++)
-		fprintf(f, " %s", ftypes[i].name);
-	fprintf(f, "\n");
+		printf(" %s", ftypes[i].name);
+	printf("\nThe summary of what was written goes to stderr.\n");
 }
 
 static int parse_u32(const char *opt, const char *s, uint32_t *out)
@@ -130,7 +158,7 @@ static int parse_float(const char *opt, const char *s, float *out)
 enum {
 	O_ARCH = 256, O_LAYERS, O_EMBD, O_HEADS, O_KV, O_FFN, O_VOCAB, O_CTX,
 	O_TIED, O_TYPE, O_SEED, O_TOK, O_SHAPE, O_NAME, O_ROPE, O_EPS,
-	O_HEAD_DIM, O_SWA,
+	O_HEAD_DIM, O_SWA, O_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -142,10 +170,10 @@ static const struct option long_opts[] = {
 	{ "kv-heads", required_argument, 0, O_KV },
 	{ "ffn", required_argument, 0, O_FFN },
 	{ "vocab", required_argument, 0, O_VOCAB },
-	{ "ctx", required_argument, 0, O_CTX },
+	{ "ctx", required_argument, 0, 'c' },
 	{ "tied", no_argument, 0, O_TIED },
 	{ "type", required_argument, 0, O_TYPE },
-	{ "seed", required_argument, 0, O_SEED },
+	{ "seed", required_argument, 0, 's' },
 	{ "tokenizer", required_argument, 0, O_TOK },
 	{ "shape", required_argument, 0, O_SHAPE },
 	{ "name", required_argument, 0, O_NAME },
@@ -155,6 +183,7 @@ static const struct option long_opts[] = {
 	{ "swa", required_argument, 0, O_SWA },
 	{ "verbose", no_argument, 0, 'v' },
 	{ "help", no_argument, 0, 'h' },
+	{ "version", no_argument, 0, O_VERSION },
 	{ 0, 0, 0, 0 },
 };
 
@@ -177,8 +206,7 @@ static int find_shape(int argc, char **argv, struct shape *s)
 			return 0;
 		}
 	}
-	fprintf(stderr, "kllm-mkmodel: unknown shape '%s'\n", want);
-	usage(stderr);
+	fprintf(stderr, "kllm-mkmodel: unknown shape '%s' (see --help)\n", want);
 	return -1;
 }
 
@@ -192,12 +220,31 @@ static int set_type(struct cfg *c, const char *name)
 			return 0;
 		}
 	}
-	fprintf(stderr, "kllm-mkmodel: unknown type '%s'\n", name);
-	usage(stderr);
+	fprintf(stderr, "kllm-mkmodel: unknown type '%s' (see --help)\n", name);
 	return -1;
 }
 
-static int parse_opt(struct cfg *c, int o, const char *a)
+/* getopt's '?' (unknown option) or ':' (no value) as one line. */
+static int opt_error(int o, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	char name[64];
+
+	if (!strncmp(arg, "--", 2) || !optopt)
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
+	else
+		snprintf(name, sizeof(name), "-%c", optopt);
+	if (o == ':')
+		fprintf(stderr, "kllm-mkmodel: %s needs a value (see --help)\n", name);
+	else if (optopt && !strncmp(arg, "--", 2) && strchr(arg, '='))
+		fprintf(stderr, "kllm-mkmodel: %s takes no value (see --help)\n", name);
+	else
+		fprintf(stderr, "kllm-mkmodel: unknown option %s (see --help)\n", name);
+	return -1;
+}
+
+/* One option: 0, or -1 after a one-line message; --help and --version exit. */
+static int parse_opt(struct cfg *c, int o, const char *a, char **argv)
 {
 	unsigned long long seed;
 	char *end;
@@ -211,7 +258,7 @@ static int parse_opt(struct cfg *c, int o, const char *a)
 	case O_KV: return parse_u32("--kv-heads", a, &c->s.kv_heads);
 	case O_FFN: return parse_u32("--ffn", a, &c->s.ffn);
 	case O_VOCAB: return parse_u32("--vocab", a, &c->s.vocab);
-	case O_CTX: return parse_u32("--ctx", a, &c->s.ctx);
+	case 'c': return parse_u32("--ctx", a, &c->s.ctx);
 	case O_TIED: c->s.tied = 1; return 0;
 	case O_TYPE: return set_type(c, a);
 	case O_TOK: c->tokenizer = a; return 0;
@@ -222,7 +269,7 @@ static int parse_opt(struct cfg *c, int o, const char *a)
 	case O_HEAD_DIM: return parse_u32("--head-dim", a, &c->s.head_dim);
 	case O_SWA: return parse_u32("--swa", a, &c->s.swa);
 	case 'v': c->verbose = 1; return 0;
-	case O_SEED:
+	case 's':
 		errno = 0;
 		seed = strtoull(a, &end, 0);
 		if (errno || end == a || *end) {
@@ -231,11 +278,13 @@ static int parse_opt(struct cfg *c, int o, const char *a)
 		}
 		c->seed = seed;
 		return 0;
-	case 'h': usage(stdout); exit(0);
+	case 'h': usage(); exit(0);
+	case O_VERSION: printf("kllm-mkmodel %s\n", KLLM_VERSION); exit(0);
 	}
-	usage(stderr);
-	return -1;
+	return opt_error(o, argv);
 }
+
+_Static_assert(MK_VOCAB_MIN == 259 && MK_VOCAB_MAX == 4194304, "check_cfg's --vocab message");
 
 static int check_cfg(const struct cfg *c)
 {
@@ -261,6 +310,8 @@ static int check_cfg(const struct cfg *c)
 		why = "--swa is for --arch gemma3";
 	else if (s->heads % s->kv_heads)
 		why = "--heads must be a multiple of --kv-heads";
+	else if (!c->tokenizer && (s->vocab < MK_VOCAB_MIN || s->vocab > MK_VOCAB_MAX))
+		why = "--vocab must be in [259, 4194304] without --tokenizer";
 	if (why)
 		fprintf(stderr, "kllm-mkmodel: %s\n", why);
 	return why ? -1 : 0;
@@ -401,10 +452,12 @@ static int arch_f32(struct gguf_writer *w, const struct cfg *c, const char *key,
 	return gguf_writer_add_f32(w, k, v);
 }
 
-static int add_kvs(struct gguf_writer *w, const struct cfg *c, uint32_t *n_vocab)
+/* The key/value pairs; a failure of the tokenizer's is explained in @err. */
+static int add_kvs(struct gguf_writer *w, const struct cfg *c, uint32_t *n_vocab,
+		   char *err, size_t errlen)
 {
 	const struct shape *s = &c->s;
-	char name[128], err[512];
+	char name[128];
 	int r;
 
 	if (c->name)
@@ -416,11 +469,9 @@ static int add_kvs(struct gguf_writer *w, const struct cfg *c, uint32_t *n_vocab
 	r = r ? r : gguf_writer_add_str(w, "general.name", name);
 	if (r)
 		return r;
-	r = mk_add_tokenizer(w, c->tokenizer, n_vocab, err, sizeof(err));
-	if (r) {
-		fprintf(stderr, "kllm-mkmodel: %s\n", err);
+	r = mk_add_tokenizer(w, c->tokenizer, n_vocab, err, errlen);
+	if (r)
 		return r;
-	}
 	r = arch_u32(w, c, "vocab_size", *n_vocab);
 	r = r ? r : arch_u32(w, c, "context_length", s->ctx);
 	r = r ? r : arch_u32(w, c, "embedding_length", s->embd);
@@ -507,10 +558,11 @@ static int write_model(struct cfg *c)
 	void *buf = malloc(CHUNK_BYTES + (1u << 20));
 	uint32_t n = 0, i;
 	int fd = -1, r = -ENOMEM;
+	char err[512] = "";
 
 	if (!w || !p || !tmp || !buf)
 		goto out;
-	r = add_kvs(w, c, &c->s.vocab);
+	r = add_kvs(w, c, &c->s.vocab, err, sizeof(err));
 	if (r)
 		goto out;
 	n = make_plan(c, p);
@@ -542,7 +594,9 @@ static int write_model(struct cfg *c)
 	else
 		print_summary(c, p, n, c->s.vocab, gguf_writer_total_size(w));
 out:
-	if (r < 0)
+	if (r < 0 && err[0])
+		fprintf(stderr, "kllm-mkmodel: %s\n", err);
+	else if (r < 0)
 		fprintf(stderr, "kllm-mkmodel: writing %s failed: %s\n",
 			c->out ? c->out : "?", strerror(-r));
 	gguf_writer_free(w);
@@ -560,11 +614,13 @@ int main(int argc, char **argv)
 	if (find_shape(argc, argv, &c.s))
 		return 2;
 	c.arch = c.s.arch;
-	while ((o = getopt_long(argc, argv, "o:vh", long_opts, NULL)) != -1)
-		if (parse_opt(&c, o, optarg))
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, ":o:c:s:vh", long_opts, NULL)) != -1)
+		if (parse_opt(&c, o, optarg, argv))
 			return 2;
 	if (optind < argc) {
-		fprintf(stderr, "kllm-mkmodel: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "kllm-mkmodel: unexpected argument '%s' (see --help)\n",
+			argv[optind]);
 		return 2;
 	}
 	if (check_cfg(&c))

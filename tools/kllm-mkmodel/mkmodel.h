@@ -31,6 +31,10 @@ int mk_gen(uint32_t type, struct mk_rng *r, float sigma, void *dst, uint64_t n);
 /* n floats near 1 (norm weights). */
 void mk_gen_norm(struct mk_rng *r, float *dst, uint64_t n);
 
+/* The synthetic vocabulary's sizes: 3 specials and 256 bytes at least. */
+#define MK_VOCAB_MIN (3u + 256u)
+#define MK_VOCAB_MAX (1u << 22)
+
 /*
  * Add the tokenizer.* keys: copied from the GGUF at path if not NULL (then
  * *n_vocab becomes its token count), else a byte-fallback SentencePiece

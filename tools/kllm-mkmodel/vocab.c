@@ -19,7 +19,8 @@ enum { TT_NORMAL = 1, TT_UNKNOWN = 2, TT_CONTROL = 3, TT_BYTE = 6 };
 #define N_FIXED (N_SPECIAL + 256)
 #define SPM_SPACE "\xe2\x96\x81"	/* U+2581, SentencePiece's space */
 #define MAX_PIECE 32
-#define MAX_VOCAB (1u << 22)
+#define MAX_VOCAB MK_VOCAB_MAX
+_Static_assert(N_FIXED == MK_VOCAB_MIN, "MK_VOCAB_MIN: the specials and the bytes");
 
 static int copy_tokenizer(struct gguf_writer *w, const char *path,
 			  uint32_t *n_vocab, char *err, size_t errlen)

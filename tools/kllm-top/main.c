@@ -7,7 +7,8 @@
  *
  * The live view redraws every -d seconds until q, Ctrl-C or -n screens;
  * --once prints one plain snapshot; --json prints one JSON object per line
- * per refresh.  Errors are one line on stderr with exit status 1.
+ * per refresh.  Errors are one line on stderr: exit status 2 for a usage
+ * error, 1 for any other.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,7 +18,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "kllm.h"
 #include "top.h"
+
+/* The Makefile's VERSION (-DKLLM_VERSION); a build without it asks the library. */
+#ifndef KLLM_VERSION
+#define KLLM_VERSION kllm_version()
+#endif
 
 static const char usage[] =
 "usage: kllm-top [-d SECONDS] [-n ITERATIONS] [--once] [--json]\n"
@@ -28,6 +35,8 @@ static const char usage[] =
 "                        one object); rates need a second refresh\n"
 "  --debugfs DIR         debugfs mount point (default /sys/kernel/debug)\n"
 "  --proc DIR            procfs mount point (default /proc)\n"
+"  -h, --help            this help\n"
+"  --version             print the version and exit\n"
 "Rates and shares cover the last interval; the first screen has none, and\n"
 "its means (wait, run, batch size) cover everything since the module loaded.\n"
 "Reading debugfs and other users' fdinfo needs root.\n";
@@ -45,6 +54,26 @@ static int bad_value(const char *opt, const char *v)
 	return -1;
 }
 
+/* getopt's '?' (unknown option) or ':' (no value) as one line. */
+static int opt_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+	char name[64];
+
+	if (!strncmp(arg, "--", 2) || !optopt)
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
+	else
+		snprintf(name, sizeof(name), "-%c", optopt);
+	if (c == ':')
+		fprintf(stderr, "kllm-top: %s needs a value (see --help)\n", name);
+	else if (optopt && !strncmp(arg, "--", 2) && strchr(arg, '='))
+		fprintf(stderr, "kllm-top: %s takes no value (see --help)\n", name);
+	else
+		fprintf(stderr, "kllm-top: unknown option %s (see --help)\n", name);
+	return -1;
+}
+
+/* 0, 1 after --help or --version, -1 after a one-line message. */
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
@@ -55,13 +84,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{ "debugfs", required_argument, NULL, 'D' },
 		{ "proc", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	char *end;
 	int c;
 
 	*o = (struct opts){ 1.0, 0, false, false, "/sys/kernel/debug", "/proc" };
-	while ((c = getopt_long(argc, argv, "d:n:h", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":d:n:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			errno = 0;
@@ -90,15 +121,17 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'h':
 			fputs(usage, stdout);
-			exit(0);
+			return 1;
+		case 'V':
+			printf("kllm-top %s\n", KLLM_VERSION);
+			return 1;
 		default:
-			fputs(usage, stderr);
-			return -1;
+			return opt_error(c, argv);
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "kllm-top: unexpected argument '%s'\n%s",
-			argv[optind], usage);
+		fprintf(stderr, "kllm-top: unexpected argument '%s' (see --help)\n",
+			argv[optind]);
 		return -1;
 	}
 	if (o->once)
@@ -179,8 +212,9 @@ static int run(const struct opts *o)
 int main(int argc, char **argv)
 {
 	struct opts o;
+	int r = parse_opts(argc, argv, &o);
 
-	if (parse_opts(argc, argv, &o))
-		return 1;
+	if (r)
+		return r > 0 ? 0 : 2;
 	return run(&o);
 }
