@@ -54,6 +54,11 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# Man pages (docs/man/NAME.SECTION) go to MANDIR/manSECTION, dated
+# MANDATE: SOURCE_DATE_EPOCH's day, else the last commit's, else today.
+MANDIR ?= $(PREFIX)/share/man
+MANDATE ?= $(shell t=$${SOURCE_DATE_EPOCH:-$$(git -C $(SRCDIR) log -1 --format=%ct 2>/dev/null)}; \
+	date -u $${t:+-d @$$t} +%Y-%m-%d)
 CROSS ?=
 SAN ?=
 CC := $(CROSS)gcc
@@ -111,12 +116,31 @@ DEV_CFLAGS := -DKLLM_HAVE_DEV $(shell $(PKG_CONFIG) --cflags liburing libdrm)
 LDLIBS += $(shell $(PKG_CONFIG) --libs liburing libdrm)
 # kllm.pc: what a static link of libkllm needs besides -pthread -lm.
 PC_REQUIRES_PRIVATE := liburing libdrm
-$(BUILD)/obj/runtime/engine_dev.o: BASE_CFLAGS += $(DEV_CFLAGS)
+# (kllm_dev_node.c: the device-access layer, runtime/kllm_dev_access.h)
+$(BUILD)/obj/runtime/engine_dev.o $(BUILD)/obj/runtime/kllm_dev_node.o: BASE_CFLAGS += $(DEV_CFLAGS)
 # kllm-bench submit issues the driver's ioctls and io_uring commands itself.
 $(BUILD)/obj/tools/kllm-bench/submit.o: BASE_CFLAGS += $(DEV_CFLAGS)
 # test_engine checks the engine's io_uring set-up (kllm_dev_ring_init).
 $(BUILD)/obj/tests/unit/test_engine.o: BASE_CFLAGS += $(DEV_CFLAGS)
 endif
+
+# kllm-run's line editing: libedit (BSD-licensed; Debian libedit-dev), when
+# pkg-config finds it (EDIT=0: without); else plain line input.  Tracked in
+# config.mk like the device engine: installing it rebuilds kllm-run.
+EDIT ?= $(if $(CROSS),0,1)
+ifeq ($(EDIT),1)
+EDIT_OK := $(shell $(PKG_CONFIG) --exists libedit && echo 1)
+endif
+ifeq ($(EDIT_OK),1)
+EDIT_CFLAGS := -DKLLM_HAVE_LIBEDIT $(shell $(PKG_CONFIG) --cflags libedit)
+EDIT_LIBS := $(shell $(PKG_CONFIG) --libs libedit)
+$(BUILD)/obj/tools/kllm-run/input.o: BASE_CFLAGS += $(EDIT_CFLAGS)
+$(BUILD)/bin/kllm-run: LDLIBS += $(EDIT_LIBS)
+endif
+
+# Every tool's objects: KLLM_VERSION, the string `TOOL --version` prints
+# ("0.1.0"; VERSION is in config.mk, so a new one rebuilds them).
+$(BUILD)/obj/tools/%.o: BASE_CFLAGS += -DKLLM_VERSION=\"$(VERSION)\"
 
 # Check: the host's via pkg-config; a cross build's from ARM64_SYSROOT
 # (tools/deps-arm64.sh unpacks Debian's arm64 packages there), linked static.
@@ -189,6 +213,10 @@ SAN = $(SAN)
 DEV = $(DEV)
 DEV_OK = $(DEV_OK)
 DEV_CFLAGS = $(DEV_CFLAGS)
+EDIT = $(EDIT)
+EDIT_OK = $(EDIT_OK)
+EDIT_CFLAGS = $(EDIT_CFLAGS)
+EDIT_LIBS = $(EDIT_LIBS)
 CHECK_CFLAGS = $(CHECK_CFLAGS)
 CHECK_LIBS = $(CHECK_LIBS)
 WERROR = $(WERROR)
@@ -310,21 +338,24 @@ else
 	@echo "module: not built in a cross build"
 endif
 
-.PHONY: modules_install dkms vm-check-debug
+.PHONY: modules_install dkms vm-check-debug install-driver-files uninstall-driver
 
-# Install kllm.ko for KDIR's kernel (under updates/) and the udev rule that
-# gives its node to group kllm; INSTALL_MOD_PATH= stages into a directory.
-# Not signed here (distribution headers carry no key; DKMS signs with its own).
+# Install kllm.ko for KDIR's kernel (under updates/) and the driver's files
+# (install-driver-files, below); INSTALL_MOD_PATH= (or DESTDIR=) stages both
+# into a directory.  Not signed here (distribution headers carry no key;
+# DKMS signs with its own; docs/DRIVER.md, "Packaging").
 KMOD_REL = $(shell sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' $(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+KMOD_STAGE = $(or $(INSTALL_MOD_PATH),$(DESTDIR))
 modules_install: module
 	+$(MAKE) -C $(KDIR) M=$(abspath $(BUILD))/kmod-$(KMOD_REL) \
-		INSTALL_MOD_PATH=$(abspath $(INSTALL_MOD_PATH)) INSTALL_MOD_DIR=updates \
+		INSTALL_MOD_PATH=$(abspath $(KMOD_STAGE)) INSTALL_MOD_DIR=updates \
 		CONFIG_MODULE_SIG_ALL= modules_install
-	install -D -m 644 $(SRCDIR)/kmod/70-kllm.rules $(INSTALL_MOD_PATH)/lib/udev/rules.d/70-kllm.rules
-	@if [ -z "$(INSTALL_MOD_PATH)" ]; then depmod -a $(KMOD_REL); fi
+	+$(MAKE) --no-print-directory -f $(SRCDIR)/Makefile install-driver-files DESTDIR=$(KMOD_STAGE)
+	@if [ -z "$(KMOD_STAGE)" ]; then depmod -a $(KMOD_REL); fi
 
 # DKMS: stage the module sources in /usr/src/kllm-$(VERSION) (kmod/dkms.conf)
-# and add, build and install them for KDIR's kernel.
+# and add, build and install them for KDIR's kernel; DKMS installs modules
+# only, so the driver's files come from install-driver-files.
 dkms:
 	rm -rf /usr/src/kllm-$(VERSION)
 	$(SRCDIR)/kmod/stage.sh /usr/src/kllm-$(VERSION) $(VERSION)
@@ -332,10 +363,64 @@ dkms:
 	dkms add -m kllm -v $(VERSION)
 	dkms build -m kllm -v $(VERSION) -k $(KMOD_REL)
 	dkms install -m kllm -v $(VERSION) -k $(KMOD_REL)
+	+$(MAKE) --no-print-directory -f $(SRCDIR)/Makefile install-driver-files
+
+# The driver's files, where a distribution puts them: under /usr/lib
+# (never /lib), whatever PREFIX says, beside the module they serve:
+#   UDEVRULESDIR/70-kllm.rules   the node to group kllm, mode 0660
+#   SYSUSERSDIR/kllm.conf        sysusers.d: creates group kllm
+#   MODULESLOADDIR/kllm.conf     modules-load.d: kllm.ko loaded at boot
+# DESTDIR= stages them for a package (whose postinst then runs
+# systemd-sysusers and udevadm).  Into the live system (no DESTDIR), the
+# group is created now and udev rereads its rules and applies them to a
+# node that already exists.  tests/vm/guest_pkg.c runs Debian's
+# systemd-sysusers and systemd-udevd on these files in the guest.
+UDEVRULESDIR ?= /usr/lib/udev/rules.d
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+MODULESLOADDIR ?= /usr/lib/modules-load.d
+DRIVER_FILES := $(UDEVRULESDIR)/70-kllm.rules $(SYSUSERSDIR)/kllm.conf $(MODULESLOADDIR)/kllm.conf
+install-driver-files:
+	install -D -m 644 $(SRCDIR)/kmod/70-kllm.rules $(DESTDIR)$(UDEVRULESDIR)/70-kllm.rules
+	install -D -m 644 $(SRCDIR)/kmod/kllm.sysusers.conf $(DESTDIR)$(SYSUSERSDIR)/kllm.conf
+	install -D -m 644 $(SRCDIR)/kmod/kllm.modules-load.conf $(DESTDIR)$(MODULESLOADDIR)/kllm.conf
+	@if [ -n "$(DESTDIR)" ]; then exit 0; fi; \
+	if command -v systemd-sysusers >/dev/null 2>&1; then \
+		echo "systemd-sysusers $(SYSUSERSDIR)/kllm.conf"; \
+		systemd-sysusers $(SYSUSERSDIR)/kllm.conf || exit 1; \
+	elif ! getent group kllm >/dev/null; then \
+		echo "groupadd --system kllm"; groupadd --system kllm || exit 1; \
+	fi; \
+	if command -v udevadm >/dev/null 2>&1 && udevadm control --reload 2>/dev/null; then \
+		echo "udevadm control --reload; udevadm trigger --action=add (accel, drm)"; \
+		udevadm trigger --action=add --subsystem-match=accel --subsystem-match=drm; \
+	else \
+		echo "install-driver-files: udevd is not running; the rule applies from its next start"; \
+	fi
+
+# Remove what modules_install, dkms and install-driver-files installed:
+# the driver's files, kllm.ko under every kernel's updates/ and, on the
+# live system, this version's DKMS module and sources (INSTALL_MOD_PATH=
+# or DESTDIR= name a staging directory instead).  Group kllm stays, as
+# distributions leave system groups (files may still carry its gid).
+uninstall-driver:
+	rm -f $(addprefix $(KMOD_STAGE),$(DRIVER_FILES))
+	rm -f $(KMOD_STAGE)/lib/modules/*/updates/kllm.ko*
+	@if [ -n "$(KMOD_STAGE)" ]; then exit 0; fi; \
+	if command -v dkms >/dev/null 2>&1 && dkms status -m kllm -v $(VERSION) 2>/dev/null | grep -q .; then \
+		echo "dkms remove -m kllm -v $(VERSION) --all"; dkms remove -m kllm -v $(VERSION) --all; \
+	fi; \
+	rm -rf /usr/src/kllm-$(VERSION); \
+	for d in /lib/modules/*/modules.dep; do d=$${d%/modules.dep}; depmod -a $${d##*/}; done; \
+	if command -v udevadm >/dev/null 2>&1; then udevadm control --reload 2>/dev/null || true; fi
 
 # ---------------------------------------------------------------- install
 # The public library (libkllm.so and the localised libkllm.a, 0644), kllm.h
-# alone under INCLUDEDIR/kllm, kllm.pc and the tools.  DESTDIR stages.
+# alone under INCLUDEDIR/kllm, kllm.pc, the tools and the man pages (one
+# source each, docs/man/NAME.SECTION, for every tool, the driver and the
+# library: "@VERSION@" becomes VERSION and the empty date of its .TH line
+# MANDATE, 0644 under MANDIR/manSECTION).
+# DESTDIR stages.
+MAN_PAGES := $(notdir $(wildcard $(SRCDIR)/docs/man/*.[1-9]))
 PC_LIBDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
 PC_INCLUDEDIR = $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
 install: lib tools
@@ -352,12 +437,20 @@ install: lib tools
 		-e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|g' -e '/^[A-Za-z.]*: *$$/d' \
 		$(SRCDIR)/runtime/kllm.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/kllm.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/kllm.pc
+	@for p in $(MAN_PAGES); do \
+		d=$(DESTDIR)$(MANDIR)/man$${p##*.}; \
+		echo "install $$p -> $$d/ ($(VERSION), $(MANDATE))"; \
+		install -d "$$d" && sed -e 's|@VERSION@|$(VERSION)|g' \
+			-e '1s|^\(\.TH [^ ]* [^ ]*\) ""|\1 "$(MANDATE)"|' $(SRCDIR)/docs/man/$$p > "$$d/$$p" && \
+		chmod 644 "$$d/$$p" || exit 1; \
+	done
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libkllm.a $(DESTDIR)$(LIBDIR)/libkllm.so \
 		$(DESTDIR)$(LIBDIR)/libkllm.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libkllm.so.$(VERSION) \
 		$(DESTDIR)$(INCLUDEDIR)/kllm/kllm.h $(DESTDIR)$(PKGCONFIGDIR)/kllm.pc \
-		$(addprefix $(DESTDIR)$(BINDIR)/,$(TOOL_DIRS))
+		$(addprefix $(DESTDIR)$(BINDIR)/,$(TOOL_DIRS)) \
+		$(foreach p,$(MAN_PAGES),$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(p)))/$(p))
 	rmdir $(DESTDIR)$(INCLUDEDIR)/kllm 2>/dev/null || true
 
 # ---------------------------------------------------------------- top level

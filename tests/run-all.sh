@@ -94,6 +94,7 @@ else
 fi
 
 stage run-smoke tests/run-smoke.sh
+stage run-chat tests/run-chat.sh
 stage golden tests/run-golden.sh
 stage install tests/install-check.sh
 stage bench-smoke tests/bench-smoke.sh

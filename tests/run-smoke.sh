@@ -145,12 +145,12 @@ sigint generation -p "1, 2, 3, 4, 5," --temp 0 -n 100000 -c 8192
 [ -s "$TMP/out" ] || bad "SIGINT in generation: nothing generated before it"
 sigint prefill -p "$(printf 'word %.0s' {1..3000})" -b 1 -c 8192 -n 4
 
-# Bad flags: exit 1, one line.
+# Bad flags: a usage error, exit 2, one line.
 for args in "--temp x" "--top-k" "-n 1.5" "--bogus 1" "--template nosuch --chat"; do
 	# shellcheck disable=SC2086
 	"$RUN" -m "$MODEL" -p "hi" $args >/dev/null 2>"$TMP/err"
 	rc=$?
-	if [ $rc -eq 1 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ]; then
+	if [ $rc -eq 2 ] && [ "$(wc -l <"$TMP/err")" -eq 1 ]; then
 		ok "$args: $(cat "$TMP/err")"
 	else
 		bad "$args: rc $rc"; cat "$TMP/err"

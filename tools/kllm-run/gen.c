@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
  * gen.c - kllm-run's generator on the public API: load a model, feed a
- * prompt to one sequence (run in chunks of -b tokens), then kllm_generate
- * streams text as whole UTF-8 characters complete.  Ctrl-C during a
- * generation stops it through kllm_abort().
+ * prompt to one sequence (run in chunks of -b tokens, with a progress
+ * line on a terminal), then kllm_generate streams text as whole UTF-8
+ * characters complete, stopping at -r strings.  Ctrl-C during a prefill or
+ * a generation stops it through kllm_abort().
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "run.h"
 
@@ -35,18 +38,49 @@ static int gen_fail(const char *what, const char *msg)
 	return -1;
 }
 
+/* --ignore-eos: the ids that end a generation, masked before sampling. */
+static int find_eog(struct gen *g)
+{
+	size_t n = 0;
+
+	for (uint32_t id = 0; id < g->n_vocab; id++)
+		n += kllm_token_is_eog(g->llm, (int32_t)id) == 1;
+	g->eog = malloc(sizeof(*g->eog) * (n ? n : 1));
+	g->logits = malloc(sizeof(*g->logits) * g->n_vocab);
+	if (!g->eog || !g->logits)
+		return -1;
+	for (uint32_t id = 0; id < g->n_vocab; id++)
+		if (kllm_token_is_eog(g->llm, (int32_t)id) == 1)
+			g->eog[g->n_eog++] = (int32_t)id;
+	return 0;
+}
+
 int gen_open(struct gen *g, const struct run_opts *o)
 {
 	struct kllm_engine_params ep;
+	const struct kllm_llm_info *info;
 	double t0 = run_now();
+	uint32_t n_ctx = o->n_ctx;
 
 	memset(g, 0, sizeof(*g));
 	g->o = o;
 	g->seq = -1;
+	g->progress = isatty(STDERR_FILENO);
 	if (kllm_llm_load(o->model, &g->llm))
 		return gen_fail(o->model, kllm_last_error());
+	info = kllm_llm_info(g->llm);
+	g->n_vocab = info->n_vocab;
+	/* as llama.cpp: a context above the trained one works, with a warning;
+	 * the default (4096) is lowered to a smaller trained context */
+	if (info->n_ctx_train && n_ctx > info->n_ctx_train) {
+		if (o->n_ctx_set)
+			fprintf(stderr, "kllm-run: warning: -c %u is above the %u tokens "
+				"the model was trained with\n", n_ctx, info->n_ctx_train);
+		else
+			n_ctx = info->n_ctx_train;
+	}
 	kllm_engine_default_params(&ep);
-	ep.n_ctx = o->n_ctx;		/* 0: the model's */
+	ep.n_ctx = n_ctx;		/* 0: the model's */
 	ep.max_batch = o->n_batch;
 	ep.n_threads = o->n_threads;
 	if (kllm_engine_create(g->llm, &ep, &g->e))
@@ -54,7 +88,7 @@ int gen_open(struct gen *g, const struct run_opts *o)
 	g->n_ctx = kllm_engine_params(g->e)->n_ctx;
 	g->seq = kllm_seq_new(g->e);
 	g->smp = kllm_sampler_create(&o->sp);
-	if (g->seq < 0 || !g->smp)
+	if (g->seq < 0 || !g->smp || (o->ignore_eos && find_eog(g)))
 		return gen_fail("memory", strerror(ENOMEM));
 	g->t_load = run_now() - t0;
 	return 0;
@@ -65,6 +99,10 @@ void gen_close(struct gen *g)
 	kllm_sampler_free(g->smp);
 	kllm_engine_free(g->e);
 	kllm_llm_free(g->llm);
+	free(g->eog);
+	free(g->logits);
+	free(g->gen_ids);
+	free(g->shown);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -101,25 +139,58 @@ static void catch_sigint(struct gen *g, int on)
 	sigaction(SIGINT, &sa, NULL);
 }
 
+/* "prompt: 4096/9000 tokens (45%), 312 t/s", redrawn in place. */
+static void show_progress(int done, int total, double t)
+{
+	fprintf(stderr, "\rprompt: %d/%d tokens (%d%%), %.0f t/s\033[K", done, total,
+		(int)(100.0 * done / total), t > 0 ? done / t : 0.0);
+	fflush(stderr);
+}
+
 int gen_prefill(struct gen *g, const int32_t *ids, int n)
 {
 	double t0 = run_now();
-	int ret;
+	int ret = 0, total, left, shown = 0;
 
 	if (n <= 0)
 		return 0;
-	if (kllm_seq_feed(g->e, g->seq, ids, (size_t)n)) {
-		fprintf(stderr, "kllm-run: prompt too long: %s (use -c to enlarge it)\n",
-			kllm_last_error());
-		return -1;
-	}
+	ret = kllm_seq_feed(g->e, g->seq, ids, (size_t)n);
+	if (ret == -ENOSPC)
+		return 2;
+	if (ret)
+		return gen_fail("prompt", kllm_last_error());
 	for (int i = 0; i < n; i++)
 		kllm_sampler_accept(g->smp, ids[i]);
+	/* what is pending now: this input, and a token a generation left */
+	total = kllm_seq_pending(g->e, g->seq);
+	left = total;
 	catch_sigint(g, 1);
-	ret = kllm_seq_decode(g->e, g->seq);
+	/* one forward pass of -b tokens at a time: the abort flag is checked
+	 * and the progress drawn between them (kllm_seq_decode would hand a
+	 * device engine every chunk at once) */
+	while (left > 0) {
+		ret = kllm_engine_step(g->e);
+		if (ret <= 0)
+			break;		/* an error, or nothing ran (never expected) */
+		ret = 0;
+		left = kllm_seq_pending(g->e, g->seq);
+		if (left < 0) {
+			ret = left;
+			break;
+		}
+		if (g->progress && total > (int)g->o->n_batch && left > 0) {
+			show_progress(total - left, total, run_now() - t0);
+			shown = 1;
+		}
+	}
 	catch_sigint(g, 0);
+	if (shown) {
+		fputs("\r\033[K", stderr);
+		fflush(stderr);
+	}
+	left = kllm_seq_pending(g->e, g->seq);
 	g->t_prompt += run_now() - t0;
-	g->n_prompt += (uint64_t)n;
+	g->n_prompt += (uint64_t)(total - (left > 0 ? left : 0));
 	if (ret == -ECANCELED) {
 		kllm_abort_clear(g->e);
 		fprintf(stderr, "kllm-run: interrupted\n");
@@ -135,65 +206,175 @@ struct sink {
 	int oom;
 };
 
-static void append(struct sink *k, const char *s, size_t n)
+static int grow(void **buf, size_t *cap, size_t need, size_t size)
 {
-	char *p;
+	size_t c = *cap ? *cap : 64;
+	void *p;
 
-	if (!k->text || k->oom)
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	p = realloc(*buf, c * size);
+	if (!p)
+		return -1;
+	*buf = p;
+	*cap = c;
+	return 0;
+}
+
+static void append(struct sink *k, char **buf, size_t *len, size_t *cap,
+		   const char *s, size_t n)
+{
+	size_t c = cap ? *cap : *len + (*buf != NULL);
+
+	if (k->oom)
 		return;
-	p = realloc(*k->text, *k->len + n + 1);
-	if (!p) {
+	if (grow((void **)buf, &c, *len + n + 1, 1)) {
 		k->oom = 1;
 		return;
 	}
-	memcpy(p + *k->len, s, n);
-	*k->len += n;
-	p[*k->len] = '\0';
-	*k->text = p;
+	if (cap)
+		*cap = c;
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = '\0';
 }
 
 /* Stream one token: its id with --ids, else its completed text. */
 static int on_token(void *arg, int32_t id, const char *text, size_t len)
 {
 	struct sink *k = arg;
+	struct gen *g = k->g;
 
-	if (k->g->o->ids) {
+	if (g->o->ids) {
 		if (id >= 0)
-			printf("%s%d", k->g->ids_printed++ ? " " : "", id);
+			printf("%s%d", g->ids_printed++ ? " " : "", id);
 	} else {
 		fwrite(text, 1, len, stdout);
 	}
 	fflush(stdout);
-	append(k, text, len);
+	if (id >= 0) {
+		if (grow((void **)&g->gen_ids, &g->gen_ids_cap, g->n_gen_ids + 1,
+			 sizeof(*g->gen_ids)))
+			k->oom = 1;
+		else
+			g->gen_ids[g->n_gen_ids++] = id;
+	}
+	append(k, &g->shown, &g->n_shown, &g->shown_cap, text, len);
+	if (k->text)	/* the caller's buffer, sized exactly */
+		append(k, k->text, k->len, NULL, text, len);
+	return 0;
+}
+
+/*
+ * --ignore-eos: kllm_generate stopped at an end-of-generation token; draw
+ * again from the same logits without them and feed the draw, so the
+ * generation can go on.  0, 2 (context full) or -1.
+ */
+static int redraw_without_eog(struct gen *g, struct sink *k)
+{
+	const float *l = kllm_seq_logits(g->e, g->seq);
+	struct kllm_detok dt;
+	char piece[KLLM_DETOK_MAX];
+	int32_t id;
+	int n;
+
+	if (!l)
+		return gen_fail("generate", kllm_last_error());
+	memcpy(g->logits, l, sizeof(*l) * g->n_vocab);
+	for (size_t i = 0; i < g->n_eog; i++)
+		g->logits[g->eog[i]] = -INFINITY;
+	id = kllm_sample(g->smp, g->logits, (int32_t)g->n_vocab);
+	if (id < 0)
+		return gen_fail("generate", kllm_last_error());
+	kllm_sampler_accept(g->smp, id);
+	n = kllm_seq_feed(g->e, g->seq, &id, 1);
+	if (n == -ENOSPC)
+		return 2;
+	if (n)
+		return gen_fail("generate", kllm_last_error());
+	g->n_gen++;
+	kllm_detok_init(&dt);
+	n = kllm_detok_push(g->llm, &dt, id, g->o->special, piece, sizeof(piece));
+	if (n < 0)
+		n = 0;
+	n += kllm_detok_flush(&dt, piece + n, sizeof(piece) - (size_t)n);
+	on_token(k, id, piece, (size_t)n);
 	return 0;
 }
 
 int gen_generate(struct gen *g, int n_predict, char **text, size_t *text_len)
 {
 	struct sink k = { .g = g, .text = text, .len = text_len };
-	struct kllm_gen_params p = { .n_predict = n_predict, .on_token = on_token,
-				     .arg = &k };
+	struct kllm_gen_params p = {
+		.stop = g->o->n_reverse ? g->o->reverse : NULL,
+		.n_stop = g->o->n_reverse, .special = g->o->special,
+		.on_token = on_token, .arg = &k,
+	};
 	struct kllm_gen_result r;
 	int ret;
 
-	catch_sigint(g, 1);
-	ret = kllm_generate(g->e, g->seq, g->smp, &p, &r);
-	catch_sigint(g, 0);
-	g->t_prompt += r.t_prompt_s;
-	g->t_gen += r.t_gen_s;
-	g->n_gen += r.n_gen;
+	g->n_gen_ids = 0;
+	g->n_shown = 0;
+	g->last_stop = 0;
+	for (;;) {
+		p.n_predict = n_predict;
+		catch_sigint(g, 1);
+		ret = kllm_generate(g->e, g->seq, g->smp, &p, &r);
+		catch_sigint(g, 0);
+		g->t_prompt += r.t_prompt_s;
+		g->t_gen += r.t_gen_s;
+		g->n_gen += r.n_gen;
+		g->last_stop = r.stop;
+		if (ret || k.oom || r.stop != KLLM_STOP_EOG || !g->o->ignore_eos ||
+		    !g->n_eog)
+			break;
+		if (n_predict >= 0) {
+			n_predict -= (int)r.n_gen;
+			if (n_predict <= 0) {
+				g->last_stop = KLLM_STOP_LIMIT;
+				break;
+			}
+		}
+		ret = redraw_without_eog(g, &k);
+		if (ret)
+			return ret;
+		if (n_predict > 0 && !--n_predict) {
+			g->last_stop = KLLM_STOP_LIMIT;
+			break;
+		}
+	}
 	if (k.oom)
 		return gen_fail("memory", strerror(ENOMEM));
-	if (ret == -ENOSPC) {
-		fprintf(stderr, "\nkllm-run: context of %u tokens full\n", g->n_ctx);
-		return 0;
-	}
+	if (ret == -ENOSPC)
+		return 2;
 	if (ret == -ECANCELED) {
 		kllm_abort_clear(g->e);
 		fprintf(stderr, "\nkllm-run: interrupted\n");
 		return 1;
 	}
 	return ret ? gen_fail("generate", kllm_last_error()) : 0;
+}
+
+char *gen_stop_tail(struct gen *g)
+{
+	int n = kllm_detokenize(g->llm, g->gen_ids, g->n_gen_ids, g->o->special, NULL, 0);
+	char *all;
+
+	if (n < 0 || (size_t)n < g->n_shown)
+		return NULL;
+	all = malloc((size_t)n + 1);
+	if (!all)
+		return NULL;
+	kllm_detokenize(g->llm, g->gen_ids, g->n_gen_ids, g->o->special, all, (size_t)n + 1);
+	all[n] = '\0';
+	if (memcmp(all, g->shown, g->n_shown)) {
+		free(all);
+		return NULL;
+	}
+	memmove(all, all + g->n_shown, (size_t)n - g->n_shown + 1);
+	return all;
 }
 
 void gen_reset(struct gen *g)
@@ -208,6 +389,8 @@ static double rate(uint64_t n, double t)
 
 void gen_print_timings(const struct gen *g)
 {
+	if (!g->o->show_timings)
+		return;
 	fprintf(stderr, "kllm-run: load %.1f ms | prompt %llu tokens, %.1f tok/s | "
 		"generation %llu tokens, %.1f tok/s | %s, %s, %u ctx\n",
 		g->t_load * 1e3, (unsigned long long)g->n_prompt,
