@@ -249,6 +249,7 @@ static int turn(struct gen *g, struct conv *c, const char *user)
 	}
 	if (ret >= 0 && (g->o->ids || !alen || answer[alen - 1] != '\n'))
 		putchar('\n');
+	g->out_open = 0;
 	fflush(stdout);
 	if (ret < 0 || conv_add(c, "assistant", answer ? answer : "")) {
 		free(answer);

@@ -252,6 +252,8 @@ static int on_token(void *arg, int32_t id, const char *text, size_t len)
 			printf("%s%d", g->ids_printed++ ? " " : "", id);
 	} else {
 		fwrite(text, 1, len, stdout);
+		if (len)
+			g->out_open = text[len - 1] != '\n';
 	}
 	fflush(stdout);
 	if (id >= 0) {
@@ -352,6 +354,7 @@ int gen_generate(struct gen *g, int n_predict, char **text, size_t *text_len)
 	if (ret == -ECANCELED) {
 		kllm_abort_clear(g->e);
 		fprintf(stderr, "\nkllm-run: interrupted\n");
+		g->out_open = 0;
 		return 1;
 	}
 	return ret ? gen_fail("generate", kllm_last_error()) : 0;
@@ -391,6 +394,9 @@ void gen_print_timings(const struct gen *g)
 {
 	if (!g->o->show_timings)
 		return;
+	/* on a terminal, not on the end of the answer's last line */
+	if (g->out_open && isatty(STDOUT_FILENO))
+		fputc('\n', stderr);
 	fprintf(stderr, "kllm-run: load %.1f ms | prompt %llu tokens, %.1f tok/s | "
 		"generation %llu tokens, %.1f tok/s | %s, %s, %u ctx\n",
 		g->t_load * 1e3, (unsigned long long)g->n_prompt,

@@ -50,6 +50,7 @@ struct gen {
 	uint32_t n_ctx;
 	uint32_t n_vocab;
 	int ids_printed;	/* ids written on the current output line */
+	int out_open;		/* stdout's text does not end in a newline */
 	int progress;		/* stderr is a terminal: show prefill progress */
 	/* --ignore-eos: the end-of-generation ids, and a logits copy */
 	int32_t *eog;
