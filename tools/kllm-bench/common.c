@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "bench.h"
+#include "../tool_opt.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -557,20 +558,10 @@ static int opt_threads(struct bench_common *c, const char *arg, const char *mode
 
 int bench_opt_error(const char *mode, int opt, char **argv)
 {
-	/* getopt has moved optind past the option (and its value, if any) */
-	const char *arg = optind > 0 ? argv[optind - 1] : "?";
-	char name[64];
+	char who[64];
 
-	if (!strncmp(arg, "--", 2) || !optopt)
-		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
-	else
-		snprintf(name, sizeof(name), "-%c", optopt);
-	if (opt == ':')
-		fprintf(stderr, "kllm-bench %s: %s needs a value (see --help)\n", mode, name);
-	else if (optopt && !strncmp(arg, "--", 2) && strchr(arg, '='))
-		fprintf(stderr, "kllm-bench %s: %s takes no value (see --help)\n", mode, name);
-	else
-		fprintf(stderr, "kllm-bench %s: unknown option %s (see --help)\n", mode, name);
+	snprintf(who, sizeof(who), "kllm-bench %s", mode);
+	tool_opt_error(who, opt, argv);
 	return -EINVAL;
 }
 

@@ -24,6 +24,7 @@
 #include "kk.h"
 #include "kllm.h"
 #include "mkmodel.h"
+#include "../tool_opt.h"
 
 /* The Makefile's VERSION (-DKLLM_VERSION); a build without it asks the library. */
 #ifndef KLLM_VERSION
@@ -224,22 +225,9 @@ static int set_type(struct cfg *c, const char *name)
 	return -1;
 }
 
-/* getopt's '?' (unknown option) or ':' (no value) as one line. */
 static int opt_error(int o, char **argv)
 {
-	const char *arg = argv[optind - 1];
-	char name[64];
-
-	if (!strncmp(arg, "--", 2) || !optopt)
-		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
-	else
-		snprintf(name, sizeof(name), "-%c", optopt);
-	if (o == ':')
-		fprintf(stderr, "kllm-mkmodel: %s needs a value (see --help)\n", name);
-	else if (optopt && !strncmp(arg, "--", 2) && strchr(arg, '='))
-		fprintf(stderr, "kllm-mkmodel: %s takes no value (see --help)\n", name);
-	else
-		fprintf(stderr, "kllm-mkmodel: unknown option %s (see --help)\n", name);
+	tool_opt_error("kllm-mkmodel", o, argv);
 	return -1;
 }
 

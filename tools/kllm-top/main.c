@@ -20,6 +20,7 @@
 
 #include "kllm.h"
 #include "top.h"
+#include "../tool_opt.h"
 
 /* The Makefile's VERSION (-DKLLM_VERSION); a build without it asks the library. */
 #ifndef KLLM_VERSION
@@ -54,22 +55,9 @@ static int bad_value(const char *opt, const char *v)
 	return -1;
 }
 
-/* getopt's '?' (unknown option) or ':' (no value) as one line. */
 static int opt_error(int c, char **argv)
 {
-	const char *arg = argv[optind - 1];
-	char name[64];
-
-	if (!strncmp(arg, "--", 2) || !optopt)
-		snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
-	else
-		snprintf(name, sizeof(name), "-%c", optopt);
-	if (c == ':')
-		fprintf(stderr, "kllm-top: %s needs a value (see --help)\n", name);
-	else if (optopt && !strncmp(arg, "--", 2) && strchr(arg, '='))
-		fprintf(stderr, "kllm-top: %s takes no value (see --help)\n", name);
-	else
-		fprintf(stderr, "kllm-top: unknown option %s (see --help)\n", name);
+	tool_opt_error("kllm-top", c, argv);
 	return -1;
 }
 
