@@ -109,14 +109,8 @@ static inline void ab_assert_kmsg_clean(const char *who)
 /* Unload (files closed by exiting children may still be releasing). */
 static inline void ab_unload(const char *who)
 {
-	int ret = 0;
+	int ret = vm_unload_wait(KLLM);
 
-	for (int i = 0; i < 200; i++) {
-		ret = vm_unload(KLLM);
-		if (ret != -EWOULDBLOCK && ret != -EAGAIN && ret != -EBUSY)
-			break;
-		usleep(50000);
-	}
 	ab_assert_kmsg_clean(who);
 	ck_assert_msg(ret == 0, "%s: rmmod kllm: %s", who, strerror(-ret));
 }

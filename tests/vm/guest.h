@@ -76,6 +76,22 @@ static inline int vm_unload(const char *name)
 	return syscall(SYS_delete_module, name, O_NONBLOCK) ? -errno : 0;
 }
 
+/* delete_module(2), retried for up to 10 s while the module is still in
+ * use (files closed by exiting processes or udev's workers still
+ * releasing): 0 or the last -errno. */
+static inline int vm_unload_wait(const char *name)
+{
+	int ret = 0;
+
+	for (int i = 0; i < 200; i++) {
+		ret = vm_unload(name);
+		if (ret != -EWOULDBLOCK && ret != -EAGAIN && ret != -EBUSY)
+			break;
+		usleep(50000);
+	}
+	return ret;
+}
+
 static inline int vm_module_loaded(const char *name)
 {
 	char path[128];

@@ -518,14 +518,8 @@ END_TEST
 
 START_TEST(test_rmmod)
 {
-	int ret = 0;
+	int ret = vm_unload_wait(KLLM);
 
-	for (int i = 0; i < 200; i++) {
-		ret = vm_unload(KLLM);
-		if (ret != -EWOULDBLOCK && ret != -EAGAIN && ret != -EBUSY)
-			break;
-		usleep(50000);
-	}
 	ck_assert_msg(ret == 0, "rmmod kllm: %s", strerror(-ret));
 }
 END_TEST

@@ -317,13 +317,8 @@ static void load_kllm(char *node, size_t size)
 /* rmmod, retried while udev's workers may still hold the node. */
 static void unload_kllm(void)
 {
-	int ret = -EBUSY;
+	int ret = vm_unload_wait(KLLM);
 
-	for (int i = 0; i < 50 && ret; i++) {
-		ret = vm_unload(KLLM);
-		if (ret)
-			usleep(100000);
-	}
 	ck_assert_msg(ret == 0, "rmmod kllm: %s", strerror(-ret));
 }
 
