@@ -138,6 +138,27 @@ $(BUILD)/obj/tools/kllm-run/input.o: BASE_CFLAGS += $(EDIT_CFLAGS)
 $(BUILD)/bin/kllm-run: LDLIBS += $(EDIT_LIBS)
 endif
 
+# kllm-serve (the OpenAI-compatible service) is built on libmicrohttpd,
+# json-c and libcurl (Debian libmicrohttpd-dev, libjson-c-dev,
+# libcurl4-openssl-dev), found by pkg-config (SERVE=0: not built); without
+# them `make` builds everything else and says so.  kllm-bench's `http` load
+# generator uses libcurl (and json-c) when the same check passes.  Tracked in
+# config.mk like the device engine.
+SERVE ?= $(if $(CROSS),0,1)
+ifeq ($(SERVE),1)
+SERVE_OK := $(shell $(PKG_CONFIG) --exists libmicrohttpd json-c libcurl && echo 1)
+endif
+ifeq ($(SERVE_OK),1)
+SERVE_CFLAGS := -DKLLM_HAVE_SERVE $(shell $(PKG_CONFIG) --cflags libmicrohttpd json-c libcurl)
+SERVE_LIBS := $(shell $(PKG_CONFIG) --libs libmicrohttpd json-c libcurl)
+$(BUILD)/obj/tools/kllm-serve/%.o $(BUILD)/obj/tools/kllm-bench/http.o: BASE_CFLAGS += $(SERVE_CFLAGS)
+$(BUILD)/bin/kllm-serve $(BUILD)/bin/kllm-bench: LDLIBS += $(SERVE_LIBS)
+else ifeq ($(SERVE),1)
+ifeq ($(filter clean deps,$(MAKECMDGOALS)),)
+$(info kllm: kllm-serve not built (no libmicrohttpd/json-c/libcurl; `make deps` installs them))
+endif
+endif
+
 # Every tool's objects: KLLM_VERSION, the string `TOOL --version` prints
 # ("0.1.0"; VERSION is in config.mk, so a new one rebuilds them).
 $(BUILD)/obj/tools/%.o: BASE_CFLAGS += -DKLLM_VERSION=\"$(VERSION)\"
@@ -168,7 +189,7 @@ endif
 RT_SRCS := $(wildcard $(SRCDIR)/runtime/*.c)
 UAPI_SRCS := $(wildcard $(SRCDIR)/uapi/prog/*.c)
 TOOLS := $(notdir $(wildcard $(SRCDIR)/tools/kllm-*))
-TOOL_DIRS := $(filter-out %.sh %.py,$(TOOLS))
+TOOL_DIRS := $(filter-out %.sh %.py $(if $(SERVE_OK),,kllm-serve),$(TOOLS))
 TESTS := $(basename $(notdir $(wildcard $(SRCDIR)/tests/unit/test_*.c)))
 
 obj = $(patsubst $(SRCDIR)/%.c,$(BUILD)/obj/%.o,$(1))
@@ -217,6 +238,10 @@ EDIT = $(EDIT)
 EDIT_OK = $(EDIT_OK)
 EDIT_CFLAGS = $(EDIT_CFLAGS)
 EDIT_LIBS = $(EDIT_LIBS)
+SERVE = $(SERVE)
+SERVE_OK = $(SERVE_OK)
+SERVE_CFLAGS = $(SERVE_CFLAGS)
+SERVE_LIBS = $(SERVE_LIBS)
 CHECK_CFLAGS = $(CHECK_CFLAGS)
 CHECK_LIBS = $(CHECK_LIBS)
 WERROR = $(WERROR)

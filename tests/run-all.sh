@@ -95,6 +95,11 @@ fi
 
 stage run-smoke tests/run-smoke.sh
 stage run-chat tests/run-chat.sh
+if [ -x build/bin/kllm-serve ]; then
+	stage serve tests/run-serve.sh
+else
+	skip serve "kllm-serve not built (no libmicrohttpd/json-c/libcurl: tools/deps.sh installs them)"
+fi
 stage golden tests/run-golden.sh
 stage install tests/install-check.sh
 stage bench-smoke tests/bench-smoke.sh

@@ -8,12 +8,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 APT_PKGS=(
 	build-essential pkg-config git ca-certificates python3 python3-pip
 	check liburing-dev libdrm-dev libedit-dev
+	libmicrohttpd-dev libjson-c-dev libcurl4-openssl-dev curl
 	linux-headers-amd64 kmod
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 	clang libclang-rt-14-dev
 	gnuplot-nox mandoc
 )
-PIP_PKGS=(gguf numpy)
+PIP_PKGS=(gguf numpy openai)
 
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo
