@@ -206,7 +206,7 @@ LIBSYMS := $(BUILD)/public/libkllm.syms
 BINS := $(addprefix $(BUILD)/bin/,$(TOOL_DIRS))
 TEST_BINS := $(addprefix $(BUILD)/tests/,$(TESTS))
 
-.PHONY: all lib tools tests unit check install uninstall deps module clean \
+.PHONY: all lib tools tests unit check install install-service uninstall deps module clean \
 	print-ldlibs nm-check test vm-check run FORCE
 .DEFAULT_GOAL := all
 
@@ -470,7 +470,22 @@ install: lib tools
 		chmod 644 "$$d/$$p" || exit 1; \
 	done
 
+# kllm-serve's systemd units (ExecStart names BINDIR's kllm-serve) and its
+# example configuration; `make install-service`, not part of install.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SERVE_EXAMPLEDIR ?= $(PREFIX)/share/doc/kllm
+install-service: $(BUILD)/bin/kllm-serve
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SERVE_EXAMPLEDIR) $(DESTDIR)$(BINDIR)
+	install -m 755 $(BUILD)/bin/kllm-serve $(DESTDIR)$(BINDIR)/
+	sed 's|/usr/local/bin/kllm-serve|$(BINDIR)/kllm-serve|' \
+		$(SRCDIR)/tools/kllm-serve/kllm-serve.service > $(DESTDIR)$(SYSTEMDUNITDIR)/kllm-serve.service
+	install -m 644 $(SRCDIR)/tools/kllm-serve/kllm-serve.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -m 644 $(SRCDIR)/tools/kllm-serve/kllm-serve.json.example $(DESTDIR)$(SERVE_EXAMPLEDIR)/serve.json.example
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/kllm-serve.service
+
 uninstall:
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/kllm-serve.service $(DESTDIR)$(SYSTEMDUNITDIR)/kllm-serve.socket \
+		$(DESTDIR)$(SERVE_EXAMPLEDIR)/serve.json.example
 	rm -f $(DESTDIR)$(LIBDIR)/libkllm.a $(DESTDIR)$(LIBDIR)/libkllm.so \
 		$(DESTDIR)$(LIBDIR)/libkllm.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libkllm.so.$(VERSION) \
 		$(DESTDIR)$(INCLUDEDIR)/kllm/kllm.h $(DESTDIR)$(PKGCONFIGDIR)/kllm.pc \
