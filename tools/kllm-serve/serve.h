@@ -308,8 +308,10 @@ int sv_upstream_enabled(void);
  * "priority") and the client's Authorization are dropped, the model name
  * mapped, the upstream key added.  Returns 0 (the relay owns a reference
  * and ends @o), or -errno when the thread could not start.
- * A failure before the first byte gives 502 (sv_out_error), after it the
- * error event.
+ * A failure before the first byte gives 502 (sv_out_error) -- or, for a
+ * request routed "auto" whose model is also served locally, a local
+ * answer (sv_engine_submit from the relay thread); after the first byte,
+ * the error event.
  */
 int sv_upstream_start(struct sv_out *o);
 
