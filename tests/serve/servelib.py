@@ -20,6 +20,8 @@ to a file (srv.log_path; srv.log() reads it): in log_dir when given, else
 in the temporary folder, removed at exit unless KLLM_TEST_KEEP_LOGS is set.
 """
 import atexit
+import shutil
+import traceback
 import http.client
 import json
 import os
@@ -304,3 +306,56 @@ class Server:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+# ------------------------------------------------------------------ checks
+
+def expect(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+class Suite:
+    """One test script's checks (one line each) and the servers it started,
+    whose logs go to one folder: removed at the end, their tails shown when a
+    check failed."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.log_dir = None
+        self.servers = []
+
+    def check(self, name, fn, *args):
+        try:
+            fn(*args)
+        except Exception as e:  # noqa: BLE001 - every failure is a report
+            self.failed += 1
+            print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
+            if os.environ.get("KLLM_TEST_VERBOSE"):
+                traceback.print_exc()
+            return False
+        self.passed += 1
+        print("ok   %s" % name, flush=True)
+        return True
+
+    def server(self, args, **kw):
+        """A Server logging into the suite's folder."""
+        if self.log_dir is None:
+            self.log_dir = tempfile.mkdtemp(prefix="kllm-serve-logs-")
+        s = Server(args, log_dir=self.log_dir, **kw)
+        self.servers.append(s)
+        return s
+
+    def finish(self, name):
+        """Stop every server (log tails on failure), print the verdict line,
+        return the exit status."""
+        for s in self.servers:
+            s.stop()
+            if self.failed:
+                print("--- %s log (%s):" % (s.name, " ".join(s.argv()[1:])))
+                print("\n".join(s.log().splitlines()[-15:]))
+        if self.log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+        print("%s: %d passed, %d failed" % (name, self.passed, self.failed))
+        return 1 if self.failed else 0

@@ -23,7 +23,6 @@ import http.client
 import json
 import os
 import resource
-import shutil
 import socket
 import sys
 import tempfile
@@ -45,52 +44,8 @@ M_KV = "kllm_kv_bytes"
 M_HELD = "kllm_sequences_held"
 M_CONNS = "kllm_open_connections"
 
-passed = 0
-failed = 0
-
-
-def check(name, fn, *args):
-    global passed, failed
-    try:
-        fn(*args)
-    except Exception as e:  # noqa: BLE001
-        failed += 1
-        print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
-        if os.environ.get("KLLM_TEST_VERBOSE"):
-            traceback.print_exc()
-        return False
-    passed += 1
-    print("ok   %s" % name)
-    return True
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-LOG_DIR = None        # the servers' logs, removed at the end (shown on failure)
-SERVERS = []
-
-
-def server(args, **kw):
-    """A servelib.Server logging into LOG_DIR."""
-    global LOG_DIR
-    if LOG_DIR is None:
-        LOG_DIR = tempfile.mkdtemp(prefix="kllm-serve-logs-")
-    s = servelib.Server(args, log_dir=LOG_DIR, **kw)
-    SERVERS.append(s)
-    return s
-
-
-def logs_done(show):
-    """Stop every server; with @show, the end of each one's log; remove them."""
-    for s in SERVERS:
-        s.stop()
-        if show:
-            print("--- %s log (%s):" % (s.name, " ".join(s.argv()[1:])))
-            print("\n".join(s.log().splitlines()[-15:]))
-    if LOG_DIR:
-        shutil.rmtree(LOG_DIR, ignore_errors=True)
+SUITE = servelib.Suite()
+check, server, expect = SUITE.check, SUITE.server, servelib.expect
 
 
 class Raw:
@@ -624,7 +579,6 @@ def t_keepalive_pipelined(r):
 
 def main():
     srv = None
-    global failed
     fd, cfg = tempfile.mkstemp(prefix="kllm-serve-badinput-", suffix=".json")
     os.close(fd)
     try:
@@ -666,16 +620,14 @@ def main():
         check("end: counts at baseline", settle, srv, base)
         check("end: server healthy", lambda: expect(srv.healthy(), "no /health"))
     except Exception as e:  # noqa: BLE001
-        failed += 1
+        SUITE.failed += 1
         print("FAIL set-up: %s: %s" % (type(e).__name__, e))
         traceback.print_exc()
     finally:
         if srv:
             srv.stop()
         os.unlink(cfg)
-    logs_done(failed > 0)
-    print("test_badinput: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return SUITE.finish("test_badinput")
 
 
 if __name__ == "__main__":

@@ -61,31 +61,10 @@ SMALL = [{"role": "user", "content": "Say hello."}]
 LONG_TEXT = "The quick brown fox jumps over the lazy dog near the river bank. " * 30
 LONG = [{"role": "user", "content": LONG_TEXT + "\nSummarize."}]
 
-passed = 0
-failed = 0
+SUITE = servelib.Suite()
+check, expect = SUITE.check, servelib.expect
 seen = []		# every response's headers and body, for the key check
 expected = {"local": 0, "cloud": 0}	# answers counted per route
-
-
-def check(name, fn, *args):
-    """Run one check; one line for it."""
-    global passed, failed
-    try:
-        fn(*args)
-    except Exception as e:  # noqa: BLE001 - every failure is a report
-        failed += 1
-        print("FAIL %s: %s: %s" % (name, type(e).__name__, e), flush=True)
-        if os.environ.get("KLLM_TEST_VERBOSE"):
-            traceback.print_exc()
-        return False
-    passed += 1
-    print("ok   %s" % name, flush=True)
-    return True
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def auth(key):
@@ -538,21 +517,21 @@ def main():
         check("device alive", lambda: expect(device.healthy(), "no /health"))
         check("device stops cleanly (SIGTERM: exit status 0)", t_clean_stop, device)
     except Exception as e:  # noqa: BLE001
-        global failed
-        failed += 1
+        SUITE.failed += 1
         print("FAIL set-up: %s: %s" % (type(e).__name__, e), flush=True)
         traceback.print_exc()
     finally:
         for s in (device, cloud):
             if s:
                 s.stop()
-        if failed and os.environ.get("KLLM_TEST_VERBOSE"):
+        if SUITE.failed and os.environ.get("KLLM_TEST_VERBOSE"):
             for s in (device, cloud):
                 if s:
                     print("---- %s log:\n%s" % (s.name, s.log()[-3000:]))
         shutil.rmtree(tmp, ignore_errors=True)
-    print("test_cloud: %d passed, %d failed (%.0f s)" % (passed, failed, time.time() - t0))
-    return 1 if failed else 0
+    print("test_cloud: %d passed, %d failed (%.0f s)" % (SUITE.passed, SUITE.failed,
+                                                       time.time() - t0))
+    return 1 if SUITE.failed else 0
 
 
 if __name__ == "__main__":

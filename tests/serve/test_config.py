@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import servelib  # noqa: E402
@@ -34,52 +33,8 @@ import servelib  # noqa: E402
 SRC = servelib.SRC
 EXAMPLE = os.path.join(SRC, "tools", "kllm-serve", "kllm-serve.json.example")
 
-passed = 0
-failed = 0
-
-
-def check(name, fn, *args):
-    global passed, failed
-    try:
-        fn(*args)
-    except Exception as e:  # noqa: BLE001
-        failed += 1
-        print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
-        if os.environ.get("KLLM_TEST_VERBOSE"):
-            traceback.print_exc()
-        return False
-    passed += 1
-    print("ok   %s" % name)
-    return True
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-LOG_DIR = None        # the servers' logs, removed at the end (shown on failure)
-SERVERS = []
-
-
-def server(args, **kw):
-    """A servelib.Server logging into LOG_DIR."""
-    global LOG_DIR
-    if LOG_DIR is None:
-        LOG_DIR = tempfile.mkdtemp(prefix="kllm-serve-logs-")
-    s = servelib.Server(args, log_dir=LOG_DIR, **kw)
-    SERVERS.append(s)
-    return s
-
-
-def logs_done(show):
-    """Stop every server; with @show, the end of each one's log; remove them."""
-    for s in SERVERS:
-        s.stop()
-        if show:
-            print("--- %s log (%s):" % (s.name, " ".join(s.argv()[1:])))
-            print("\n".join(s.log().splitlines()[-15:]))
-    if LOG_DIR:
-        shutil.rmtree(LOG_DIR, ignore_errors=True)
+SUITE = servelib.Suite()
+check, server, expect = SUITE.check, SUITE.server, servelib.expect
 
 
 def run(args, timeout=20):
@@ -349,7 +304,6 @@ def t_models(tmp):
 
 
 def main():
-    global failed
     tmp = tempfile.mkdtemp(prefix="kllm-serve-config-")
     try:
         check("--help, --version: exit 0", t_help)
@@ -361,13 +315,11 @@ def main():
         check("socket activation (LISTEN_FDS), as kllm-serve.socket", t_socket_activation, tmp)
         check("models: on first use, idle unload, memory budget", t_models, tmp)
     except Exception as e:  # noqa: BLE001
-        failed += 1
+        SUITE.failed += 1
         print("FAIL set-up: %s: %s" % (type(e).__name__, e))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    logs_done(failed > 0)
-    print("test_config: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return SUITE.finish("test_config")
 
 
 if __name__ == "__main__":

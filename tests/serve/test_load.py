@@ -25,9 +25,7 @@ status 0 when every check passed.
 import json
 import os
 import socket
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -42,53 +40,9 @@ PER_CLIENT = 3
 MAX_TOKENS = 8
 LIMIT_S = 60           # the clients give up past it (about 15 s on an idle machine)
 
-passed = 0
-failed = 0
+SUITE = servelib.Suite()
 t_start = time.monotonic()
-
-
-def check(name, fn, *args):
-    global passed, failed
-    try:
-        fn(*args)
-    except Exception as e:  # noqa: BLE001
-        failed += 1
-        print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
-        if os.environ.get("KLLM_TEST_VERBOSE"):
-            traceback.print_exc()
-        return False
-    passed += 1
-    print("ok   %s" % name)
-    return True
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-LOG_DIR = None        # the servers' logs, removed at the end (shown on failure)
-SERVERS = []
-
-
-def server(args, **kw):
-    """A servelib.Server logging into LOG_DIR."""
-    global LOG_DIR
-    if LOG_DIR is None:
-        LOG_DIR = tempfile.mkdtemp(prefix="kllm-serve-logs-")
-    s = servelib.Server(args, log_dir=LOG_DIR, **kw)
-    SERVERS.append(s)
-    return s
-
-
-def logs_done(show):
-    """Stop every server; with @show, the end of each one's log; remove them."""
-    for s in SERVERS:
-        s.stop()
-        if show:
-            print("--- %s log (%s):" % (s.name, " ".join(s.argv()[1:])))
-            print("\n".join(s.log().splitlines()[-15:]))
-    if LOG_DIR:
-        shutil.rmtree(LOG_DIR, ignore_errors=True)
+check, server, expect = SUITE.check, SUITE.server, servelib.expect
 
 
 PREFIX_KEEP = 4        # the server's default: finished sequences held for reuse
@@ -368,7 +322,6 @@ def warm(srv):
 
 
 def main():
-    global failed
     servers = []
     try:
         srv = server(["-t", "1", "-c", str(CTX), "--alias", ALIAS,
@@ -393,15 +346,13 @@ def main():
         check("bounded: %.0f s (limit %d s)" % (dt, LIMIT_S),
               lambda: expect(dt < LIMIT_S, "took %.0f s" % dt))
     except Exception as e:  # noqa: BLE001
-        failed += 1
+        SUITE.failed += 1
         print("FAIL set-up: %s: %s" % (type(e).__name__, e))
         traceback.print_exc()
     finally:
         for s in servers:
             s.stop()
-    logs_done(failed > 0)
-    print("test_load: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return SUITE.finish("test_load")
 
 
 if __name__ == "__main__":

@@ -43,53 +43,8 @@ CTX = 512
 README_PORT = "127.0.0.1:8080"
 README_SOCK = "/tmp/kllm.sock"
 
-passed = 0
-failed = 0
-
-
-def check(name, fn, *args):
-    """Run one check; one line for it."""
-    global passed, failed
-    try:
-        fn(*args)
-    except Exception as e:  # noqa: BLE001 - every failure is a report
-        failed += 1
-        print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
-        if os.environ.get("KLLM_TEST_VERBOSE"):
-            traceback.print_exc()
-        return False
-    passed += 1
-    print("ok   %s" % name)
-    return True
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-LOG_DIR = None        # the servers' logs, removed at the end (shown on failure)
-SERVERS = []
-
-
-def server(args, **kw):
-    """A servelib.Server logging into LOG_DIR."""
-    global LOG_DIR
-    if LOG_DIR is None:
-        LOG_DIR = tempfile.mkdtemp(prefix="kllm-serve-logs-")
-    s = servelib.Server(args, log_dir=LOG_DIR, **kw)
-    SERVERS.append(s)
-    return s
-
-
-def logs_done(show):
-    """Stop every server; with @show, the end of each one's log; remove them."""
-    for s in SERVERS:
-        s.stop()
-        if show:
-            print("--- %s log (%s):" % (s.name, " ".join(s.argv()[1:])))
-            print("\n".join(s.log().splitlines()[-15:]))
-    if LOG_DIR:
-        shutil.rmtree(LOG_DIR, ignore_errors=True)
+SUITE = servelib.Suite()
+check, server, expect = SUITE.check, SUITE.server, servelib.expect
 
 
 def client_tcp(srv, key="none"):
@@ -544,8 +499,7 @@ def main():
         auth.start()
         check("--api-key-file: AuthenticationError 401", t_api_key, auth)
     except Exception as e:  # noqa: BLE001
-        global failed
-        failed += 1
+        SUITE.failed += 1
         print("FAIL set-up: %s: %s" % (type(e).__name__, e))
         traceback.print_exc()
     finally:
@@ -553,9 +507,7 @@ def main():
             if s:
                 s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    logs_done(failed > 0)
-    print("test_openai: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return SUITE.finish("test_openai")
 
 
 if __name__ == "__main__":
