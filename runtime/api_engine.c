@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "api_int.h"
-#include "engine_dev.h"
 #include "kllm_prog.h"
 
 void kllm_engine_default_params(struct kllm_engine_params *p)
@@ -449,11 +448,12 @@ int kllm_seq_decode(struct kllm_engine *e, int seq)
 	if (!s)
 		return -EINVAL;
 	/*
-	 * A long input on the device engine: all its chunks at once, one
-	 * submission (the driver runs them in order).  In process, chunk by
-	 * chunk, so that kllm_abort stops between them.
+	 * A long input on a backend that takes all its chunks at once (the
+	 * device: one submission, the driver runs them in order) goes so.
+	 * Else (in process) chunk by chunk, so that kllm_abort stops between
+	 * them.
 	 */
-	if (s->n_pending > e->p.max_batch && kllm_ctx_dev(e->ctx))
+	if (s->n_pending > e->p.max_batch && kllm_ctx_chunks_at_once(e->ctx))
 		return api_prefill(e, seq);
 	while (s->n_pending) {
 		ret = api_step(e, seq);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * seq.c - contexts, sequences and the forward pass (see seq.h), on the CPU
- * engine (engine_cpu.c) or the device engine (engine_dev.c), chosen once
- * per context by KLLM_ENGINE.  Both see the same checked program, the
- * same batch checks and the same KV layout, so kllm_seq_copy is a memcpy
- * either way (the device's caches are buffer objects mapped here).
+ * seq.c - contexts, sequences and the forward pass (see seq.h) over one
+ * backend (backend.h: the CPU's, backend_cpu.c, or the device's,
+ * backend_dev.c), chosen once per context by KLLM_ENGINE.  Every backend
+ * sees the same checked program, the same batch checks and the same KV
+ * layout; the KV memory of each sequence is kept here (the backend makes
+ * it, mapped here), so kllm_seq_copy is a memcpy whoever runs the passes.
  */
 #include "seq.h"
 
@@ -13,39 +14,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "backend.h"
 #include "cpu.h"
-#include "engine_cpu.h"
-#include "engine_dev.h"
 #include "kllm_prog_check.h"
-#include "kllm_prog_lower.h"
-#include "pool.h"
 
 struct kllm_ctx {
 	const struct kllm_model *m;
 	struct kllm_compiled prog;
 	struct kllm_prog_info info;
 	struct kllm_ctx_opts opts;
-	struct kllm_pool *pool;
-	void *act;
-	float *logits;		/* max_batch rows: outputs need 32-byte alignment */
-	void *scratch;
-	uint64_t scratch_size;
 	struct kllm_prog_mem *kv;	/* n_seqs: each sequence's KV memory */
-	struct kllm_prog_mem buf[KLLM_PROG_MAX_BUFFERS];
-	/* The program's largest attention, for sizing a CPU pass (has_attn). */
-	struct kk_op attn;
-	int has_attn;
-	uint64_t pass_attn_bytes;	/* PASS_ATTN_BYTES, or KLLM_PASS_ATTN_BYTES */
-	/* The device engine (NULL: the CPU's) and what its jobs need. */
-	struct kllm_dev *dev;
-	struct kllm_dev_bo *kv_bo;	/* n_seqs: the buffer object behind kv[] */
-	int32_t *d_map;		/* n_seqs: a batch's index of a sequence, or -1 */
-	int32_t *d_seq;		/* max_batch: the batch's tokens' indices */
-	uint32_t *d_kv;		/* max_batch: KV handles of the batch's sequences */
+	struct kllm_backend_env env;	/* what the backend was given */
+	struct kllm_backend *be;	/* who runs the passes (NULL: none yet) */
 	char err[256];
 };
+
+/*
+ * The backends KLLM_ENGINE names; auto takes the last that opens, so the
+ * most wanted comes last (the CPU, first, always opens).
+ */
+static const struct kllm_backend_ops *const kllm_backends[] = {
+	&kllm_backend_cpu_ops,
+	&kllm_backend_dev_ops,
+};
+#define N_BACKENDS (sizeof(kllm_backends) / sizeof(kllm_backends[0]))
+
+int kllm_backend_fail(const struct kllm_backend_env *env, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(env->err, env->errlen, fmt, ap);
+	va_end(ap);
+	return ret;
+}
 
 static int __attribute__((format(printf, 3, 4)))
 ctx_fail(struct kllm_ctx *ctx, int ret, const char *fmt, ...)
@@ -58,158 +61,61 @@ ctx_fail(struct kllm_ctx *ctx, int ret, const char *fmt, ...)
 	return ret;
 }
 
-/*
- * Zeroed memory, 64-byte aligned.  Big buffers (activations, scratch, KV
- * caches, logits) are sized for the worst case (max_batch, n_ctx) but
- * mostly used far less: they come from mmap, whose pages stay unallocated
- * (zero) until touched, so only what a run uses becomes resident.
- */
-#define BIG_ALLOC (1u << 20)
-
-static void *alloc_zero(uint64_t n)
+/* KLLM_ENGINE's names: "cpu, dev or auto". */
+static void backend_names(char *buf, size_t len)
 {
-	void *p = NULL;
+	size_t at = 0;
 
-	if (n > SIZE_MAX)
-		return NULL;
-	if (n >= BIG_ALLOC) {
-		p = mmap(NULL, (size_t)n, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		return p == MAP_FAILED ? NULL : p;
-	}
-	if (posix_memalign(&p, 64, n ? (size_t)n : 64))
-		return NULL;
-	memset(p, 0, (size_t)n);
-	return p;
-}
-
-static void free_zero(void *p, uint64_t n)
-{
-	if (p && n >= BIG_ALLOC)
-		munmap(p, (size_t)n);
-	else
-		free(p);
+	buf[0] = 0;
+	for (size_t i = 0; i < N_BACKENDS && at < len; i++)
+		at += (size_t)snprintf(buf + at, len - at, "%s, ", kllm_backends[i]->kind);
+	if (at >= 2 && at < len)
+		buf[at - 2] = 0;
 }
 
 /*
- * Attention keeps a partial result per (row, span of positions, head) in
- * the scratch until its rows are combined, so a big batch deep into a long
- * context touches a lot of it: 256 rows at 2048 positions of a 1.1B model,
- * 138 MB.  Such a batch runs as consecutive passes of at most this many
- * bytes of partials.  kllm is batch-invariant, so the bits are the same.
+ * KLLM_ENGINE=NAME: that backend, or its error saying why not; auto (or
+ * unset): from the last backend to the first, the first that opens.
  */
-#define PASS_ATTN_BYTES (16ull << 20)
-
-/* The in-process engine's memory and threads. */
-static int cpu_setup(struct kllm_ctx *ctx)
-{
-	const struct kllm_compiled *c = &ctx->prog;
-	const char *env;
-	int ret;
-
-	ret = kllm_pool_create(ctx->opts.n_threads ? ctx->opts.n_threads :
-			       kllm_cpu_count(), &ctx->pool);
-	if (ret)
-		return ctx_fail(ctx, ret, "thread pool: %s", strerror(-ret));
-	ctx->act = alloc_zero(c->act_size);
-	ctx->logits = alloc_zero(4ull * c->n_vocab * c->max_batch);
-	if (!ctx->act || !ctx->logits)
-		return ctx_fail(ctx, -ENOMEM, "out of memory for activations");
-	ctx->buf[c->b_weights] = (struct kllm_prog_mem){ (void *)ctx->m->data,
-							 c->weights_size };
-	ctx->buf[c->b_act] = (struct kllm_prog_mem){ ctx->act, c->act_size };
-	ctx->has_attn = !kllm_prog_attn_shape(&ctx->info, &ctx->attn);
-	ctx->pass_attn_bytes = PASS_ATTN_BYTES;
-	env = getenv("KLLM_PASS_ATTN_BYTES");	/* tests: force small passes */
-	if (env && *env)
-		ctx->pass_attn_bytes = strtoull(env, NULL, 0);
-	return 0;
-}
-
-enum engine_want { WANT_AUTO, WANT_CPU, WANT_DEV };
-
-static int engine_want(struct kllm_ctx *ctx, enum engine_want *want)
+static int backend_open(struct kllm_ctx *ctx)
 {
 	const char *e = getenv("KLLM_ENGINE");
-
-	if (!e || !*e || !strcmp(e, "auto"))
-		*want = WANT_AUTO;
-	else if (!strcmp(e, "cpu"))
-		*want = WANT_CPU;
-	else if (!strcmp(e, "dev"))
-		*want = WANT_DEV;
-	else
-		return ctx_fail(ctx, -EINVAL, "KLLM_ENGINE=%s: expected cpu, dev or auto", e);
-	return 0;
-}
-
-/* The driver's program and the batch arrays of the device engine. */
-static int dev_load(struct kllm_ctx *ctx)
-{
-	const struct kllm_compiled *c = &ctx->prog;
+	int want_auto = !e || !*e || !strcmp(e, "auto");
+	char names[64];
 	int ret;
 
-	ret = kllm_dev_load(ctx->dev, c, &ctx->info, ctx->m->fd, ctx->m->data_offset,
-			    ctx->err, sizeof(ctx->err));
-	if (!ret && ctx->opts.priority)
-		ret = kllm_dev_set_priority(ctx->dev, ctx->opts.priority, ctx->err,
-					    sizeof(ctx->err));
-	if (ret)
+	ctx->env = (struct kllm_backend_env){
+		.m = ctx->m, .prog = &ctx->prog, .info = &ctx->info, .opts = &ctx->opts,
+		.err = ctx->err, .errlen = sizeof(ctx->err) };
+	for (size_t i = N_BACKENDS; i-- > 0;) {
+		const struct kllm_backend_ops *ops = kllm_backends[i];
+
+		if (!want_auto && strcmp(e, ops->kind))
+			continue;
+		ret = ops->open(&ctx->be, &ctx->env, want_auto);
+		if (ret == 1) {
+			ctx->err[0] = 0;	/* auto's reason not to use it */
+			continue;
+		}
 		return ret;
-	ctx->kv_bo = calloc(ctx->opts.n_seqs, sizeof(*ctx->kv_bo));
-	ctx->d_map = malloc(4ull * ctx->opts.n_seqs);
-	ctx->d_seq = malloc(4ull * c->max_batch);
-	ctx->d_kv = malloc(4ull * c->max_batch);
-	if (!ctx->kv_bo || !ctx->d_map || !ctx->d_seq || !ctx->d_kv)
-		return ctx_fail(ctx, -ENOMEM, "out of memory");
-	memset(ctx->d_map, 0xff, 4ull * ctx->opts.n_seqs);
-	return 0;
-}
-
-/*
- * KLLM_ENGINE=dev: the device or an error saying why not.  auto: the
- * device when this library has it, the model is a file and a kllm node
- * opens; a device that opens but refuses the program is an error.
- * 1: use the CPU.
- */
-static int dev_setup(struct kllm_ctx *ctx, enum engine_want want)
-{
-	const struct kllm_model *m = ctx->m;
-	int ret;
-
-	if (want == WANT_CPU)
-		return 1;
-	if (want == WANT_AUTO && (!kllm_dev_built_in() || m->fd < 0 ||
-				  m->data_offset % KLLM_PROG_BIND_ALIGN))
-		return 1;
-	if (m->fd < 0 && kllm_dev_built_in())
-		return ctx_fail(ctx, -EINVAL, "device engine: the model was not "
-				"loaded from a file (its weights are pinned from one)");
-	ret = kllm_dev_open(&ctx->dev, ctx->err, sizeof(ctx->err));
-	if (ret)
-		return want == WANT_AUTO ? 1 : ret;
-	return dev_load(ctx);
+	}
+	if (want_auto)
+		return ctx_fail(ctx, -ENOTSUP, "no engine opens");
+	backend_names(names, sizeof(names));
+	return ctx_fail(ctx, -EINVAL, "KLLM_ENGINE=%s: expected %s or auto", e, names);
 }
 
 static int ctx_setup(struct kllm_ctx *ctx)
 {
 	const struct kllm_compiled *c = &ctx->prog;
 	struct kllm_prog_err perr;
-	enum engine_want want;
-	int ret;
 
 	if (kllm_prog_check(c->img, c->size, &ctx->info, &perr))
 		return ctx_fail(ctx, -EINVAL, "program rejected");
 	ctx->kv = calloc(ctx->opts.n_seqs, sizeof(*ctx->kv));
 	if (!ctx->kv)
 		return ctx_fail(ctx, -ENOMEM, "out of memory");
-	ret = engine_want(ctx, &want);
-	if (!ret)
-		ret = dev_setup(ctx, want);
-	if (ret <= 0)
-		return ret;
-	ctx->err[0] = 0;	/* auto's reason not to use the device */
-	return cpu_setup(ctx);
+	return backend_open(ctx);
 }
 
 int kllm_ctx_create(struct kllm_ctx **out, const struct kllm_model *m,
@@ -246,32 +152,21 @@ int kllm_ctx_create(struct kllm_ctx **out, const struct kllm_model *m,
 	return 0;
 }
 
-/* A sequence's KV memory: a buffer object of the device, or ours. */
+/* A sequence's KV memory, made by the backend (mapped here). */
 static void kv_free(struct kllm_ctx *ctx, uint32_t seq)
 {
-	if (ctx->dev && ctx->kv_bo)
-		kllm_dev_bo_free(ctx->dev, &ctx->kv_bo[seq]);
-	else
-		free_zero(ctx->kv[seq].base, ctx->kv[seq].size);
-	ctx->kv[seq] = (struct kllm_prog_mem){ NULL, 0 };
+	ctx->be->ops->kv_free(ctx->be, seq, &ctx->kv[seq]);
 }
 
 void kllm_ctx_free(struct kllm_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	for (uint32_t s = 0; ctx->kv && s < ctx->opts.n_seqs; s++)
+	for (uint32_t s = 0; ctx->be && ctx->kv && s < ctx->opts.n_seqs; s++)
 		kv_free(ctx, s);
 	free(ctx->kv);
-	free(ctx->kv_bo);
-	free(ctx->d_map);
-	free(ctx->d_seq);
-	free(ctx->d_kv);
-	kllm_dev_close(ctx->dev);
-	free_zero(ctx->act, ctx->prog.act_size);
-	free_zero(ctx->logits, 4ull * ctx->prog.n_vocab * ctx->prog.max_batch);
-	free_zero(ctx->scratch, ctx->scratch_size);
-	kllm_pool_destroy(ctx->pool);
+	if (ctx->be)
+		ctx->be->ops->close(ctx->be);
 	kllm_compiled_free(&ctx->prog);
 	free(ctx);
 }
@@ -288,12 +183,17 @@ const char *kllm_ctx_error(const struct kllm_ctx *ctx)
 
 const char *kllm_ctx_engine_name(const struct kllm_ctx *ctx)
 {
-	return ctx->dev ? kllm_dev_name(ctx->dev) : "cpu";
+	return ctx->be->ops->name(ctx->be);
 }
 
 struct kllm_dev *kllm_ctx_dev(const struct kllm_ctx *ctx)
 {
-	return ctx->dev;
+	return kllm_backend_dev(ctx->be);
+}
+
+int kllm_ctx_chunks_at_once(const struct kllm_ctx *ctx)
+{
+	return ctx->be->ops->forward_many != NULL;
 }
 
 int kllm_seq_clear(struct kllm_ctx *ctx, uint32_t seq)
@@ -308,22 +208,7 @@ static int kv_alloc(struct kllm_ctx *ctx, uint32_t seq)
 {
 	if (ctx->kv[seq].base)
 		return 0;
-	if (ctx->dev) {
-		int ret = kllm_dev_bo_create(ctx->dev, ctx->prog.kv_size, &ctx->kv_bo[seq]);
-
-		if (ret)
-			return ctx_fail(ctx, ret, "device KV cache of %llu bytes: %s",
-					(unsigned long long)ctx->prog.kv_size,
-					strerror(-ret));
-		ctx->kv[seq].base = ctx->kv_bo[seq].map;
-		ctx->kv[seq].size = ctx->prog.kv_size;
-		return 0;
-	}
-	ctx->kv[seq].base = alloc_zero(ctx->prog.kv_size);
-	if (!ctx->kv[seq].base)
-		return ctx_fail(ctx, -ENOMEM, "out of memory for a KV cache");
-	ctx->kv[seq].size = ctx->prog.kv_size;
-	return 0;
+	return ctx->be->ops->kv_alloc(ctx->be, seq, ctx->prog.kv_size, &ctx->kv[seq]);
 }
 
 int kllm_seq_copy(struct kllm_ctx *ctx, uint32_t dst, uint32_t src, uint32_t n_pos)
@@ -385,255 +270,65 @@ static int check_batch(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
 	return 0;
 }
 
-/* Scratch for the SIMD path selected now (it may change between runs). */
-static int ensure_scratch(struct kllm_ctx *ctx)
-{
-	uint64_t need = kllm_prog_scratch_bytes(&ctx->info);
-
-	if (need <= ctx->scratch_size && ctx->scratch)
-		return 0;
-	free_zero(ctx->scratch, ctx->scratch_size);
-	ctx->scratch_size = 0;
-	ctx->scratch = alloc_zero(need);
-	if (!ctx->scratch)
-		return ctx_fail(ctx, -ENOMEM, "out of memory for scratch");
-	ctx->scratch_size = need;
-	return 0;
-}
-
-/*
- * The batch as one device job: its sequences are numbered in order of
- * first appearance and bound to their KV buffer objects.
- */
-static int forward_dev(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
-		       const int32_t *pos, const int32_t *seq_ids,
-		       const int32_t *out_rows, uint32_t n_out, float *logits)
-{
-	struct kllm_dev_batch b = {
-		.n_tokens = n, .n_outputs = n_out, .tokens = tokens, .pos = pos,
-		.seq = ctx->d_seq, .out_rows = out_rows, .kv = ctx->d_kv };
-	int ret;
-
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t s = (uint32_t)seq_ids[i];
-
-		if (ctx->d_map[s] < 0) {
-			ctx->d_map[s] = (int32_t)b.n_seqs;
-			ctx->d_kv[b.n_seqs++] = ctx->kv_bo[s].handle;
-		}
-		ctx->d_seq[i] = ctx->d_map[s];
-	}
-	for (uint32_t i = 0; i < n; i++)
-		ctx->d_map[seq_ids[i]] = -1;
-	ret = kllm_dev_forward(ctx->dev, &b);
-	if (ret)
-		return ctx_fail(ctx, ret, "device engine: %s", kllm_dev_strerror(ret));
-	if (n_out)
-		memcpy(logits, kllm_dev_output(ctx->dev)->map,
-		       4ull * ctx->prog.n_vocab * n_out);
-	return 0;
-}
-
-/* One pass of the in-process engine: outputs land in ctx->logits. */
-static int forward_cpu(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
-		       const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
-		       uint32_t n_out)
-{
-	const struct kllm_compiled *c = &ctx->prog;
-	struct kllm_prog_bindings bind = { .buf = ctx->buf };
-	struct kllm_prog_batch batch = {
-		.n_tokens = n_tokens, .n_outputs = n_out, .tokens = tokens,
-		.pos = pos, .seq = seq_ids, .out_rows = out_rows,
-		.n_seqs = ctx->opts.n_seqs, .kv = ctx->kv };
-	struct kllm_prog_err perr;
-	char msg[160];
-	int ret;
-
-	ret = ensure_scratch(ctx);
-	if (ret)
-		return ret;
-	ctx->buf[c->b_logits] = (struct kllm_prog_mem){ ctx->logits,
-		4ull * c->n_vocab * n_out };
-	bind.scratch = ctx->scratch;
-	bind.scratch_size = ctx->scratch_size;
-	ret = kllm_engine_cpu_run(&ctx->info, &bind, &batch, ctx->pool, &perr);
-	if (ret == -EINVAL) {
-		kllm_prog_err_format(&perr, msg, sizeof(msg));
-		return ctx_fail(ctx, ret, "engine: %s", msg);
-	}
-	if (ret)
-		return ctx_fail(ctx, ret, "engine: %s", strerror(-ret));
-	return 0;
-}
-
-
-/* Rows per pass for a batch reaching position @max_pos (n if no limit). */
-static uint32_t pass_rows(struct kllm_ctx *ctx, uint32_t n, int32_t max_pos)
-{
-	struct kk_op op = ctx->attn;
-	uint64_t per_row;
-
-	if (!ctx->has_attn || n == 1)
-		return n;
-	op.attention.rows = 1;
-	if (!op.attention.max_ctx || (uint32_t)max_pos + 1 < op.attention.max_ctx)
-		op.attention.max_ctx = (uint32_t)max_pos + 1;
-	per_row = kk_op_scratch_size(&op);
-	if (!per_row || (uint64_t)n * per_row <= ctx->pass_attn_bytes)
-		return n;
-	return ctx->pass_attn_bytes / per_row ?
-	       (uint32_t)(ctx->pass_attn_bytes / per_row) : 1;
-}
-
-/*
- * Can rows [0, r) run before rows [r, n) for every r?  Only if each
- * sequence's positions rise with the row index: then no row attends to a
- * position a later row stores.
- */
-static int rows_rise(const struct kllm_ctx *ctx, uint32_t n, const int32_t *pos,
-		     const int32_t *seq)
-{
-	int32_t *last = malloc(4ull * ctx->opts.n_seqs);
-	int ok = last != NULL;
-
-	for (uint32_t s = 0; ok && s < ctx->opts.n_seqs; s++)
-		last[s] = -1;
-	for (uint32_t i = 0; ok && i < n; i++) {
-		ok = pos[i] > last[seq[i]];
-		last[seq[i]] = pos[i];
-	}
-	free(last);
-	return ok;
-}
-
-/* The batch in passes of @per rows; each output's logits to its place. */
-static int forward_cpu_passes(struct kllm_ctx *ctx, uint32_t n, uint32_t per,
-			      const int32_t *tokens, const int32_t *pos,
-			      const int32_t *seq_ids, const int32_t *out_rows,
-			      uint32_t n_out, float *logits)
-{
-	const uint64_t row_bytes = 4ull * ctx->prog.n_vocab;
-	int32_t *rows = malloc(4ull * (n_out ? n_out : 1));
-	uint32_t *which = malloc(4ull * (n_out ? n_out : 1));
-	int ret = rows && which ? 0 : ctx_fail(ctx, -ENOMEM, "out of memory");
-
-	for (uint32_t a = 0; a < n && !ret; a += per) {
-		uint32_t len = n - a < per ? n - a : per, k = 0;
-
-		for (uint32_t o = 0; o < n_out; o++) {
-			if ((uint32_t)out_rows[o] < a || (uint32_t)out_rows[o] >= a + len)
-				continue;
-			rows[k] = out_rows[o] - (int32_t)a;
-			which[k++] = o;
-		}
-		ret = forward_cpu(ctx, len, tokens + a, pos + a, seq_ids + a, rows, k);
-		for (uint32_t j = 0; j < k && !ret; j++)
-			memcpy((char *)logits + which[j] * row_bytes,
-			       (char *)ctx->logits + j * row_bytes, row_bytes);
-	}
-	free(rows);
-	free(which);
-	return ret;
-}
-
 int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
 		 const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
 		 uint32_t n_out, float *logits)
 {
-	int32_t max_pos = 0;
-	uint32_t per;
+	const struct kllm_backend_batch b = {
+		.n_tokens = n_tokens, .n_out = n_out, .tokens = tokens, .pos = pos,
+		.seq = seq_ids, .out_rows = out_rows, .kv = ctx->kv };
 	int ret;
 
 	ctx->err[0] = 0;
 	ret = check_batch(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out);
 	if (ret)
 		return ret;
-	if (ctx->dev)
-		return forward_dev(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out,
-				   logits);
-	for (uint32_t i = 0; i < n_tokens; i++)
-		max_pos = pos[i] > max_pos ? pos[i] : max_pos;
-	per = pass_rows(ctx, n_tokens, max_pos);
-	if (per < n_tokens && rows_rise(ctx, n_tokens, pos, seq_ids))
-		return forward_cpu_passes(ctx, n_tokens, per, tokens, pos, seq_ids,
-					  out_rows, n_out, logits);
-	ret = forward_cpu(ctx, n_tokens, tokens, pos, seq_ids, out_rows, n_out);
-	if (!ret && n_out)
-		memcpy(logits, ctx->logits, 4ull * ctx->prog.n_vocab * n_out);
-	return ret;
-}
-
-/* One sequence's tokens in chunks on the device: all jobs in one go. */
-static int chunks_dev(struct kllm_ctx *ctx, uint32_t seq, uint32_t n,
-		      const int32_t *tokens, int32_t *pos, int32_t *zero, float *logits)
-{
-	const uint32_t mb = ctx->prog.max_batch, n_chunks = (n + mb - 1) / mb;
-	struct kllm_dev_batch *b = calloc(n_chunks, sizeof(*b));
-	const int32_t last_row[1] = { (int32_t)((n - 1) % mb) };
-	uint32_t kv = ctx->kv_bo[seq].handle;
-	int ret;
-
-	if (!b)
-		return ctx_fail(ctx, -ENOMEM, "out of memory");
-	for (uint32_t c = 0; c < n_chunks; c++) {
-		uint32_t off = c * mb, len = n - off < mb ? n - off : mb;
-
-		b[c] = (struct kllm_dev_batch){
-			.n_tokens = len, .n_outputs = c + 1 == n_chunks, .n_seqs = 1,
-			.tokens = tokens + off, .pos = pos + off, .seq = zero,
-			.out_rows = last_row, .kv = &kv };
-	}
-	ret = kllm_dev_forward_many(ctx->dev, b, n_chunks);
-	free(b);
-	if (ret)
-		return ctx_fail(ctx, ret, "device engine: %s", kllm_dev_strerror(ret));
-	memcpy(logits, kllm_dev_output(ctx->dev)->map, 4ull * ctx->prog.n_vocab);
-	return 0;
+	return ctx->be->ops->forward(ctx->be, &b, logits);
 }
 
 int kllm_forward_chunks(struct kllm_ctx *ctx, uint32_t seq, uint32_t pos0, uint32_t n,
 			const int32_t *tokens, float *logits)
 {
 	const uint32_t mb = ctx->prog.max_batch;
-	int32_t *pos, *zero, row;
+	int32_t *pos, *ids, row;
 	int ret = 0;
 
 	if (!n || seq >= ctx->opts.n_seqs)
 		return ctx_fail(ctx, -EINVAL, "%u tokens for sequence %u: out of range", n, seq);
 	pos = malloc(4ull * n);
-	zero = calloc(mb, 4);
-	if (!pos || !zero) {
+	ids = calloc(mb, 4);
+	if (!pos || !ids) {
 		ret = ctx_fail(ctx, -ENOMEM, "out of memory");
 		goto free_arrays;
 	}
 	for (uint32_t i = 0; i < n; i++)
 		pos[i] = (int32_t)(pos0 + i);
 	for (uint32_t i = 0; i < mb; i++)
-		zero[i] = (int32_t)seq;	/* the CPU path's sequence ids */
+		ids[i] = (int32_t)seq;	/* the chunks' sequence ids */
 	/* Everything checked (and the KV cache made) before anything runs. */
 	for (uint32_t off = 0; off < n && !ret; off += mb) {
 		uint32_t len = n - off < mb ? n - off : mb;
 
 		row = (int32_t)len - 1;
-		ret = check_batch(ctx, len, tokens + off, pos + off, zero, &row, 1);
+		ret = check_batch(ctx, len, tokens + off, pos + off, ids, &row, 1);
 	}
 	if (ret)
 		goto free_arrays;
-	if (ctx->dev) {
-		memset(zero, 0, 4ull * mb);	/* the job's own sequence index */
-		ret = chunks_dev(ctx, seq, n, tokens, pos, zero, logits);
+	if (ctx->be->ops->forward_many) {
+		ret = ctx->be->ops->forward_many(ctx->be, seq, n, tokens, pos, ctx->kv,
+						 logits);
 		goto free_arrays;
 	}
 	for (uint32_t off = 0; off < n && !ret; off += mb) {
 		uint32_t len = n - off < mb ? n - off : mb;
 
 		row = (int32_t)len - 1;
-		ret = kllm_forward(ctx, len, tokens + off, pos + off, zero, &row,
+		ret = kllm_forward(ctx, len, tokens + off, pos + off, ids, &row,
 				   off + len == n, logits);
 	}
 free_arrays:
 	free(pos);
-	free(zero);
+	free(ids);
 	return ret;
 }
 

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * seq.h - running a compiled model: a context holds the checked program
- * and the KV memory of its sequences, and runs it either in process (the
- * activation arena, scratch and a thread pool are then its own) or in the
- * kllm driver (engine_dev.h; the KV memory is then the device's buffer
+ * and the KV memory of its sequences, and runs it on a backend
+ * (backend.h): in process (backend_cpu.c: the activation arena, scratch
+ * and a thread pool are then its own) or in the kllm driver
+ * (backend_dev.c, engine_dev.h; the KV memory is then the device's buffer
  * objects, mapped here); kllm_forward() runs one batch of tokens.
  *
- * The engine is chosen once, at kllm_ctx_create, by the environment:
+ * The backend is chosen once, at kllm_ctx_create, by the environment:
  * KLLM_ENGINE=cpu, dev (the driver, else an error saying why) or auto
  * (the default: the driver when this library has the device engine, the
  * model was loaded from a file and a kllm node opens; else the CPU; a
@@ -93,5 +94,11 @@ const char *kllm_ctx_error(const struct kllm_ctx *ctx);
 const char *kllm_ctx_engine_name(const struct kllm_ctx *ctx);
 /* The device engine, or NULL on the CPU (for kllm_dev_run_many users). */
 struct kllm_dev *kllm_ctx_dev(const struct kllm_ctx *ctx);
+/*
+ * Does kllm_forward_chunks hand all its chunks over at once (the device:
+ * one submission, nothing to stop between them)?  0: it runs them one
+ * after the other, as kllm_forward would.
+ */
+int kllm_ctx_chunks_at_once(const struct kllm_ctx *ctx);
 
 #endif /* KLLM_RUNTIME_SEQ_H */

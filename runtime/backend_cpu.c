@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: MIT
+/*
+ * backend_cpu.c - the CPU backend (backend.h): the program runs in this
+ * process (engine_cpu.c) on the context's own thread pool, activation
+ * arena and scratch; KV memory is anonymous memory of ours.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "backend.h"
+#include "cpu.h"
+#include "engine_cpu.h"
+#include "kllm_prog_lower.h"
+#include "pool.h"
+
+struct cpu_backend {
+	struct kllm_backend base;
+	const struct kllm_backend_env *env;
+	const struct kllm_compiled *c;
+	uint32_t n_seqs;
+	struct kllm_pool *pool;
+	void *act;
+	float *logits;		/* max_batch rows: outputs need 32-byte alignment */
+	void *scratch;
+	uint64_t scratch_size;
+	struct kllm_prog_mem buf[KLLM_PROG_MAX_BUFFERS];
+	/* The program's largest attention, for sizing a pass (has_attn). */
+	struct kk_op attn;
+	int has_attn;
+	uint64_t pass_attn_bytes;	/* PASS_ATTN_BYTES, or KLLM_PASS_ATTN_BYTES */
+};
+
+#define CPU(b) ((struct cpu_backend *)(b))
+
+static int __attribute__((format(printf, 3, 4)))
+cpu_fail(struct cpu_backend *cb, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cb->env->err, cb->env->errlen, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/*
+ * Zeroed memory, 64-byte aligned.  Big buffers (activations, scratch, KV
+ * caches, logits) are sized for the worst case (max_batch, n_ctx) but
+ * mostly used far less: they come from mmap, whose pages stay unallocated
+ * (zero) until touched, so only what a run uses becomes resident.
+ */
+#define BIG_ALLOC (1u << 20)
+
+static void *alloc_zero(uint64_t n)
+{
+	void *p = NULL;
+
+	if (n > SIZE_MAX)
+		return NULL;
+	if (n >= BIG_ALLOC) {
+		p = mmap(NULL, (size_t)n, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		return p == MAP_FAILED ? NULL : p;
+	}
+	if (posix_memalign(&p, 64, n ? (size_t)n : 64))
+		return NULL;
+	memset(p, 0, (size_t)n);
+	return p;
+}
+
+static void free_zero(void *p, uint64_t n)
+{
+	if (p && n >= BIG_ALLOC)
+		munmap(p, (size_t)n);
+	else
+		free(p);
+}
+
+/*
+ * Attention keeps a partial result per (row, span of positions, head) in
+ * the scratch until its rows are combined, so a big batch deep into a long
+ * context touches a lot of it: 256 rows at 2048 positions of a 1.1B model,
+ * 138 MB.  Such a batch runs as consecutive passes of at most this many
+ * bytes of partials.  kllm is batch-invariant, so the bits are the same.
+ */
+#define PASS_ATTN_BYTES (16ull << 20)
+
+static void cpu_close(struct kllm_backend *b)
+{
+	struct cpu_backend *cb = CPU(b);
+
+	if (!cb)
+		return;
+	free_zero(cb->act, cb->c->act_size);
+	free_zero(cb->logits, 4ull * cb->c->n_vocab * cb->c->max_batch);
+	free_zero(cb->scratch, cb->scratch_size);
+	kllm_pool_destroy(cb->pool);
+	free(cb);
+}
+
+/* The in-process engine's memory and threads. */
+static int cpu_open(struct kllm_backend **out, const struct kllm_backend_env *env,
+		    int want_auto)
+{
+	const struct kllm_compiled *c = env->prog;
+	struct cpu_backend *cb;
+	const char *s;
+	int ret;
+
+	(void)want_auto;	/* always to be had */
+	*out = NULL;
+	cb = calloc(1, sizeof(*cb));
+	if (!cb)
+		return kllm_backend_fail(env, -ENOMEM, "out of memory");
+	cb->base.ops = &kllm_backend_cpu_ops;
+	cb->env = env;
+	cb->c = c;
+	cb->n_seqs = env->opts->n_seqs;
+	ret = kllm_pool_create(env->opts->n_threads ? env->opts->n_threads :
+			       kllm_cpu_count(), &cb->pool);
+	if (ret) {
+		ret = cpu_fail(cb, ret, "thread pool: %s", strerror(-ret));
+		goto fail;
+	}
+	cb->act = alloc_zero(c->act_size);
+	cb->logits = alloc_zero(4ull * c->n_vocab * c->max_batch);
+	if (!cb->act || !cb->logits) {
+		ret = cpu_fail(cb, -ENOMEM, "out of memory for activations");
+		goto fail;
+	}
+	cb->buf[c->b_weights] = (struct kllm_prog_mem){ (void *)env->m->data,
+							c->weights_size };
+	cb->buf[c->b_act] = (struct kllm_prog_mem){ cb->act, c->act_size };
+	cb->has_attn = !kllm_prog_attn_shape(env->info, &cb->attn);
+	cb->pass_attn_bytes = PASS_ATTN_BYTES;
+	s = getenv("KLLM_PASS_ATTN_BYTES");	/* tests: force small passes */
+	if (s && *s)
+		cb->pass_attn_bytes = strtoull(s, NULL, 0);
+	*out = &cb->base;
+	return 0;
+fail:
+	cpu_close(&cb->base);
+	return ret;
+}
+
+static const char *cpu_name(const struct kllm_backend *b)
+{
+	(void)b;
+	return "cpu";
+}
+
+static int cpu_kv_alloc(struct kllm_backend *b, uint32_t seq, uint64_t size,
+			struct kllm_prog_mem *kv)
+{
+	(void)seq;
+	kv->base = alloc_zero(size);
+	if (!kv->base)
+		return cpu_fail(CPU(b), -ENOMEM, "out of memory for a KV cache");
+	kv->size = size;
+	return 0;
+}
+
+static void cpu_kv_free(struct kllm_backend *b, uint32_t seq, struct kllm_prog_mem *kv)
+{
+	(void)b, (void)seq;
+	free_zero(kv->base, kv->size);
+	*kv = (struct kllm_prog_mem){ NULL, 0 };
+}
+
+/* Scratch for the SIMD path selected now (it may change between runs). */
+static int ensure_scratch(struct cpu_backend *cb)
+{
+	uint64_t need = kllm_prog_scratch_bytes(cb->env->info);
+
+	if (need <= cb->scratch_size && cb->scratch)
+		return 0;
+	free_zero(cb->scratch, cb->scratch_size);
+	cb->scratch_size = 0;
+	cb->scratch = alloc_zero(need);
+	if (!cb->scratch)
+		return cpu_fail(cb, -ENOMEM, "out of memory for scratch");
+	cb->scratch_size = need;
+	return 0;
+}
+
+/* One pass of the in-process engine: outputs land in cb->logits. */
+static int forward_pass(struct cpu_backend *cb, uint32_t n_tokens, const int32_t *tokens,
+			const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
+			uint32_t n_out, const struct kllm_prog_mem *kv)
+{
+	const struct kllm_compiled *c = cb->c;
+	struct kllm_prog_bindings bind = { .buf = cb->buf };
+	struct kllm_prog_batch batch = {
+		.n_tokens = n_tokens, .n_outputs = n_out, .tokens = tokens,
+		.pos = pos, .seq = seq_ids, .out_rows = out_rows,
+		.n_seqs = cb->n_seqs, .kv = kv };
+	struct kllm_prog_err perr;
+	char msg[160];
+	int ret;
+
+	ret = ensure_scratch(cb);
+	if (ret)
+		return ret;
+	cb->buf[c->b_logits] = (struct kllm_prog_mem){ cb->logits,
+		4ull * c->n_vocab * n_out };
+	bind.scratch = cb->scratch;
+	bind.scratch_size = cb->scratch_size;
+	ret = kllm_engine_cpu_run(cb->env->info, &bind, &batch, cb->pool, &perr);
+	if (ret == -EINVAL) {
+		kllm_prog_err_format(&perr, msg, sizeof(msg));
+		return cpu_fail(cb, ret, "engine: %s", msg);
+	}
+	if (ret)
+		return cpu_fail(cb, ret, "engine: %s", strerror(-ret));
+	return 0;
+}
+
+/* Rows per pass for a batch reaching position @max_pos (n if no limit). */
+static uint32_t pass_rows(const struct cpu_backend *cb, uint32_t n, int32_t max_pos)
+{
+	struct kk_op op = cb->attn;
+	uint64_t per_row;
+
+	if (!cb->has_attn || n == 1)
+		return n;
+	op.attention.rows = 1;
+	if (!op.attention.max_ctx || (uint32_t)max_pos + 1 < op.attention.max_ctx)
+		op.attention.max_ctx = (uint32_t)max_pos + 1;
+	per_row = kk_op_scratch_size(&op);
+	if (!per_row || (uint64_t)n * per_row <= cb->pass_attn_bytes)
+		return n;
+	return cb->pass_attn_bytes / per_row ?
+	       (uint32_t)(cb->pass_attn_bytes / per_row) : 1;
+}
+
+/*
+ * Can rows [0, r) run before rows [r, n) for every r?  Only if each
+ * sequence's positions rise with the row index: then no row attends to a
+ * position a later row stores.
+ */
+static int rows_rise(const struct cpu_backend *cb, uint32_t n, const int32_t *pos,
+		     const int32_t *seq)
+{
+	int32_t *last = malloc(4ull * cb->n_seqs);
+	int ok = last != NULL;
+
+	for (uint32_t s = 0; ok && s < cb->n_seqs; s++)
+		last[s] = -1;
+	for (uint32_t i = 0; ok && i < n; i++) {
+		ok = pos[i] > last[seq[i]];
+		last[seq[i]] = pos[i];
+	}
+	free(last);
+	return ok;
+}
+
+/* The batch in passes of @per rows; each output's logits to its place. */
+static int forward_passes(struct cpu_backend *cb, uint32_t per,
+			  const struct kllm_backend_batch *bt, float *logits)
+{
+	const uint64_t row_bytes = 4ull * cb->c->n_vocab;
+	const uint32_t n = bt->n_tokens, n_out = bt->n_out;
+	int32_t *rows = malloc(4ull * (n_out ? n_out : 1));
+	uint32_t *which = malloc(4ull * (n_out ? n_out : 1));
+	int ret = rows && which ? 0 : cpu_fail(cb, -ENOMEM, "out of memory");
+
+	for (uint32_t a = 0; a < n && !ret; a += per) {
+		uint32_t len = n - a < per ? n - a : per, k = 0;
+
+		for (uint32_t o = 0; o < n_out; o++) {
+			if ((uint32_t)bt->out_rows[o] < a ||
+			    (uint32_t)bt->out_rows[o] >= a + len)
+				continue;
+			rows[k] = bt->out_rows[o] - (int32_t)a;
+			which[k++] = o;
+		}
+		ret = forward_pass(cb, len, bt->tokens + a, bt->pos + a, bt->seq + a,
+				   rows, k, bt->kv);
+		for (uint32_t j = 0; j < k && !ret; j++)
+			memcpy((char *)logits + which[j] * row_bytes,
+			       (char *)cb->logits + j * row_bytes, row_bytes);
+	}
+	free(rows);
+	free(which);
+	return ret;
+}
+
+static int cpu_forward(struct kllm_backend *b, const struct kllm_backend_batch *bt,
+		       float *logits)
+{
+	struct cpu_backend *cb = CPU(b);
+	int32_t max_pos = 0;
+	uint32_t per;
+	int ret;
+
+	for (uint32_t i = 0; i < bt->n_tokens; i++)
+		max_pos = bt->pos[i] > max_pos ? bt->pos[i] : max_pos;
+	per = pass_rows(cb, bt->n_tokens, max_pos);
+	if (per < bt->n_tokens && rows_rise(cb, bt->n_tokens, bt->pos, bt->seq))
+		return forward_passes(cb, per, bt, logits);
+	ret = forward_pass(cb, bt->n_tokens, bt->tokens, bt->pos, bt->seq, bt->out_rows,
+			   bt->n_out, bt->kv);
+	if (!ret && bt->n_out)
+		memcpy(logits, cb->logits, 4ull * cb->c->n_vocab * bt->n_out);
+	return ret;
+}
+
+const struct kllm_backend_ops kllm_backend_cpu_ops = {
+	.kind = "cpu",
+	.open = cpu_open,
+	.close = cpu_close,
+	.name = cpu_name,
+	.kv_alloc = cpu_kv_alloc,
+	.kv_free = cpu_kv_free,
+	.forward = cpu_forward,
+	.forward_many = NULL,	/* chunk by chunk, so that kllm_abort stops between */
+};
