@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench.h - shared pieces of kllm-bench: one file per mode (kernels.c,
- * pp_tg.c, batched.c, compare.c, submit.c, serve.c), helpers in common.c
- * (shapes, timing, options) and lm.c (whole models in process).
+ * pp_tg.c, batched.c, compare.c, submit.c, serve.c, http.c), helpers in
+ * common.c (shapes, timing, options) and lm.c (whole models in process).
  */
 #ifndef KLLM_BENCH_H
 #define KLLM_BENCH_H
@@ -47,6 +47,8 @@ int bench_submit_main(int argc, char **argv);	/* submit.c */
 void bench_submit_usage(void);
 int bench_serve_main(int argc, char **argv);	/* serve.c */
 void bench_serve_usage(void);
+int bench_http_main(int argc, char **argv);	/* http.c */
+void bench_http_usage(void);
 
 /* ------------------------------------------------------------ output */
 

@@ -27,6 +27,8 @@ static const struct bench_mode modes[] = {
 	  bench_submit_main, bench_submit_usage },
 	{ "serve", "client processes of priority classes: TTFT and per-token latency p50/p99",
 	  bench_serve_main, bench_serve_usage },
+	{ "http", "streaming clients against an OpenAI-compatible server: TTFT, tokens/s",
+	  bench_http_main, bench_http_usage },
 };
 
 #define N_MODES (sizeof(modes) / sizeof(modes[0]))
