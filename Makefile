@@ -363,6 +363,17 @@ else
 	@echo "module: not built in a cross build"
 endif
 
+# kllm.ko for Debian's arm64 kernel, cross-built on any host: the newest
+# arm64 kernel of ARM64_SERIES (6.12, or 6.1) downloaded and unpacked under
+# ~/.cache/kllm/arm64-kernel by tools/deps-arm64-kernel.sh, the module in
+# $(BUILD)/kmod-arm64-<release>/kllm.ko (kmod/build.sh; docs/DRIVER.md, "arm64").
+ARM64_SERIES ?= 6.12
+.PHONY: module-arm64
+module-arm64:
+	+@out=$$($(SRCDIR)/tools/deps-arm64-kernel.sh $(ARM64_SERIES)) || exit 1; \
+	echo "$$out"; \
+	$(SRCDIR)/kmod/build.sh "$${out##* }" "$(abspath $(BUILD))"
+
 .PHONY: modules_install dkms vm-check-debug install-driver-files uninstall-driver
 
 # Install kllm.ko for KDIR's kernel (under updates/) and the driver's files

@@ -30,8 +30,8 @@
 #include <linux/slab.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
-#include <asm/fpu/api.h>
 
+#include "kllm_fpu_host.h"
 #include "kllm_job.h"
 #include "kllm_share.h"
 
@@ -135,9 +135,9 @@ static void kllm_run_chunk(struct kllm_engine *eng, kk_range_fn fn, void *arg,
 {
 	u64 t0 = local_clock();
 
-	kernel_fpu_begin();
+	kllm_fpu_begin();
 	fn(arg, begin, end);
-	kernel_fpu_end();
+	kllm_fpu_end();
 	kllm_note_section(eng, t0);
 }
 

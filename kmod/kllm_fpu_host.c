@@ -2,7 +2,8 @@
 /*
  * kllm_fpu_host.c - kernel home of kernels/.
  *
- * kernel_fpu_begin() disables preemption, so each section is one chunk of
+ * An FPU section (kllm_fpu_begin: kernel_fpu_begin() on x86-64,
+ * kernel_neon_begin() on arm64) disables preemption, so each is one chunk of
  * an op (kk_op_chunk_items() keeps a chunk well under 100 us natively) and
  * we cond_resched() between chunks.  The multi-threaded engine (kernel
  * threads meeting at barriers) builds on the same per-chunk bracket.
@@ -10,7 +11,6 @@
  * code in non-FPU units.
  */
 #include <linux/sched.h>
-#include <asm/fpu/api.h>
 
 #include "kllm_fpu_host.h"
 
@@ -21,9 +21,9 @@ static void kllm_serial_parallel_for(void *ctx, kk_range_fn fn, void *arg,
 
 	for (begin = 0; begin < n_items; begin = end) {
 		end = n_items - begin > chunk ? begin + chunk : n_items;
-		kernel_fpu_begin();
+		kllm_fpu_begin();
 		fn(arg, begin, end);
-		kernel_fpu_end();
+		kllm_fpu_end();
 		cond_resched();
 	}
 }
@@ -43,8 +43,8 @@ int kllm_fpu_simd_select(u32 simd)
 {
 	int ret;
 
-	kernel_fpu_begin();
+	kllm_fpu_begin();
 	ret = kk_simd_select(simd);
-	kernel_fpu_end();
+	kllm_fpu_end();
 	return ret;
 }

@@ -7,9 +7,6 @@
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/string.h>
-#ifdef CONFIG_ARM64
-#include <asm/hwcap.h>
-#endif
 
 #include "kllm_drv.h"
 #include "kllm_fpu_host.h"
@@ -24,11 +21,7 @@ static int __init kllm_init(void)
 	int want, ret;
 	u32 mask;
 
-#ifdef CONFIG_ARM64
-	mask = kk_simd_available(cpu_get_elf_hwcap());
-#else
-	mask = kk_simd_available(0);
-#endif
+	mask = kk_simd_available(kllm_cpu_hwcap());
 
 	if (!strcmp(simd, "auto")) {
 		want = kk_simd_best(mask);

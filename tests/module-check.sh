@@ -14,12 +14,14 @@ export PATH=$PATH:/sbin:/usr/sbin
 
 # FPU discipline.  gcc may use vector registers anywhere in an object built
 # with SIMD flags (a vectorised loop, an inlined memcpy or struct copy), and
-# such code is safe only between kernel_fpu_begin() and kernel_fpu_end().
+# such code is safe only between kernel_fpu_begin() and kernel_fpu_end()
+# (kernel_neon_begin/end on arm64).
 # So, object by object:
 #   (a) a symbol defined in a SIMD object may be referenced from a non-SIMD
 #       object only as one of the entry points below, each called only
 #       inside an FPU section;
-#   (b) a non-SIMD object uses no vector (or x87/MMX) register at all.
+#   (b) a non-SIMD object uses no vector (or x87/MMX) register at all;
+#   (c) only kernels/ objects are SIMD (the kernel enters kmod/ anywhere).
 # Which objects are SIMD is read back from the flags Kbuild compiled each
 # with (its .o.cmd), so Kbuild's kk_nofpu list is the only list of them.
 #
@@ -43,7 +45,20 @@ mod_objs()
 	done < "$1/kllm.mod"
 }
 
+# The tree's architecture (x86_64 or aarch64: an arm64 module cross-built
+# by `make module-arm64`), and binutils that read its objects.
+tree_arch()
+{
+	case $(od -An -tu2 -j18 -N2 "$1/kllm.ko" | tr -d ' ') in
+	183) echo aarch64 ;;
+	*) echo x86_64 ;;
+	esac
+}
+
 # 0 if object $1 was compiled with SIMD flags, 1 if not, 2 if unknown.
+# x86-64: SSE/AVX flags; arm64: the kernel builds everything with
+# -mgeneral-regs-only (no FP/SIMD registers at all) and Kbuild removes it
+# from the FPU units only.
 is_simd()
 {
 	local cmd
@@ -51,7 +66,27 @@ is_simd()
 	cmd=$(dirname "$1")/.$(basename "$1").cmd
 	[ -e "$cmd" ] || return 2
 	# (grep without -q: under pipefail an early exit would fail the pipe)
-	head -1 "$cmd" | grep -E -- ' -m(hard-float|sse|avx)' > /dev/null
+	if [ "$arch" = aarch64 ]; then
+		if head -1 "$cmd" | grep -E -- ' -mgeneral-regs-only( |$)' > /dev/null; then
+			return 1
+		fi
+	else
+		head -1 "$cmd" | grep -E -- ' -m(hard-float|sse|avx)' > /dev/null
+	fi
+}
+
+# 0 if object $1's code names a vector or FP register.
+uses_vregs()
+{
+	if [ "$arch" = aarch64 ]; then
+		# operands only (field 4), without branch targets ("d4 <sym+0x8>")
+		# and comments: b, h, s, d, q registers 0-31 and v0-31
+		"${xbin}objdump" -d "$1" | awk -F '\t' 'NF >= 4 { print $4 }' |
+			sed 's/[0-9a-f]* *<[^>]*>//g; s|//.*||' |
+			grep -E '(^|[^[:alnum:]_])([bhsdq]|v)([0-9]|[12][0-9]|3[01])([^[:alnum:]_]|$)' > /dev/null
+	else
+		objdump -d "$1" | grep -E '%([xyz]mm[0-9]|mm[0-7]|st\b|st\()' > /dev/null
+	fi
 }
 
 fpu_check()
@@ -59,9 +94,21 @@ fpu_check()
 	local tree=$1 o rel sym e defs bad=0 simd=() plain=()
 
 	[ -e "$tree/kllm.mod" ] || { echo "$tree: no kllm.mod"; return 1; }
+	arch=$(tree_arch "$tree")
+	xbin=
+	if [ "$arch" = aarch64 ] && [ "$(uname -m)" != aarch64 ]; then
+		xbin=aarch64-linux-gnu-
+		command -v "${xbin}objdump" > /dev/null ||
+			{ echo "$tree: arm64 module, no ${xbin}objdump (binutils-aarch64-linux-gnu)"; return 1; }
+	fi
 	while read -r o; do
 		if is_simd "$o"; then
 			simd+=("$o")
+			# the kernel calls into kmod/ and uapi/ anywhere: plain only
+			case ${o#"$tree"/} in
+			kernels/*) ;;
+			*) echo "${o#"$tree"/}: built with SIMD flags outside kernels/"; bad=1 ;;
+			esac
 		elif [ $? -eq 1 ]; then
 			plain+=("$o")
 		else
@@ -72,26 +119,26 @@ fpu_check()
 		echo "$tree: no SIMD or no plain objects: cannot read the flags"
 		return 1
 	fi
-	defs=$(nm --defined-only -g "${simd[@]}" | awk 'NF == 3 { print $3 }' | sort -u)
+	defs=$("${xbin}nm" --defined-only -g "${simd[@]}" | awk 'NF == 3 { print $3 }' | sort -u)
 	for e in $fpu_entries; do
 		grep -qx -- "${e%%:*}" <<< "$defs" ||
 			{ echo "$tree: FPU entry ${e%%:*} is not in a SIMD object"; bad=1; }
 	done
 	for o in "${plain[@]}"; do
 		rel=${o#"$tree"/}
-		for sym in $(nm -u "$o" | awk '{ print $NF }' | sort -u | comm -12 - <(echo "$defs")); do
+		for sym in $("${xbin}nm" -u "$o" | awk '{ print $NF }' | sort -u | comm -12 - <(echo "$defs")); do
 			case " $fpu_entries " in
 			*" $sym:$rel "*) continue ;;
 			esac
 			echo "$rel: references $sym (SIMD object) outside the FPU entry points"
 			bad=1
 		done
-		if objdump -d "$o" | grep -E '%([xyz]mm[0-9]|mm[0-7]|st\b|st\()' > /dev/null; then
+		if uses_vregs "$o"; then
 			echo "$rel: uses vector registers but is built without SIMD flags"
 			bad=1
 		fi
 	done
-	[ $bad -eq 0 ] && echo "fpu-check: $tree: ${#plain[@]} plain objects reach ${#simd[@]} SIMD objects only via: $fpu_entries"
+	[ $bad -eq 0 ] && echo "fpu-check: $tree ($arch): ${#plain[@]} plain objects reach ${#simd[@]} SIMD objects only via: $fpu_entries"
 	return $bad
 }
 
