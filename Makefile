@@ -151,7 +151,7 @@ endif
 ifeq ($(SERVE_OK),1)
 SERVE_CFLAGS := -DKLLM_HAVE_SERVE $(shell $(PKG_CONFIG) --cflags libmicrohttpd json-c libcurl)
 SERVE_LIBS := $(shell $(PKG_CONFIG) --libs libmicrohttpd json-c libcurl)
-$(BUILD)/obj/tools/kllm-serve/%.o $(BUILD)/obj/tools/kllm-bench/http%.o: BASE_CFLAGS += $(SERVE_CFLAGS)
+$(BUILD)/obj/tools/kllm-serve/%.o $(BUILD)/obj/tools/kllm-bench/http.o $(BUILD)/obj/tools/kllm-bench/http_%.o: BASE_CFLAGS += $(SERVE_CFLAGS)
 $(BUILD)/bin/kllm-serve $(BUILD)/bin/kllm-bench: LDLIBS += $(SERVE_LIBS)
 else ifeq ($(SERVE),1)
 ifeq ($(filter clean deps,$(MAKECMDGOALS)),)

@@ -147,7 +147,7 @@ refused 2 "^kllm-bench serve: unknown option -c " serve -m "$model" -c interacti
 refused 2 "^kllm-bench: unknown mode 'bogus' (see --help)" bogus
 refused 2 "^kllm-bench: no mode given (see --help)"
 # --help of every mode on stdout, status 0; --version
-for mode in kernels pp tg batched compare submit serve; do
+for mode in kernels pp tg batched compare submit serve http; do
 	"$bin/kllm-bench" $mode --help >"$tmp/help.out" 2>"$tmp/help.err" &&
 		grep -q "^usage: kllm-bench $mode " "$tmp/help.out" && [ ! -s "$tmp/help.err" ] ||
 		{ echo "bench-smoke: kllm-bench $mode --help"; exit 1; }
@@ -277,3 +277,31 @@ else:
     assert rc == 0, (rc, err)
 print("bench-smoke: submit %d rows ok (device: %s)" % (len(rows), dev))
 PY
+
+# kllm-bench http against a real kllm-serve on loopback (the tiny model):
+# 2 clients, 2 requests each, every request answered, JSON with the keys.
+if [ -x "$bin/kllm-serve" ]; then
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	"$bin/kllm-serve" -m "$model" --alias tiny -t 1 -np 2 --port "$port" >/dev/null 2>"$tmp/serve.log" &
+	spid=$!
+	for _ in $(seq 50); do
+		curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	rc=0
+	"$bin/kllm-bench" http --url "http://127.0.0.1:$port/v1" -m tiny -c 2 -n 2 \
+		--max-tokens 8 --prompt-tokens 16 --ignore-eos --json >"$tmp/http.json" \
+		2>"$tmp/http.err" || rc=$?
+	kill "$spid"
+	wait "$spid" 2>/dev/null || true
+	[ $rc -eq 0 ] && python3 - "$tmp/http.json" <<'PY' || { echo "bench-smoke: kllm-bench http (rc $rc)"; cat "$tmp/http.err"; tail -5 "$tmp/serve.log"; exit 1; }
+import json, sys
+d = json.load(open(sys.argv[1]))
+runs = d if isinstance(d, list) else d.get("runs", [d])
+r = runs[-1]
+for k in ("ttft_p50_ms", "ttft_p99_ms", "tok_p50_ms", "tok_p99_ms", "tps"):
+    assert k in r, k
+assert r["errors"] == 0 and r["requests"] == 4 and r["completion_tokens"] == 32, r
+print("bench-smoke: http 2 clients x 2 requests against kllm-serve ok (%.1f tok/s)" % r["tps"])
+PY
+fi

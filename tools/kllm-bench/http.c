@@ -84,6 +84,8 @@ int bench_http_main(int argc, char **argv)
 
 #else /* KLLM_HAVE_SERVE */
 
+#include <curl/curl.h>
+
 /* ------------------------------------------------------------ report */
 
 static void print_table(const struct hopts *o, const struct hresult *res, int n)
