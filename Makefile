@@ -374,7 +374,7 @@ module-arm64:
 	echo "$$out"; \
 	$(SRCDIR)/kmod/build.sh "$${out##* }" "$(abspath $(BUILD))"
 
-.PHONY: modules_install dkms vm-check-debug install-driver-files uninstall-driver
+.PHONY: modules_install dkms vm-check-debug vm-check-arm64 install-driver-files uninstall-driver
 
 # Install kllm.ko for KDIR's kernel (under updates/) and the driver's files
 # (install-driver-files, below); INSTALL_MOD_PATH= (or DESTDIR=) stages both
@@ -533,6 +533,13 @@ run:
 # kllm.ko under QEMU on bookworm's 6.1 and 6.12 (tools/deps-vm.sh installs them).
 vm-check:
 	$(SRCDIR)/tests/vm/run.sh
+
+# kllm.ko on Debian's arm64 6.12 in qemu-system-aarch64 (TCG): load, node,
+# SIMD path, unload, and the guest suites that need no model files
+# (tests/vm/arm64-smoke.sh; VM_ONLY= picks others, ARM64_SERIES=6.1).
+VM_ARM64_SUITES ?= job drm share sched abuse fuzz
+vm-check-arm64:
+	VM_ONLY="$(VM_ARM64_SUITES)" $(SRCDIR)/tests/vm/arm64-smoke.sh $(ARM64_SERIES)
 
 # The same guest tests on a debug 6.12 (lockdep, KASAN, kmemleak,
 # atomic-sleep checks) built once into ~/.cache/kllm/debug-kernel.

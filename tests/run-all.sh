@@ -116,6 +116,13 @@ else
 	skip vm-check "no qemu-system-x86_64 to boot the target kernels"
 fi
 
+# kllm.ko cross-built for Debian's arm64 6.12, in qemu-system-aarch64.
+if command -v qemu-system-aarch64 >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null; then
+	stage vm-check-arm64 $MAKE -s vm-check-arm64
+else
+	skip vm-check-arm64 "no qemu-system-aarch64 or aarch64 cross compiler (tools/deps.sh installs them)"
+fi
+
 # The same guest suites on a 6.12 with lockdep, KASAN, kmemleak and
 # atomic-sleep checks, built once from linux-source-6.12 (about 15-25 min
 # on two cores, then cached in ~/.cache/kllm/debug-kernel).

@@ -59,8 +59,10 @@ SRC
 
 # systemd and udev: guest_pkg packs Debian's systemd-sysusers, udevadm and
 # systemd-udevd into the guest and runs them on the driver's files.
-pkgs=(qemu-system-x86 busybox-static cpio kmod xz-utils linux-image-amd64 linux-headers-amd64
-	dkms libdrm-dev check systemd udev)
+# qemu-system-arm: the arm64 guest (make vm-check-arm64; its kernel and
+# busybox come from tools/deps-arm64-kernel.sh).
+pkgs=(qemu-system-x86 qemu-system-arm busybox-static cpio kmod xz-utils linux-image-amd64
+	linux-headers-amd64 dkms libdrm-dev check systemd udev)
 # make vm-check-debug builds a debug 6.12 from Debian's source package.
 if [ "${VM_DEBUG:-0}" = 1 ]; then
 	pkgs+=(linux-source-6.12 bc flex bison libelf-dev libssl-dev)
