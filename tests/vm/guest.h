@@ -181,7 +181,8 @@ static inline int vm_as_nobody(int (*fn)(void *), void *arg)
 	return WEXITSTATUS(status);
 }
 
-/* Does /proc/cpuinfo list @flag for the first CPU? */
+/* Does /proc/cpuinfo list @flag for the first CPU ("flags" on x86-64,
+ * "Features" on arm64)? */
 static inline int vm_cpu_has(const char *flag)
 {
 	char line[8192], pat[64];
@@ -192,7 +193,7 @@ static inline int vm_cpu_has(const char *flag)
 		return 0;
 	snprintf(pat, sizeof(pat), " %s", flag);
 	while (fgets(line, sizeof(line) - 1, f)) {
-		if (strncmp(line, "flags", 5))
+		if (strncmp(line, "flags", 5) && strncmp(line, "Features", 8))
 			continue;
 		line[strcspn(line, "\n")] = ' ';
 		strcat(line, " ");
