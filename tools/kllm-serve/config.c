@@ -19,6 +19,8 @@
  *   threads         integer  compute threads (default 0: every CPU)
  *   ctx_size        integer  default context per sequence (default 4096)
  *   parallel        integer  concurrent sequences per model (default 4)
+ *   batch_size      integer  tokens per engine step, decodes and prefill
+ *                            chunks together (default 64)
  *   max_queue       integer  requests queued per model (default 64; 429 beyond)
  *   idle_unload     integer  seconds before an idle model is unloaded (0: never)
  *   mem_budget      integer or string  bytes of weights + KV loaded at once,
@@ -83,6 +85,7 @@ void sv_config_defaults(struct sv_config *cfg)
 	cfg->max_body = SV_MAX_BODY_DEFAULT;
 	cfg->n_ctx = 4096;
 	cfg->n_parallel = 4;
+	cfg->max_batch = 64;
 	cfg->max_queue = 64;
 	cfg->prefix_keep = 4;
 	snprintf(cfg->anon.name, sizeof(cfg->anon.name), "anonymous");
@@ -579,6 +582,7 @@ static int load_scalars(struct ctx *c, struct json_object *root, struct sv_confi
 	TRY(get_u32(c, root, "threads", &cfg->n_threads));
 	TRY(get_u32(c, root, "ctx_size", &cfg->n_ctx));
 	TRY(get_u32(c, root, "parallel", &cfg->n_parallel));
+	TRY(get_u32(c, root, "batch_size", &cfg->max_batch));
 	TRY(get_u32(c, root, "max_queue", &cfg->max_queue));
 	TRY(get_u32(c, root, "idle_unload", &cfg->idle_unload_s));
 	TRY(get_u32(c, root, "prefix_keep", &cfg->prefix_keep));
@@ -614,7 +618,7 @@ static int load_scalars(struct ctx *c, struct json_object *root, struct sv_confi
 int sv_config_load(const char *path, struct sv_config *cfg)
 {
 	static const char *const known[] = { "host", "port", "unix", "max_conns", "timeout",
-		"max_body", "threads", "ctx_size", "parallel", "max_queue", "idle_unload",
+		"max_body", "threads", "ctx_size", "parallel", "batch_size", "max_queue", "idle_unload",
 		"mem_budget", "prefix_keep", "public_prefixes", "api_key_file", "log_format",
 		"models", "apps", "anonymous", "upstream", NULL };
 	struct ctx c = { .file = path, .where = "" };

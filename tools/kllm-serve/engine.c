@@ -24,7 +24,6 @@
 
 #include "engine.h"
 
-#define SV_MAX_BATCH 256
 
 /* ------------------------------------------------------------------ */
 /* Jobs                                                                */
@@ -616,7 +615,7 @@ int sv_eng_start(struct sv_model *m, const char *app, enum sv_prio prio,
 	kllm_engine_default_params(&ep);
 	ep.n_seqs = g->max_act + g->max_held;
 	ep.n_ctx = m->n_ctx;
-	ep.max_batch = SV_MAX_BATCH;
+	ep.max_batch = sv_cfg->max_batch ? sv_cfg->max_batch : 64;
 	ep.n_threads = sv_mcfg->n_threads;
 	ep.priority = kllm_prio(prio);
 	ret = kllm_engine_create(m->llm, &ep, &g->e);

@@ -46,6 +46,8 @@ static const char usage[] =
 "  -t, --threads N           compute threads (default 0: every CPU)\n"
 "  -c, --ctx-size N          context per sequence (default 4096)\n"
 "  -np, --parallel N         concurrent sequences per model (default 4)\n"
+"  -b, --batch-size N        tokens per engine step: running decodes and prefill\n"
+"                            chunks of new prompts (default 64)\n"
 "      --max-queue N         queued requests per model (default 64; then 429)\n"
 "      --api-key KEY         accept this API key (repeatable)\n"
 "      --api-key-file FILE   accept the keys in FILE, one a line\n"
@@ -83,6 +85,7 @@ static const struct option longopts[] = {
 	{ "ctx-size", required_argument, NULL, 'c' },
 	{ "np", required_argument, NULL, O_NP },
 	{ "parallel", required_argument, NULL, O_NP },
+	{ "batch-size", required_argument, NULL, 'b' },
 	{ "max-queue", required_argument, NULL, O_MAX_QUEUE },
 	{ "api-key", required_argument, NULL, O_API_KEY },
 	{ "api-key-file", required_argument, NULL, O_API_KEY_FILE },
@@ -100,7 +103,7 @@ static const struct option longopts[] = {
 	{ "version", no_argument, NULL, O_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
-static const char shortopts[] = ":m:t:c:vh";
+static const char shortopts[] = ":m:t:c:b:vh";
 
 enum { PARSE_OK, PARSE_EXIT, PARSE_USAGE, PARSE_FAIL };
 
@@ -221,6 +224,10 @@ static int parse_opt(struct sv_config *cfg, int opt, char **argv, int *named)
 		return parse_u32(optarg, 1u << 24, &cfg->n_ctx) ? bad_value(argv, "bad size") : 0;
 	case O_NP:
 		if (parse_u32(optarg, 4096, &cfg->n_parallel) || !cfg->n_parallel)
+			return bad_value(argv, "bad count");
+		return PARSE_OK;
+	case 'b':
+		if (parse_u32(optarg, 4096, &cfg->max_batch) || !cfg->max_batch)
 			return bad_value(argv, "bad count");
 		return PARSE_OK;
 	case O_MAX_QUEUE:

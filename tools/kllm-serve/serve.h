@@ -123,6 +123,7 @@ struct sv_config {
 	uint32_t n_threads;		/* 0: every CPU */
 	uint32_t n_ctx;			/* default per-sequence context */
 	uint32_t n_parallel;		/* concurrent sequences per model */
+	uint32_t max_batch;		/* tokens per engine step (prefill chunks + decodes) */
 	uint32_t max_queue;		/* queued requests per model; more: 429 */
 	uint32_t idle_unload_s;		/* unload a model idle this long; 0: never */
 	uint64_t mem_budget;		/* bytes of weights + KV loaded at once; 0: no limit */
