@@ -269,6 +269,13 @@ int bench_batched_run(const struct bench_lm *lm, uint32_t threads, uint32_t n_se
 		      struct bench_batched *best);
 /* Mean and sample standard deviation (0 for n < 2). */
 void bench_stats(const double *v, int n, double *mean, double *sd);
+/* Room for @need doubles in *v (capacity *cap, doubling from 256): 0 or -1. */
+int bench_grow(double **v, int *cap, int need);
+/* v[0..n) ascending. */
+void bench_sort(double *v, int n);
+/* The nearest-rank @p-th percentile of sorted v[0..n) (seconds), in ms;
+ * 0 without samples. */
+double bench_pct_ms(const double *v, int n, double p);
 /* @s as a JSON string literal on stdout. */
 void bench_json_str(const char *s);
 

@@ -751,3 +751,44 @@ double bench_read_bw(struct kllm_pool *pool, const void *buf, uint64_t bytes, in
 		fputc(' ', stderr);
 	return (double)(n * BW_CHUNK_BYTES) / best / 1e9;
 }
+
+/* ------------------------------------------------------------ samples */
+
+int bench_grow(double **v, int *cap, int need)
+{
+	int c = *cap ? *cap : 256;
+	double *p;
+
+	while (c < need)
+		c *= 2;
+	if (c == *cap)
+		return 0;
+	p = realloc(*v, (size_t)c * sizeof(*p));
+	if (!p)
+		return -1;
+	*v = p;
+	*cap = c;
+	return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+void bench_sort(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+}
+
+double bench_pct_ms(const double *v, int n, double p)
+{
+	int k = (int)(p / 100.0 * n + 0.999999);
+
+	if (!n)
+		return 0;
+	k = k < 1 ? 1 : k > n ? n : k;
+	return v[k - 1] * 1e3;
+}

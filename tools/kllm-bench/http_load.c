@@ -48,43 +48,6 @@ struct hrun {
 	int n_prompt, ok, errors, no_usage;
 };
 
-/* ------------------------------------------------------------ samples */
-
-static int grow(double **v, int *cap, int need)
-{
-	int c = *cap ? *cap : 256;
-	double *p;
-
-	while (c < need)
-		c *= 2;
-	if (c == *cap)
-		return 0;
-	p = realloc(*v, (size_t)c * sizeof(*p));
-	if (!p)
-		return -1;
-	*v = p;
-	*cap = c;
-	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest rank of sorted @v, in ms (0 without samples). */
-static double pct_ms(const double *v, int n, double p)
-{
-	int k = (int)(p / 100.0 * n + 0.999999);
-
-	if (!n)
-		return 0;
-	k = k < 1 ? 1 : k > n ? n : k;
-	return v[k - 1] * 1e3;
-}
-
 /* ------------------------------------------------------------ requests */
 
 static const char *const words[] = {
@@ -181,7 +144,7 @@ static void on_content(struct hreq *r, double now)
 {
 	if (!r->n_content++) {
 		r->t_first = now;
-	} else if (!grow(&r->gaps, &r->cap_gaps, r->n_gaps + 1)) {
+	} else if (!bench_grow(&r->gaps, &r->cap_gaps, r->n_gaps + 1)) {
 		r->gaps[r->n_gaps++] = now - r->t_prev;
 	}
 	r->t_prev = now;
@@ -356,8 +319,8 @@ static void finish(struct hrun *run, struct hreq *r, CURLcode rc)
 	}
 	if (!r->n_content)
 		return;		/* an end of sequence at once: nothing to time */
-	if (grow(&run->ttft, &run->cap_ttft, run->n_ttft + 1) ||
-	    grow(&run->tok, &run->cap_tok, run->n_tok + r->n_gaps))
+	if (bench_grow(&run->ttft, &run->cap_ttft, run->n_ttft + 1) ||
+	    bench_grow(&run->tok, &run->cap_tok, run->n_tok + r->n_gaps))
 		return;
 	run->ttft[run->n_ttft++] = r->t_first - r->t0;
 	/* Chunks of several tokens: each gap spread over its share of them. */
@@ -444,17 +407,17 @@ static void summarize(struct hrun *run, int k, struct hresult *res)
 {
 	int reqs = run->ok + run->errors;
 
-	qsort(run->ttft, (size_t)run->n_ttft, sizeof(double), cmp_double);
-	qsort(run->tok, (size_t)run->n_tok, sizeof(double), cmp_double);
+	bench_sort(run->ttft, run->n_ttft);
+	bench_sort(run->tok, run->n_tok);
 	*res = (struct hresult){
 		.clients = k, .requests = reqs, .errors = run->errors, .gen_tokens = run->gen,
 		.seconds = run->t_end - run->t_start,
 		.prompt_mean = run->n_prompt ? (double)run->prompt / run->n_prompt : 0,
 		.gen_mean = run->ok ? (double)run->gen / run->ok : 0,
-		.ttft_p50 = pct_ms(run->ttft, run->n_ttft, 50),
-		.ttft_p99 = pct_ms(run->ttft, run->n_ttft, 99),
-		.tok_p50 = pct_ms(run->tok, run->n_tok, 50),
-		.tok_p99 = pct_ms(run->tok, run->n_tok, 99),
+		.ttft_p50 = bench_pct_ms(run->ttft, run->n_ttft, 50),
+		.ttft_p99 = bench_pct_ms(run->ttft, run->n_ttft, 99),
+		.tok_p50 = bench_pct_ms(run->tok, run->n_tok, 50),
+		.tok_p99 = bench_pct_ms(run->tok, run->n_tok, 99),
 	};
 	res->tps = res->seconds > 0 ? run->gen / res->seconds : 0;
 	if (run->no_usage)

@@ -18,28 +18,11 @@ const char *serve_prio_name(uint32_t prio)
 	return prio <= KLLM_PRIORITY_BACKGROUND ? names[prio] : "?";
 }
 
-static int grow(double **v, int *cap, int need)
-{
-	double *p;
-	int c = *cap ? *cap : 256;
-
-	while (c < need)
-		c *= 2;
-	if (c == *cap)
-		return 0;
-	p = realloc(*v, (size_t)c * sizeof(*p));
-	if (!p)
-		return -1;
-	*v = p;
-	*cap = c;
-	return 0;
-}
-
 int serve_samples_add(struct serve_samples *s, double ttft, const float *tok, int n,
 		      double end)
 {
-	if (grow(&s->ttft, &s->cap_ttft, s->n_ttft + 1) ||
-	    grow(&s->tok, &s->cap_tok, s->n_tok + n))
+	if (bench_grow(&s->ttft, &s->cap_ttft, s->n_ttft + 1) ||
+	    bench_grow(&s->tok, &s->cap_tok, s->n_tok + n))
 		return -1;
 	s->ttft[s->n_ttft++] = ttft;
 	for (int i = 0; i < n; i++)
@@ -57,36 +40,18 @@ void serve_samples_free(struct serve_samples *s)
 	memset(s, 0, sizeof(*s));
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest rank on sorted @v, in ms (0 without samples). */
-static double pct_ms(const double *v, int n, double p)
-{
-	int k = (int)(p / 100.0 * n + 0.999999);
-
-	if (!n)
-		return 0;
-	k = k < 1 ? 1 : k > n ? n : k;
-	return v[k - 1] * 1e3;
-}
-
 void serve_class_finish(struct serve_class *c, struct serve_samples *s, double t_start)
 {
 	if (s->n_ttft)
-		qsort(s->ttft, (size_t)s->n_ttft, sizeof(double), cmp_double);
+		bench_sort(s->ttft, s->n_ttft);
 	if (s->n_tok)
-		qsort(s->tok, (size_t)s->n_tok, sizeof(double), cmp_double);
+		bench_sort(s->tok, s->n_tok);
 	c->requests = s->n_ttft;
 	c->tokens = s->tokens;
-	c->ttft_p50 = pct_ms(s->ttft, s->n_ttft, 50);
-	c->ttft_p99 = pct_ms(s->ttft, s->n_ttft, 99);
-	c->tok_p50 = pct_ms(s->tok, s->n_tok, 50);
-	c->tok_p99 = pct_ms(s->tok, s->n_tok, 99);
+	c->ttft_p50 = bench_pct_ms(s->ttft, s->n_ttft, 50);
+	c->ttft_p99 = bench_pct_ms(s->ttft, s->n_ttft, 99);
+	c->tok_p50 = bench_pct_ms(s->tok, s->n_tok, 50);
+	c->tok_p99 = bench_pct_ms(s->tok, s->n_tok, 99);
 	c->gen_tps = s->last_end > t_start ? (double)s->tokens / (s->last_end - t_start) : 0;
 }
 
