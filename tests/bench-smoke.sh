@@ -289,7 +289,7 @@ if [ -x "$bin/kllm-serve" ]; then
 		sleep 0.1
 	done
 	rc=0
-	"$bin/kllm-bench" http --url "http://127.0.0.1:$port/v1" -m tiny -c 2 -n 2 \
+	"$bin/kllm-bench" http --url "http://127.0.0.1:$port/v1" -m tiny -P 2 -n 2 \
 		--max-tokens 8 --prompt-tokens 16 --ignore-eos --json >"$tmp/http.json" \
 		2>"$tmp/http.err" || rc=$?
 	kill "$spid"

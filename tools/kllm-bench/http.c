@@ -24,7 +24,7 @@
 
 void bench_http_usage(void)
 {
-	printf("usage: kllm-bench http [--url BASE | --unix PATH] [-m NAME] [-c K[,K...]]\n"
+	printf("usage: kllm-bench http [--url BASE | --unix PATH] [-m NAME] [-P K[,K...]]\n"
 	       "                       [-n N | --duration S] [--prompt-tokens P | --prompt TEXT]\n"
 	       "                       [--max-tokens G] [--chat | --completions] [-o md|json]\n"
 	       "  K concurrent clients against an OpenAI-compatible server (kllm-serve,\n"
@@ -35,7 +35,7 @@ void bench_http_usage(void)
 	       "  --unix PATH         connect to this Unix socket (the URL's host is then\n"
 	       "                      only the Host header; default URL http://localhost/v1)\n"
 	       "  -m, --model NAME    the model in requests (default: the first of GET /models)\n"
-	       "  -c K[,K...]         concurrent clients, one run per count (default 1; 1..%d)\n"
+	       "  -P K[,K...]         concurrent clients, one run per count (default 1; 1..%d)\n"
 	       "  -n N                requests per client (default 4)\n"
 	       "  --duration S        instead of -n: start requests for S seconds, then let\n"
 	       "                      those in flight finish\n"
@@ -191,13 +191,13 @@ static int own_opt(struct hopts *o, int c, const char *arg)
 	case 'C': o->chat = 1; break;
 	case 'L': o->chat = 0; break;
 	case 'E': o->ignore_eos = 1; break;
-	case 'c':
+	case 'P':
 		o->n_clients = bench_parse_list(arg, parse_clients, o->clients, BENCH_MAX_LIST,
-						"http", "-c", "1..1024");
+						"http", "-P", "1..1024");
 		return o->n_clients > 0 ? 1 : -1;
 	case 'n': bad = num_opt(arg, 1, 1e6, "-n", &v); o->requests = (int)v; break;
 	case 'D': bad = num_opt(arg, 0.1, 86400, "--duration", &o->duration); break;
-	case 'P': bad = num_opt(arg, 1, 100000, "--prompt-tokens", &v); o->prompt_tokens = (int)v;
+	case 'R': bad = num_opt(arg, 1, 100000, "--prompt-tokens", &v); o->prompt_tokens = (int)v;
 		break;
 	case 'G': bad = num_opt(arg, 1, 1000000, "--max-tokens", &v); o->max_tokens = (int)v;
 		break;
@@ -223,7 +223,7 @@ static int parse_opts(struct hopts *o, int argc, char **argv)
 		{ "api-key", required_argument, NULL, 'k' },
 		{ "prompt", required_argument, NULL, 'p' },
 		{ "system", required_argument, NULL, 'S' },
-		{ "prompt-tokens", required_argument, NULL, 'P' },
+		{ "prompt-tokens", required_argument, NULL, 'R' },
 		{ "max-tokens", required_argument, NULL, 'G' },
 		{ "chat", no_argument, NULL, 'C' },
 		{ "completions", no_argument, NULL, 'L' },
@@ -249,7 +249,7 @@ static int parse_opts(struct hopts *o, int argc, char **argv)
 	o->timeout = 300;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":m:c:n:o:h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":m:P:n:o:h", lopts, NULL)) != -1) {
 		ret = own_opt(o, c, optarg);
 		if (!ret)
 			ret = bench_common_opt(&o->c, c, optarg, "http", argv);
