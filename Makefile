@@ -6,6 +6,7 @@
 #                        kernel headers exist (KDIR=... selects them)
 #   make check           every test group (see tests/run-all.sh)
 #   make unit [T=NAME]   unit tests of this build (BUILD=..., SAN=1, CROSS=...)
+#   make tsan-check      the thread pool's tests under ThreadSanitizer (build/tsan)
 #   make install         library, kllm.h, pkg-config file, tools under PREFIX
 #                        (LIBDIR=, INCLUDEDIR=, BINDIR=, DESTDIR= for packages)
 #   make uninstall       remove what make install put there
@@ -99,6 +100,13 @@ ifeq ($(SAN),1)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # ASan's redzones inflate stack frames; the real limit is checked by the
 # plain build and by Kbuild.
+BASE_CFLAGS += $(SAN_FLAGS)
+KSTACK :=
+KLLM_LDFLAGS += $(SAN_FLAGS)
+endif
+# SAN=thread: ThreadSanitizer (make tsan-check), in a build of its own.
+ifeq ($(SAN),thread)
+SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
 BASE_CFLAGS += $(SAN_FLAGS)
 KSTACK :=
 KLLM_LDFLAGS += $(SAN_FLAGS)
@@ -321,6 +329,19 @@ UNIT_SEL := $(if $(T),$(BUILD)/tests/test_$(T),$(TEST_BINS))
 unit: $(UNIT_SEL)
 	@CK_DEFAULT_TIMEOUT=$${CK_DEFAULT_TIMEOUT:-120} RUN="$(RUN)" \
 		$(SRCDIR)/tests/run-unit.sh $(UNIT_SEL)
+
+# make tsan-check: the thread pool's parallel-for under ThreadSanitizer, in
+# build/tsan (SAN=thread): the pool's tests (test_relay hands results from
+# job to job), every op kind on pools of 1-7 threads (test_threads) and
+# forward passes of synthetic models on 2 threads (test_model).  A race
+# report ends the test that made it (halt_on_error), failing the stage.
+TSAN_BUILD := $(SRCDIR)/build/tsan
+TSAN_TESTS := $(addprefix $(TSAN_BUILD)/tests/test_,pool threads model)
+.PHONY: tsan-check
+tsan-check:
+	+@$(MAKE) -s --no-print-directory BUILD=$(TSAN_BUILD) SAN=thread $(TSAN_TESTS)
+	@TSAN_OPTIONS="halt_on_error=1 $${TSAN_OPTIONS:-}" CK_TIMEOUT_MULTIPLIER=4 RUN= \
+		$(SRCDIR)/tests/run-unit.sh $(TSAN_TESTS)
 
 # kernels/ must stay freestanding: no undefined symbol but mem*.
 # kernels/ calls nothing outside itself but memcpy/memset/memmove; and its

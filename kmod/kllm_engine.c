@@ -17,6 +17,14 @@
  * its submitter killed (how a killed process's parked io_uring commands
  * end on 6.1), or over its time.  The rest of the op's chunks are then
  * skipped and the job fails.
+ *
+ * Memory ordering (arm64 is weakly ordered; x86 and TCG hide a missing
+ * barrier): a parallel-for's fields are written and read under work_lock;
+ * each chunk's outputs are released by the fully ordered
+ * atomic64_add_return() on done in kllm_claim_chunks() and acquired by
+ * kllm_all_done() before the leader goes on.  Every other lockless access
+ * is a hint rechecked under a lock, a flag that publishes nothing, or a
+ * statistic; each says which.
  */
 #include <linux/debugfs.h>
 #include <linux/delay.h>
@@ -113,6 +121,7 @@ static struct kllm_engine *kllm_eng;
 
 /* ------------------------------------------------------------ FPU sections */
 
+/* Statistics only (any thread, no partner): nothing is published through them. */
 static void kllm_note_section(struct kllm_engine *eng, u64 t0)
 {
 	u64 dt = local_clock() - t0, old = READ_ONCE(eng->fpu_max_ns);
@@ -148,6 +157,7 @@ static int kllm_job_stop_reason(struct kllm_job *job)
 {
 	struct task_struct *t = job->task;
 
+	/* Flag alone, nothing published with it: WRITE_ONCE in kllm_engine_cancel(). */
 	if (READ_ONCE(job->cancel))
 		return -ECANCELED;
 	/* Killed, or its process is exiting: nobody will read the result. */
@@ -185,12 +195,17 @@ static void kllm_claim_chunks(struct kllm_engine *eng, kk_range_fn fn, void *arg
 {
 	u64 begin, end;
 
+	/* next only hands out items: fn, arg, n and chunk came under work_lock. */
 	while ((begin = atomic64_fetch_add(chunk, &eng->next)) < n) {
 		end = min(begin + chunk, n);
+		/* abort: the leader's flag; a worker that misses it runs a chunk
+		 * of a pass that fails anyway (nothing is published with it). */
 		if (leader && !READ_ONCE(eng->abort) && kllm_pass_must_stop(eng->running))
 			WRITE_ONCE(eng->abort, true);
 		if (!READ_ONCE(eng->abort))
 			kllm_run_chunk(eng, fn, arg, begin, end);
+		/* Fully ordered (value-returning RMW): releases this chunk's
+		 * outputs; pairs with the acquire in kllm_all_done(). */
 		if (atomic64_add_return(end - begin, &eng->done) >= n && !leader)
 			wake_up(&eng->done_wq);
 		cond_resched();
@@ -218,6 +233,7 @@ static void kllm_serial_chunks(struct kllm_engine *eng, kk_range_fn fn, void *ar
 static bool kllm_spin_until(bool (*cond)(struct kllm_engine *, unsigned long),
 			    struct kllm_engine *eng, unsigned long arg)
 {
+	/* spin_us, fpu_chunk_div: module parameters, any value will do. */
 	u64 t0 = local_clock(), limit = (u64)READ_ONCE(spin_us) * NSEC_PER_USEC;
 	u32 i = 0;
 
@@ -231,11 +247,19 @@ static bool kllm_spin_until(bool (*cond)(struct kllm_engine *, unsigned long),
 	return true;
 }
 
+/*
+ * Acquire: pairs with the fully ordered atomic64_add_return() on done in
+ * kllm_claim_chunks(), so every chunk's outputs are visible to the leader
+ * (its next op, its serial chunks, kllm_pass_scatter()) once this is true.
+ * A plain atomic64_read() let arm64 satisfy those later loads early.
+ * (n_items is the leader's own write.)
+ */
 static bool kllm_all_done(struct kllm_engine *eng, unsigned long unused)
 {
-	return atomic64_read(&eng->done) >= READ_ONCE(eng->n_items);
+	return atomic64_read_acquire(&eng->done) >= READ_ONCE(eng->n_items);
 }
 
+/* A hint: kllm_parallel_for() rechecks active under work_lock. */
 static bool kllm_workers_out(struct kllm_engine *eng, unsigned long unused)
 {
 	return !READ_ONCE(eng->active);
@@ -271,7 +295,9 @@ static void kllm_parallel_for(void *ctx, kk_range_fn fn, void *arg, u64 n, u64 c
 	eng->chunk = chunk;
 	atomic64_set(&eng->next, 0);
 	atomic64_set(&eng->done, 0);
-	eng->gen++;
+	/* Released by the unlock: a worker reads gen and the fields under
+	 * work_lock (kllm_new_work()'s lockless read is a hint). */
+	WRITE_ONCE(eng->gen, eng->gen + 1);
 	spin_unlock(&eng->work_lock);
 	wake_up_all(&eng->work_wq);
 
@@ -280,12 +306,18 @@ static void kllm_parallel_for(void *ctx, kk_range_fn fn, void *arg, u64 n, u64 c
 		wait_event(eng->done_wq, kllm_all_done(eng, 0));
 }
 
+/* A hint (WRITE_ONCE in kllm_parallel_for()): kllm_worker() rechecks gen
+ * under work_lock, whose unlock in kllm_parallel_for() publishes the job. */
 static bool kllm_new_work(struct kllm_engine *eng, unsigned long seen)
 {
 	return READ_ONCE(eng->gen) != seen || kthread_should_stop();
 }
 
-/* A worker stops spinning at new work, or when no pass runs (none soon). */
+/*
+ * A worker stops spinning at new work, or when no pass runs (none soon).
+ * running is a hint here (WRITE_ONCE in kllm_leader()), nothing is read
+ * through it.
+ */
 static bool kllm_worker_stop_spin(struct kllm_engine *eng, unsigned long seen)
 {
 	return kllm_new_work(eng, seen) || !READ_ONCE(eng->running);
@@ -315,13 +347,15 @@ static int kllm_worker(void *data)
 		arg = eng->arg;
 		n = eng->n_items;
 		chunk = eng->chunk;
-		eng->active++;
+		/* Under work_lock; WRITE_ONCE for kllm_workers_out()'s hint. */
+		WRITE_ONCE(eng->active, eng->active + 1);
 		spin_unlock(&eng->work_lock);
 
 		kllm_claim_chunks(eng, fn, arg, n, chunk, false);
 
 		spin_lock(&eng->work_lock);
-		last = --eng->active == 0;
+		WRITE_ONCE(eng->active, eng->active - 1);
+		last = !eng->active;
 		spin_unlock(&eng->work_lock);
 		if (last)
 			wake_up(&eng->done_wq);
@@ -372,6 +406,8 @@ static int kllm_run_pass(struct kllm_engine *eng, struct kllm_pass *pass)
 	struct kllm_pass_run run;
 	int ret;
 
+	/* abort is the leader's; between passes no worker has items left to
+	 * run, so none reads it (kllm_claim_chunks()). */
 	WRITE_ONCE(eng->abort, false);
 	ret = kllm_pass_prepare(&run, pass);
 	if (!ret)
@@ -434,18 +470,20 @@ static int kllm_leader(void *data)
 			continue;
 		}
 		kllm_debug_delay(READ_ONCE(kllm_delay_pick_us));
-		eng->running = pass;
+		/* Under the engine lock; WRITE_ONCE for kllm_worker_stop_spin(). */
+		WRITE_ONCE(eng->running, pass);
 		spin_unlock(&eng->lock);
 
 		t0 = ktime_get_ns();
 		err = kllm_run_pass(eng, pass);
 		ns = ktime_get_ns() - t0;
-		eng->busy_ns += ns;
-		eng->passes++;
+		/* Statistics, read by kllm_stats_show() and debugfs. */
+		WRITE_ONCE(eng->busy_ns, eng->busy_ns + ns);
+		WRITE_ONCE(eng->passes, eng->passes + 1);
 
 		spin_lock(&eng->lock);
 		n = kllm_pass_end(pass, err, ns, done);
-		eng->running = NULL;
+		WRITE_ONCE(eng->running, NULL);
 		spin_unlock(&eng->lock);
 		for (i = 0; i < n; i++)
 			kllm_finish(eng, done[i]);
@@ -482,6 +520,8 @@ bool kllm_engine_cancel(struct kllm_job *job)
 	struct kllm_engine *eng = kllm_eng;
 	bool now = false;
 
+	/* cancel: read under this lock by kllm_engine_queue(), locklessly by
+	 * the leader (kllm_job_stop_reason()): a flag, nothing published. */
 	spin_lock(&eng->lock);
 	if (job->state == KLLM_JOB_NEW) {
 		WRITE_ONCE(job->cancel, true);	/* kllm_engine_queue finishes it */
@@ -641,6 +681,7 @@ int kllm_engine_init(void)
 		eng->tasks[i] = t;
 	}
 	kllm_engine_debugfs(eng);
+	/* Plain: ioctls see it only after kllm_drv_register() (kllm_main.c). */
 	kllm_eng = eng;
 	return 0;
 

@@ -31,15 +31,23 @@ static unsigned int job_mem_mb = 64;
 module_param(job_mem_mb, uint, 0644);
 MODULE_PARM_DESC(job_mem_mb, "kernel memory the unfinished and unreaped jobs of one open file may hold, MiB");
 
+/* Statistics: relaxed counters that publish nothing (in_flight's order: kllm_job_stats). */
 static atomic64_t st_submitted, st_via_uring, st_completed, st_failed;
 static atomic64_t st_timed_out, st_cancelled, st_killed;
 
 void kllm_job_stats(struct kllm_job_stats *st)
 {
-	st->submitted = atomic64_read(&st_submitted);
-	st->via_uring = atomic64_read(&st_via_uring);
+	/*
+	 * The finished counts first, then submitted: the smp_rmb() pairs with
+	 * the smp_wmb() in kllm_job_finished(), so in_flight cannot go below
+	 * 0 (read the other way round, a job submitted and finished between
+	 * the reads made it U64_MAX).
+	 */
 	st->completed = atomic64_read(&st_completed);
 	st->failed = atomic64_read(&st_failed);
+	smp_rmb();
+	st->submitted = atomic64_read(&st_submitted);
+	st->via_uring = atomic64_read(&st_via_uring);
 	st->in_flight = st->submitted - st->completed - st->failed;
 	st->timed_out = atomic64_read(&st_timed_out);
 	st->cancelled = atomic64_read(&st_cancelled);
@@ -65,6 +73,7 @@ static void kllm_job_free(struct kref *ref)
 	kvfree(job->kv);
 	kvfree(job->seqs);
 	kvfree(job->inputs);
+	/* job_bytes, unfinished: budgets, nothing published through them. */
 	if (job->bytes)
 		atomic64_sub(job->bytes, &job->kf->job_bytes);
 	mem_cgroup_put(job->memcg);
@@ -86,6 +95,10 @@ void kllm_job_put(struct kllm_job *job)
 
 void kllm_job_finished(struct kllm_job *job)
 {
+	/* The job's submitted count (its submitter's, ordered to here by the
+	 * engine lock, or this thread's own) before its finished count:
+	 * pairs with the smp_rmb() in kllm_job_stats(). */
+	smp_wmb();
 	if (job->status)
 		atomic64_inc(&st_failed);
 	else
@@ -96,6 +109,9 @@ void kllm_job_finished(struct kllm_job *job)
 		atomic64_inc(&st_cancelled);
 	else if (job->status == -EINTR)
 		atomic64_inc(&st_killed);
+	/* Releases status (set under the engine lock) and the outputs: pairs
+	 * with the completion's lock in JOB_WAIT (wait_for_completion*,
+	 * completion_done).  The io_uring path: kllm_uring_done_cb(). */
 	complete_all(&job->done);
 	if (job->cmd)
 		kllm_uring_complete(job);
@@ -239,6 +255,7 @@ static int kllm_job_schedule_info(struct kllm_job *job, const struct drm_kllm_jo
 	u32 prio = d->flags & KLLM_JOB_PRIO_MASK, i;
 	s32 *last = NULL;
 
+	/* ctx.class: a value alone, WRITE_ONCE in kllm_ioctl.c (SET_PARAM). */
 	job->class = prio ? kllm_class_of_prio(prio) : READ_ONCE(job->kf->ctx.class);
 	job->pos_first = -1;
 	job->pos_last = -1;
@@ -279,7 +296,7 @@ static int kllm_job_schedule_info(struct kllm_job *job, const struct drm_kllm_jo
  */
 static int kllm_job_charge(struct kllm_job *job, const struct drm_kllm_job *d, u32 n_kv_binds)
 {
-	u64 cap = (u64)READ_ONCE(job_mem_mb) << 20;
+	u64 cap = (u64)READ_ONCE(job_mem_mb) << 20;	/* module parameter */
 	u64 bytes = sizeof(*job) +
 		    4ull * (3ull * d->n_tokens + d->n_outputs + 1) +
 		    (u64)d->n_binds * (sizeof(struct drm_kllm_bind) + sizeof(*job->objs)) +
@@ -372,7 +389,7 @@ struct kllm_job *kllm_job_create(struct drm_file *file, const struct drm_kllm_jo
 	if (ret)
 		goto put_job;
 	/* The module's limit bounds every job; a job may ask for less. */
-	limit_ms = READ_ONCE(job_timeout_ms);
+	limit_ms = READ_ONCE(job_timeout_ms);	/* module parameter */
 	timeout_ms = d->timeout_ms;
 	if (!timeout_ms || (limit_ms && timeout_ms > limit_ms))
 		timeout_ms = limit_ms;
@@ -454,7 +471,7 @@ int kllm_ioctl_job_wait(struct drm_device *dev, void *data, struct drm_file *fil
 		kllm_job_put(job);
 		return -ENOENT;
 	}
-	args->status = job->status;
+	args->status = job->status;	/* acquired with the completion above */
 	args->kv_pos_first = job->status ? job->pos_first : -1;
 	args->kv_pos_last = job->status ? job->pos_last : -1;
 	kllm_job_put(job);	/* the table's */

@@ -3,8 +3,13 @@
  * kllm_sched.c - which jobs the engine's next pass serves (see
  * kllm_sched.h): classes, fair share by engine time within a class, aging
  * across classes, chunks of long jobs, fusion of jobs running the same
- * program.  Every function here runs under the engine lock
- * (kllm_engine_lock(), a spinlock): no sleeping, no allocation.
+ * program.  Every function here runs under the engine lock (the
+ * engine's spinlock, kllm_engine.c): no sleeping, no allocation.
+ *
+ * Lockless accesses: the module parameters (READ_ONCE, any value will
+ * do) and the context's statistics that kllm_fdinfo.c reads without the
+ * lock (queued, engine_ns, jobs_done: WRITE_ONCE here, READ_ONCE there;
+ * nothing is published through them, so no barrier).
  */
 #include <linux/atomic.h>
 #include <linux/ktime.h>
@@ -84,7 +89,7 @@ void kllm_sched_enqueue(struct kllm_job *job)
 	job->enq_ns = ktime_get_ns();
 	job->enq_round = ks.rounds;
 	job->lower_at_enq = ks.lower_passes;
-	q->ctx->queued++;
+	WRITE_ONCE(q->ctx->queued, q->ctx->queued + 1);	/* fdinfo */
 	ks.queued[q->class]++;
 }
 
@@ -95,7 +100,7 @@ static void kllm_sched_unlink(struct kllm_job *job)
 	list_del_init(&job->node);
 	if (list_empty(&q->jobs))
 		list_del_init(&q->node);
-	q->ctx->queued--;
+	WRITE_ONCE(q->ctx->queued, q->ctx->queued - 1);	/* fdinfo */
 	ks.queued[q->class]--;
 }
 
@@ -280,12 +285,12 @@ void kllm_sched_account(const struct kllm_pass *pass, u64 ns)
 		job->q->vruntime += share;
 		ks.min_vruntime[job->class] = max(ks.min_vruntime[job->class],
 						  job->q->vruntime - share);
-		job->q->ctx->engine_ns += share;
+		WRITE_ONCE(job->q->ctx->engine_ns, job->q->ctx->engine_ns + share);
 		ks.run_ns[job->class] += share;
 		job->tok_done += sl->r.ntok;
 		if (sl->last) {
 			kllm_sched_unlink(job);
-			job->q->ctx->jobs_done++;
+			WRITE_ONCE(job->q->ctx->jobs_done, job->q->ctx->jobs_done + 1);
 			ks.jobs[job->class]++;
 		} else {
 			job->state = KLLM_JOB_QUEUED;

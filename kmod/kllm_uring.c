@@ -45,6 +45,8 @@ static struct kllm_uring_pdu *kllm_uring_pdu(struct io_uring_cmd *cmd)
 static void kllm_uring_done_cb(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct kllm_job *job = kllm_uring_pdu(cmd)->job;
+	/* Set before kllm_uring_complete() queued this task work: io_uring's
+	 * fully ordered task-work list add and its take publish it. */
 	int status = job->status;
 	/* On a CQE32 ring, big_cqe[0]: the KV positions a failed job leaves invalid. */
 	u64 res2 = status ? (u64)(u32)job->pos_first << 32 | (u32)job->pos_last : 0;
@@ -79,7 +81,9 @@ static int kllm_uring_submit(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	job = kllm_job_create(file, &desc);
 	if (IS_ERR(job))
 		return PTR_ERR(job);
-	/* The creator's reference becomes the command's. */
+	/* The creator's reference becomes the command's.  Both published by
+	 * locks: the engine's (kllm_engine_queue) to the leader, the ring's
+	 * uring_lock (mark_cancelable, held by the cancel) to IO_URING_F_CANCEL. */
 	job->cmd = cmd;
 	kllm_uring_pdu(cmd)->job = job;
 	/*
@@ -90,7 +94,7 @@ static int kllm_uring_submit(struct io_uring_cmd *cmd, unsigned int issue_flags)
 #if KLLM_URING_CAN_CANCEL
 	io_uring_cmd_mark_cancelable(cmd, issue_flags);
 #endif
-	kllm_debug_delay(READ_ONCE(kllm_delay_queue_us));
+	kllm_debug_delay(READ_ONCE(kllm_delay_queue_us));	/* debugfs knob */
 	kllm_job_count_submit(true);
 	kllm_engine_queue(job);
 	return -EIOCBQUEUED;

@@ -3,7 +3,9 @@
  * engine_cpu.c - the in-process engine: lower each op of a checked program
  * for the batch (uapi/prog/kllm_prog_lower.c) and run it with kk_op_exec on the
  * pool.  Ops run strictly in order; kk_op_exec returns only when every
- * chunk of every stage is done, so each op sees its predecessors' writes.
+ * chunk of every stage is done, so each op sees its predecessors' writes
+ * (the pool's acquire of its workers' releases, runtime/pool.c).  Nothing
+ * here is shared between threads without the pool.
  */
 #include "engine_cpu.h"
 

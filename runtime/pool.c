@@ -15,6 +15,13 @@
  * fields as soon as pending reaches 0.  Sleeping uses a sleeper count and
  * seq_cst on both sides (a Dekker pair) so the common case, where nobody
  * sleeps, costs no system call.
+ *
+ * Memory ordering: the two pairs above (gen: caller releases, workers
+ * acquire; pending: workers release, caller acquires) are all that
+ * publish data; next, spin_ns and the statistics are relaxed and publish
+ * nothing.  Each atomic access names its partner below.  x86 hides a
+ * missing barrier (and so does TCG on x86): tests/unit/test_pool.c runs
+ * under ThreadSanitizer in `make tsan-check`.
  */
 #define _GNU_SOURCE
 #include "pool.h"
@@ -45,7 +52,7 @@ struct kllm_pool {
 	int stop;
 
 	unsigned int n_threads;		/* caller included */
-	_Atomic uint32_t spin_ns;
+	_Atomic uint32_t spin_ns;	/* relaxed: a tuning value, publishes nothing */
 	pthread_t *workers;		/* n_threads - 1 */
 	pthread_mutex_t lock;		/* one job at a time */
 
@@ -56,6 +63,7 @@ struct kllm_pool {
 	_Alignas(CACHELINE) _Atomic uint32_t pending;	/* workers still in job; futex */
 	_Atomic uint32_t caller_sleeping;
 
+	/* Statistics: relaxed, publish nothing. */
 	_Alignas(CACHELINE) _Atomic uint64_t st_jobs;
 	_Atomic uint64_t st_jobs_inline;
 	_Atomic uint64_t st_worker_sleeps;
@@ -96,7 +104,10 @@ static void futex_wake(_Atomic uint32_t *word, int n)
 }
 
 /*
- * Spin until *word != val or spin_ns pass.  Returns the last value read.
+ * Spin until *word != val or spin_ns pass.  Returns the last value read,
+ * read with acquire: pairs with the release that changed it (gen's bump in
+ * kllm_pool_parallel_for() or stop_workers(), pending's decrements in
+ * worker_done()).
  * The clock is read only every few dozen pauses (a pause is 10-150 cycles).
  * After the first microseconds each round also yields: when the thread we
  * wait for shares our CPU (more runnable threads than cores, which a busy
@@ -137,6 +148,8 @@ static void run_chunks(struct kllm_pool *pool)
 	void *arg = pool->arg;
 
 	for (;;) {
+		/* Relaxed: next only hands out indices (its reset came with the
+		 * job, acquired with gen); results go by worker_done()'s release. */
 		uint64_t i = atomic_fetch_add_explicit(&pool->next, 1, memory_order_relaxed);
 		uint64_t begin, left;
 
@@ -155,11 +168,14 @@ static uint32_t worker_wait_job(struct kllm_pool *pool, uint32_t seen)
 	uint32_t g = spin_while_equal(&pool->gen, seen, spin);
 
 	while (g == seen) {
+		/* seq_cst pair with kllm_pool_parallel_for()'s gen bump then
+		 * sleepers load: it sees us sleeping, or we see its job. */
 		atomic_fetch_add(&pool->sleepers, 1);
 		g = atomic_load(&pool->gen);
 		if (g == seen) {
 			atomic_fetch_add_explicit(&pool->st_worker_sleeps, 1, memory_order_relaxed);
 			futex_wait(&pool->gen, seen);
+			/* Acquire: pairs with gen's bump (release). */
 			g = atomic_load_explicit(&pool->gen, memory_order_acquire);
 		}
 		atomic_fetch_sub(&pool->sleepers, 1);
@@ -167,6 +183,13 @@ static uint32_t worker_wait_job(struct kllm_pool *pool, uint32_t seen)
 	return g;
 }
 
+/*
+ * The decrement releases this worker's results and ends its reads of the
+ * job: pairs with caller_wait_done()'s acquire of pending == 0 (a later
+ * decrement continues the release sequence).  seq_cst pair with
+ * caller_wait_done()'s caller_sleeping store then pending load: it sees
+ * our decrement, or we see it sleeping.
+ */
 static void worker_done(struct kllm_pool *pool)
 {
 	if (atomic_fetch_sub(&pool->pending, 1) == 1 &&
@@ -182,7 +205,7 @@ static void *worker_main(void *p)
 	tls_pool = pool;
 	for (;;) {
 		seen = worker_wait_job(pool, seen);
-		if (pool->stop)
+		if (pool->stop)		/* plain: published by gen, as the job is */
 			return NULL;
 		run_chunks(pool);
 		worker_done(pool);
@@ -203,13 +226,16 @@ static void caller_wait_done(struct kllm_pool *pool)
 			v = w;
 			continue;
 		}
+		/* seq_cst pair with worker_done(); the load is also an acquire. */
 		atomic_store(&pool->caller_sleeping, 1);
 		v = atomic_load(&pool->pending);
 		if (v) {
 			atomic_fetch_add_explicit(&pool->st_caller_sleeps, 1, memory_order_relaxed);
 			futex_wait(&pool->pending, v);
+			/* Acquire: pairs with worker_done()'s decrements. */
 			v = atomic_load_explicit(&pool->pending, memory_order_acquire);
 		}
+		/* Relaxed: a stale 1 costs a later worker_done() a spurious wake. */
 		atomic_store_explicit(&pool->caller_sleeping, 0, memory_order_relaxed);
 	}
 	/* The load that saw 0 was an acquire: pairs with the workers'
@@ -251,9 +277,12 @@ void kllm_pool_parallel_for(struct kllm_pool *pool, kllm_range_fn fn, void *arg,
 	pool->n_items = n_items;
 	pool->chunk = chunk;
 	pool->n_chunks = n_chunks;
+	/* Relaxed: published with the job by gen's bump. */
 	atomic_store_explicit(&pool->next, 0, memory_order_relaxed);
 	atomic_store_explicit(&pool->pending, pool->n_threads - 1, memory_order_relaxed);
-	atomic_fetch_add(&pool->gen, 1);	/* seq_cst: publishes the job */
+	/* Release: publishes the job to the workers' acquire of gen
+	 * (worker_wait_job()); seq_cst pair with its sleepers then gen. */
+	atomic_fetch_add(&pool->gen, 1);
 	if (atomic_load(&pool->sleepers))
 		futex_wake(&pool->gen, INT_MAX);
 
@@ -303,7 +332,7 @@ static void stop_workers(struct kllm_pool *pool, unsigned int n)
 {
 	pthread_mutex_lock(&pool->lock);
 	pool->stop = 1;
-	atomic_fetch_add(&pool->gen, 1);
+	atomic_fetch_add(&pool->gen, 1);	/* releases stop, as a job */
 	futex_wake(&pool->gen, INT_MAX);
 	pthread_mutex_unlock(&pool->lock);
 	for (unsigned int i = 0; i < n; i++)

@@ -2,13 +2,15 @@
 /*
  * test_pool.c - the runtime thread pool: every item exactly once, chunk
  * bounds, edge sizes, back-to-back small jobs, sleeping and waking,
- * nesting, concurrent callers, create/destroy.
+ * nesting, concurrent callers, results relayed from job to job (the
+ * memory-ordering test under make tsan-check), create/destroy.
  */
 #include "kt.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <time.h>
 
 #include "kllm_internal.h"
@@ -333,6 +335,88 @@ START_TEST(test_concurrent_callers)
 }
 END_TEST
 
+/*
+ * Results handed from job to job through plain memory: each job reads the
+ * items the previous one wrote (other chunks, so other threads), and the
+ * submitter checks them and changes the job's argument in between.  Only
+ * the pool's own words are atomic, so under ThreadSanitizer (make
+ * tsan-check) this checks the pool's publication: the job by the release
+ * of gen, its results by the releases of pending.  Two submitters share
+ * the pool; odd loop indices wait by futex alone (no spinning).
+ */
+#define RELAY_N 61	/* prime: i -> 7i + 3 mod N permutes the items */
+
+struct relay {
+	uint64_t *from, *to;
+	uint64_t round;
+};
+
+static uint64_t relay_item(const uint64_t *from, uint64_t i, uint64_t round)
+{
+	return from[(7 * i + 3) % RELAY_N] * 3 + round;
+}
+
+static void relay_fn(void *arg, uint64_t begin, uint64_t end)
+{
+	const struct relay *r = arg;
+
+	for (uint64_t i = begin; i < end; i++)
+		r->to[i] = relay_item(r->from, i, r->round);
+}
+
+struct relay_run {
+	struct kllm_pool *pool;
+	unsigned int rounds;
+	uint64_t seed;
+	uint64_t bad;		/* the first wrong round, or 0 */
+};
+
+static void *relay_main(void *p)
+{
+	struct relay_run *rr = p;
+	uint64_t buf[2][RELAY_N], want[RELAY_N], next[RELAY_N];
+	struct relay r = { .from = buf[0], .to = buf[1] };
+
+	for (uint64_t i = 0; i < RELAY_N; i++)
+		buf[0][i] = want[i] = rr->seed + i;
+	for (r.round = 1; r.round <= rr->rounds; r.round++) {
+		kllm_pool_parallel_for(rr->pool, relay_fn, &r, RELAY_N, 1 + r.round % 5);
+		for (uint64_t i = 0; i < RELAY_N; i++)
+			next[i] = relay_item(want, i, r.round);
+		memcpy(want, next, sizeof(want));
+		if (memcmp(r.to, want, sizeof(want))) {
+			rr->bad = r.round;
+			break;
+		}
+		r.to = buf[(r.round + 1) & 1];
+		r.from = buf[r.round & 1];
+	}
+	return NULL;
+}
+
+START_TEST(test_relay)
+{
+	unsigned int n = thread_counts[_i / 2];
+	struct kllm_pool *pool = pool_new(n);
+	struct relay_run rr[2];
+	pthread_t t[2];
+
+	if (_i & 1)
+		kllm_pool_set_spin_ns(pool, 0);
+	for (int k = 0; k < 2; k++) {
+		rr[k] = (struct relay_run){ .pool = pool, .rounds = n > 3 ? 200 : 1500,
+					    .seed = 1000u * (k + 1) };
+		ck_assert_int_eq(pthread_create(&t[k], NULL, relay_main, &rr[k]), 0);
+	}
+	for (int k = 0; k < 2; k++) {
+		ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+		ck_assert_msg(!rr[k].bad, "%u threads, submitter %d: round %llu wrong", n, k,
+			      (unsigned long long)rr[k].bad);
+	}
+	kllm_pool_destroy(pool);
+}
+END_TEST
+
 /* The kk_host face calls the same machinery. */
 START_TEST(test_host)
 {
@@ -399,6 +483,7 @@ static Suite *pool_suite(void)
 	ADD_LOOP(s, test_nested);
 	ADD_LOOP(s, test_nested_two_pools);
 	ADD_LOOP(s, test_concurrent_callers);
+	add_case(s, "test_relay", test_relay, 2 * N_COUNTS);
 	ADD_LOOP(s, test_host);
 	ADD_ONE(s, test_create_destroy);
 	return s;

@@ -595,7 +595,8 @@ static void kv_build(struct kv_setup *kv, uint32_t type)
 {
 	float row[KV_ROW_ELEMS];
 
-	kv->type = type;
+	/* Zero first: struct kk_kv_seq's other fields (paging) stay unused. */
+	*kv = (struct kv_setup){ .type = type };
 	kv->row_bytes = kk_row_bytes(type, KV_ROW_ELEMS);
 	kv->cache_bytes = kv->row_bytes * KV_CTX;
 	for (int s = 0; s < KV_SEQS; s++) {
