@@ -271,13 +271,35 @@ struct kk_get_rows {
 /*
  * The KV cache of one sequence: ctx rows (positions) of n_kv_head * head_dim
  * elements, for K and for V, each of kv_type (F16; Q8_0 where supported).
+ *
+ * Contiguous (blocks NULL): position p is row p from k and from v.
+ *
+ * Paged (blocks not NULL): k and v are the bases of a K pool and a V pool
+ * of n_pool blocks, block_bytes apart, each holding B = 1 << block_shift
+ * rows; position p is row p % B of pool block blocks[p / B].  The checks,
+ * made per row at run time (so a table may come from anywhere): block_shift
+ * <= KK_KV_MAX_BLOCK_SHIFT, block_bytes >= B rows, n_pool * block_bytes
+ * fits 64 bits, ctx <= n_blocks * B, else the sequence is skipped as an
+ * unbound one; a block id (read once) >= n_pool is never written, and reads
+ * as a row of zeros.  Blocks may be shared between
+ * sequences (a common prefix): blocks[0 .. ro_blocks) are read-only, the KV
+ * store skips their positions.
  */
 struct kk_kv_seq {
 	void *k;
 	void *v;
 	kk_u32 ctx;		/* positions the cache holds */
+	kk_u32 block_shift;	/* paged: log2 of positions per block */
+	const kk_u32 *blocks;	/* NULL: contiguous; else n_blocks pool block ids */
+	kk_u64 block_bytes;	/* paged: bytes between pool blocks */
+	kk_u32 n_blocks;	/* entries of blocks */
+	kk_u32 n_pool;		/* blocks in each pool: the ids in range */
+	kk_u32 ro_blocks;	/* leading table entries the KV store skips */
 	kk_u32 pad;
 };
+
+/* Largest block_shift of a paged cache: 64k positions per block. */
+#define KK_KV_MAX_BLOCK_SHIFT 16
 
 struct kk_kv_store {
 	const float *k;		/* rows of n_kv_head * head_dim floats */

@@ -7,6 +7,14 @@
  * checked at run time, and a row that points outside its cache is skipped
  * (KV store: nothing written) or answered with zeros (attention).
  *
+ * A cache is contiguous or paged (struct kk_kv_seq): a paged one is checked
+ * the same way per row (kk_kv_paged_ok), and each position is found through
+ * its block table as it is read or written (kk_kv_read_at,
+ * kk_kv_paged_off), so every path does the same arithmetic in the same
+ * order on either layout: the results are bitwise the same.  A block id
+ * outside the pool is never written and reads as zeros; the KV store skips
+ * a sequence's read-only leading blocks.
+ *
  * Attention: query head h reads KV head h / (n_head / n_kv_head)
  * (grouped-query attention) at positions
  * j = max(0, pos - window + 1) .. min(pos, ctx - 1, max_ctx - 1) of its
@@ -53,6 +61,9 @@
 #include "kk_ops_common.h"
 #include "kk_quant.h"
 
+/* What a row outside a paged cache's pool reads as (kk_kv_read_at). */
+const kk_u16 kk_kv_zeros[KK_ATTN_MAX_HEAD_DIM];
+
 /* Bytes of @elems cache elements (a multiple of the block for Q8_0). */
 static kk_u64 kv_bytes(kk_u32 kv_type, kk_u64 elems)
 {
@@ -62,9 +73,13 @@ static kk_u64 kv_bytes(kk_u32 kv_type, kk_u64 elems)
 
 /* ---- KV store ---- */
 
-/* The cache of a row's sequence, or NULL if seq/pos are out of range. */
+/*
+ * The cache of a row's sequence (rows of @row_bytes), or NULL if seq/pos
+ * are out of range or the sequence has no cache or a malformed table.
+ */
 static const struct kk_kv_seq *kv_row_seq(const struct kk_kv_seq *seqs,
-					  kk_u32 n_seqs, kk_i32 seq, kk_i32 pos)
+					  kk_u32 n_seqs, kk_i32 seq, kk_i32 pos,
+					  kk_u64 row_bytes)
 {
 	const struct kk_kv_seq *s;
 
@@ -73,7 +88,23 @@ static const struct kk_kv_seq *kv_row_seq(const struct kk_kv_seq *seqs,
 	s = &seqs[seq];
 	if ((kk_u32)pos >= s->ctx || !s->k || !s->v)
 		return (const struct kk_kv_seq *)0;
+	if (s->blocks && !kk_kv_paged_ok(s, row_bytes))
+		return (const struct kk_kv_seq *)0;
 	return s;
+}
+
+/*
+ * Byte offset of row @pos of cache @s from its k (v), or KK_KV_NO_ROW if
+ * the row may not be written: a block outside the pool or read-only.
+ */
+static kk_u64 kv_store_off(const struct kk_kv_seq *s, kk_u32 pos,
+			   kk_u64 row_bytes)
+{
+	if (!s->blocks)
+		return (kk_u64)pos * row_bytes;
+	if ((pos >> s->block_shift) < s->ro_blocks)
+		return KK_KV_NO_ROW;
+	return kk_kv_paged_off(s, pos, row_bytes);
 }
 
 /*
@@ -87,7 +118,7 @@ void kk_run_kv_store(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
 {
 	const struct kk_kv_store *p = &op->kv_store;
 	const kk_u32 row = p->n_kv_head * p->head_dim;
-	const kk_u64 segs = kk_row_segs(row);
+	const kk_u64 segs = kk_row_segs(row), rb = kv_bytes(p->kv_type, row);
 	const struct kk_kv_seq *s;
 	kk_u64 i, r, c, o;
 	kk_u32 len;
@@ -99,10 +130,13 @@ void kk_run_kv_store(const struct kk_op *op, kk_u32 stage, kk_u64 begin,
 		c = i % segs * KK_ROW_SEG;
 		len = row - c < KK_ROW_SEG ? (kk_u32)(row - c) : KK_ROW_SEG;
 		pos = p->pos[r];
-		s = kv_row_seq(p->seqs, p->n_seqs, p->seq[r], pos);
+		s = kv_row_seq(p->seqs, p->n_seqs, p->seq[r], pos, rb);
 		if (!s)
 			continue;
-		o = kv_bytes(p->kv_type, (kk_u64)pos * row + c);
+		o = kv_store_off(s, (kk_u32)pos, rb);
+		if (o == KK_KV_NO_ROW)
+			continue;
+		o += kv_bytes(p->kv_type, c);
 		if (p->kv_type == KK_TYPE_Q8_0) {
 			kk_ref_quantize_row(KK_TYPE_Q8_0, p->k + r * p->k_stride + c,
 					    (kk_u8 *)s->k + o, len);
@@ -124,7 +158,8 @@ static const struct kk_kv_seq *attn_range(const struct kk_attention *p,
 					  kk_u64 t, kk_u32 *j0, kk_u32 *j1)
 {
 	const kk_i32 pos = p->pos[t];
-	const struct kk_kv_seq *s = kv_row_seq(p->seqs, p->n_seqs, p->seq[t], 0);
+	const kk_u64 rb = kv_bytes(p->kv_type, (kk_u64)p->n_kv_head * p->head_dim);
+	const struct kk_kv_seq *s = kv_row_seq(p->seqs, p->n_seqs, p->seq[t], 0, rb);
 	kk_u32 end;
 
 	*j0 = *j1 = 0;
@@ -153,6 +188,25 @@ static kk_u32 attn_row_spans(const struct kk_attn_geo *g, kk_u32 n)
 }
 
 /*
+ * acc += p * v over @nblk Q8_0 blocks of one V row (dequantized).  Out of
+ * line: inlined in attn_q8_0_span, gcc 12 moves vd between registers at
+ * every element.
+ */
+static __attribute__((__noinline__)) void
+attn_q8_0_axpy(float *acc, const struct kk_block_q8_0 *vb,
+	       kk_u32 nblk, float p)
+{
+	kk_u32 b, d;
+
+	for (b = 0; b < nblk; b++) {
+		const float vd = kk_f16_to_f32(vb[b].d);
+
+		for (d = 0; d < QK8_0; d++)
+			acc[b * QK8_0 + d] += p * ((float)vb[b].qs[d] * vd);
+	}
+}
+
+/*
  * Q8_0 cache: the scalar reference on every path, as ggml does it (q is
  * quantized to Q8_0 and dotted in integers per block, V blocks are
  * dequantized), one head at a time.  k, v are bytes; kv_stride counts
@@ -164,7 +218,7 @@ static void attn_q8_0_span(const struct kk_attn_span *sp)
 	const kk_u64 row = sp->kv_stride / QK8_0 * sizeof(struct kk_block_q8_0);
 	const kk_u32 nblk = sp->head_dim / QK8_0;
 	float s[KK_ATTN_SCALAR_BLOCK], alpha, *acc;
-	kk_u32 h, j, jj, nb, b, d;
+	kk_u32 h, j, jj, nb, d;
 
 	kk_attn_ml_init(sp->ml, sp->n_q);
 	for (h = 0; h < sp->n_q; h++) {
@@ -177,23 +231,17 @@ static void attn_q8_0_span(const struct kk_attn_span *sp)
 			nb = nb < KK_ATTN_SCALAR_BLOCK ? nb : KK_ATTN_SCALAR_BLOCK;
 			for (jj = 0; jj < nb; jj++)
 				s[jj] = kk_ref_vec_dot(KK_TYPE_Q8_0, sp->head_dim,
-						       (const kk_u8 *)sp->k + (j + jj) * row,
+						       kk_kv_read_at(sp->k, sp->pages, row,
+								     sp->first + j + jj),
 						       qq) * sp->scale;
 			kk_attn_block_softcap(s, nb, sp->softcap);
 			alpha = kk_attn_block_update(s, nb, sp->ml + 2 * h);
 			for (d = 0; d < sp->head_dim; d++)
 				acc[d] *= alpha;
-			for (jj = 0; jj < nb; jj++) {
-				const struct kk_block_q8_0 *vb = (const struct kk_block_q8_0 *)
-					((const kk_u8 *)sp->v + (j + jj) * row);
-
-				for (b = 0; b < nblk; b++) {
-					const float vd = kk_f16_to_f32(vb[b].d);
-
-					for (d = 0; d < QK8_0; d++)
-						acc[b * QK8_0 + d] += s[jj] * ((float)vb[b].qs[d] * vd);
-				}
-			}
+			for (jj = 0; jj < nb; jj++)
+				attn_q8_0_axpy(acc, kk_kv_read_at(sp->v, sp->pages, row,
+								  sp->first + j + jj),
+					       nblk, s[jj]);
 		}
 	}
 }
@@ -242,21 +290,22 @@ static void attn_span_item(const struct kk_op *op, const struct kk_attn_geo *g,
 	slot = ((kk_u64)si * p->rows + t) * p->n_head + h0;
 	sp.acc = (float *)op->scratch + slot * hd;
 	sp.ml = (float *)op->scratch + g->slots * hd + 2 * slot;
-	if (p->kv_type == KK_TYPE_Q8_0) {
-		if (s) {
-			kk_u64 o = kv_bytes(KK_TYPE_Q8_0, a * stride + (kk_u64)kvh * hd);
+	if (s) {
+		/* contiguous: from the span's first row; paged: from block 0 */
+		kk_u64 o = kv_bytes(p->kv_type, (s->blocks ? 0 : a * stride) +
+						(kk_u64)kvh * hd);
 
-			sp.k = (const kk_u8 *)s->k + o;
-			sp.v = (const kk_u8 *)s->v + o;
+		sp.k = (const kk_u8 *)s->k + o;
+		sp.v = (const kk_u8 *)s->v + o;
+		if (s->blocks) {
+			sp.pages = s;
+			sp.first = (kk_u32)a;
 		}
-		attn_q8_0_span(&sp);
-	} else {
-		if (s) {
-			sp.k = (const kk_u16 *)s->k + a * stride + (kk_u64)kvh * hd;
-			sp.v = (const kk_u16 *)s->v + a * stride + (kk_u64)kvh * hd;
-		}
-		kk_impl_cur->ops.attn_f16(&sp);
 	}
+	if (p->kv_type == KK_TYPE_Q8_0)
+		attn_q8_0_span(&sp);
+	else
+		kk_impl_cur->ops.attn_f16(&sp);
 	if (ns == 1)
 		attn_finish(p->y + t * p->y_stride + (kk_u64)h0 * hd, sp.acc,
 			    sp.ml, sp.n_q, hd);
@@ -325,6 +374,7 @@ static void attn_row_item(const struct kk_op *op, kk_u64 i, float scale,
 	if (s) {
 		r.k = (const kk_u16 *)s->k + (kk_u64)kvh * hd;
 		r.v = (const kk_u16 *)s->v + (kk_u64)kvh * hd;
+		r.pages = s->blocks ? s : (const struct kk_kv_seq *)0;
 	} else {
 		r.j0 = r.j1 = 0;
 	}

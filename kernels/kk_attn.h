@@ -5,16 +5,60 @@
  * the Q8_0 cache (kk_attention.c).  FPU units only.
  *
  * A span is walked in blocks of positions: the scores of a block first,
- * then one softmax update per head, then the V sum of the block.
+ * then one softmax update per head, then the V sum of the block.  A
+ * block's K and V rows are found first (kk_attn_f16_rows): the same
+ * arithmetic runs on a contiguous and a paged cache.
  */
 #ifndef KLLM_KK_ATTN_H
 #define KLLM_KK_ATTN_H
 
 #include "kk_impl.h"
 #include "kk_math.h"
+#include "kk_ops_common.h"
 
 /* Positions per block of the scalar span functions. */
 #define KK_ATTN_SCALAR_BLOCK 8
+
+/*
+ * The K and V rows (the span's KV head) of the span's positions j ..
+ * j + n - 1, F16 cache: contiguous or paged alike, so that a path reads
+ * the same values in the same order either way.  One table look-up per
+ * run of positions in one block (K and V share it).
+ */
+static inline void kk_attn_f16_rows(const struct kk_attn_span *sp, kk_u32 j,
+				    kk_u32 n, const kk_u16 **k, const kk_u16 **v)
+{
+	const kk_u64 rb = sp->kv_stride;	/* in elements */
+	kk_u32 pos = sp->first + j, jj = 0, run;
+	const kk_u16 *kr, *vr;
+	kk_u64 o, step;
+
+	while (jj < n) {
+		run = n - jj;
+		step = rb;
+		if (!sp->pages) {
+			kr = (const kk_u16 *)sp->k + pos * rb;
+			vr = (const kk_u16 *)sp->v + pos * rb;
+		} else {
+			const kk_u32 left = (1u << sp->pages->block_shift) -
+					    (pos & ((1u << sp->pages->block_shift) - 1));
+
+			run = run < left ? run : left;
+			o = kk_kv_paged_off(sp->pages, pos, rb * sizeof(kk_u16));
+			if (o == KK_KV_NO_ROW) {
+				kr = vr = kk_kv_zeros;
+				step = 0;
+			} else {
+				kr = (const kk_u16 *)((const kk_u8 *)sp->k + o);
+				vr = (const kk_u16 *)((const kk_u8 *)sp->v + o);
+			}
+		}
+		for (pos += run; run; run--, jj++, kr += step, vr += step) {
+			k[jj] = kr;
+			v[jj] = vr;
+		}
+	}
+}
 
 /* Start of a span: m = -inf, l = 0 for @n_q heads. */
 static inline void kk_attn_ml_init(float *ml, kk_u32 n_q)

@@ -35,16 +35,22 @@
  * span gives acc 0, m -inf, l 0.  q is rounded to f16 as ggml does for an
  * F16 cache; sums are in float, in an order of the path's choosing.  acc
  * must not overlap q.
+ *
+ * A paged cache (pages not NULL, struct kk_kv_seq): k and v point at the
+ * KV head in pool block 0, and the span's position j is the sequence's
+ * position first + j (kk_attn_f16_rows() in kk_attn.h finds its rows).
  */
 struct kk_attn_span {
 	const float *q;
 	kk_u64 q_stride;	/* floats between the heads' q */
 	const void *k, *v;
 	kk_u64 kv_stride;	/* cache elements between positions */
+	const struct kk_kv_seq *pages;	/* NULL: contiguous from k, v */
 	float *acc;
 	kk_u64 acc_stride;	/* floats between the heads' acc */
 	float *ml;
 	kk_u32 n_pos, n_q, head_dim;
+	kk_u32 first;		/* paged: the sequence's position of j = 0 */
 	float scale, softcap;
 };
 /*
@@ -53,12 +59,15 @@ struct kk_attn_span {
  * floats), the KV head's cache from position 0 (k, v; positions kv_stride
  * elements apart), the positions [j0, j1) to attend to, and y (head_dim
  * floats; 0 if the range is empty).  s_j = scale * dot(f16(q), k_j),
- * capped as softcap * tanh(s_j / softcap) when softcap is not 0.
+ * capped as softcap * tanh(s_j / softcap) when softcap is not 0.  A
+ * paged cache (pages not NULL): k and v point at the KV head in pool block
+ * 0 (kk_kv_read_at() in kk_ops_common.h finds position j).
  */
 struct kk_attn_row {
 	const float *q;
 	const kk_u16 *k, *v;
 	kk_u64 kv_stride;
+	const struct kk_kv_seq *pages;	/* NULL: contiguous from k, v */
 	float *y;
 	kk_u32 j0, j1, head_dim;
 	float scale, softcap;

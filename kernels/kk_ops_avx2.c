@@ -347,14 +347,14 @@ static inline __m256 reduce8_v8(const __m256 *v)
 }
 
 /*
- * Scores of one head for a block of nb <= 8 positions, lane jj for position
- * jj; q is rounded to f16 once per block, 32 dimensions at a time.
+ * Scores of one head for a block of nb <= 8 positions (K rows k[0 .. nb)),
+ * lane jj for position jj; q is rounded to f16 once per block, 32
+ * dimensions at a time.
  */
 static __m256 attn_scores_avx2(const struct kk_attn_span *sp, const float *q,
-			       const kk_u16 *k, kk_u32 nb)
+			       const kk_u16 *const *k, kk_u32 nb)
 {
 	const kk_u32 hd = sp->head_dim;
-	const kk_u64 st = sp->kv_stride;
 	__m256 dot[AB], q0, q1, q2, q3, a, b;
 	kk_u32 c = 0, jj;
 
@@ -366,7 +366,7 @@ static __m256 attn_scores_avx2(const struct kk_attn_span *sp, const float *q,
 		q2 = round_f16_v8(_mm256_loadu_ps(q + c + 16));
 		q3 = round_f16_v8(_mm256_loadu_ps(q + c + 24));
 		for (jj = 0; jj < nb; jj++) {
-			const kk_u16 *kj = k + jj * st + c;
+			const kk_u16 *kj = k[jj] + c;
 
 			a = _mm256_fmadd_ps(q0, load_f16x8(kj), dot[jj]);
 			b = _mm256_mul_ps(q1, load_f16x8(kj + 8));
@@ -378,7 +378,7 @@ static __m256 attn_scores_avx2(const struct kk_attn_span *sp, const float *q,
 	for (; c + 8 <= hd; c += 8) {
 		q0 = round_f16_v8(_mm256_loadu_ps(q + c));
 		for (jj = 0; jj < nb; jj++)
-			dot[jj] = _mm256_fmadd_ps(q0, load_f16x8(k + jj * st + c), dot[jj]);
+			dot[jj] = _mm256_fmadd_ps(q0, load_f16x8(k[jj] + c), dot[jj]);
 	}
 	if (c < hd) {		/* the last hd % 8 dimensions, zero padded */
 		float qt[8] = { 0 };
@@ -387,7 +387,7 @@ static __m256 attn_scores_avx2(const struct kk_attn_span *sp, const float *q,
 		__builtin_memcpy(qt, q + c, (hd - c) * sizeof(float));
 		q0 = round_f16_v8(_mm256_loadu_ps(qt));
 		for (jj = 0; jj < nb; jj++) {
-			__builtin_memcpy(kt, k + jj * st + c, (hd - c) * sizeof(kk_u16));
+			__builtin_memcpy(kt, k[jj] + c, (hd - c) * sizeof(kk_u16));
 			dot[jj] = _mm256_fmadd_ps(q0, load_f16x8(kt), dot[jj]);
 		}
 	}
@@ -431,12 +431,11 @@ static float attn_update_avx2(__m256 s, kk_u32 nb, float softcap, float *ml,
  * element is converted once for all heads.
  */
 static inline __attribute__((always_inline)) void
-attn_values_avx2_n(const struct kk_attn_span *sp, const kk_u16 *v, kk_u32 nb,
-		   const float p[KK_ATTN_MAX_GROUP][AB], const float *alpha,
-		   int first, const kk_u32 NQ)
+attn_values_avx2_n(const struct kk_attn_span *sp, const kk_u16 *const *v,
+		   kk_u32 nb, const float p[KK_ATTN_MAX_GROUP][AB],
+		   const float *alpha, int first, const kk_u32 NQ)
 {
 	const kk_u32 hd = sp->head_dim;
-	const kk_u64 st = sp->kv_stride;
 	__m256 a[KK_ATTN_MAX_GROUP], vv;
 	kk_u32 c, jj, h;
 	float x;
@@ -447,7 +446,7 @@ attn_values_avx2_n(const struct kk_attn_span *sp, const kk_u16 *v, kk_u32 nb,
 			       _mm256_mul_ps(_mm256_loadu_ps(sp->acc + h * sp->acc_stride + c),
 					     _mm256_broadcast_ss(&alpha[h]));
 		for (jj = 0; jj < nb; jj++) {
-			vv = load_f16x8(v + jj * st + c);
+			vv = load_f16x8(v[jj] + c);
 			for (h = 0; h < NQ; h++)
 				a[h] = _mm256_fmadd_ps(_mm256_broadcast_ss(&p[h][jj]), vv, a[h]);
 		}
@@ -460,14 +459,15 @@ attn_values_avx2_n(const struct kk_attn_span *sp, const kk_u16 *v, kk_u32 nb,
 
 			x = first ? 0.0f : *acc * alpha[h];
 			for (jj = 0; jj < nb; jj++)
-				x += p[h][jj] * kk_f16_to_f32(v[jj * st + c]);
+				x += p[h][jj] * kk_f16_to_f32(v[jj][c]);
 			*acc = x;
 		}
 	}
 }
 
-static void attn_values_avx2(const struct kk_attn_span *sp, const kk_u16 *v,
-			     kk_u32 nb, const float p[KK_ATTN_MAX_GROUP][AB],
+static void attn_values_avx2(const struct kk_attn_span *sp,
+			     const kk_u16 *const *v, kk_u32 nb,
+			     const float p[KK_ATTN_MAX_GROUP][AB],
 			     const float *alpha, int first)
 {
 	switch (sp->n_q) {
@@ -486,7 +486,7 @@ static void attn_f16_avx2(const struct kk_attn_span *sp)
 {
 	float p[KK_ATTN_MAX_GROUP][AB] __attribute__((aligned(32)));
 	float alpha[KK_ATTN_MAX_GROUP];
-	const kk_u16 *k = sp->k, *v = sp->v;
+	const kk_u16 *k[AB], *v[AB];
 	kk_u32 j, nb, h;
 	__m256 s;
 
@@ -497,13 +497,13 @@ static void attn_f16_avx2(const struct kk_attn_span *sp)
 					 sp->head_dim * sizeof(float));
 	for (j = 0; j < sp->n_pos; j += nb) {
 		nb = sp->n_pos - j < AB ? sp->n_pos - j : AB;
+		kk_attn_f16_rows(sp, j, nb, k, v);
 		for (h = 0; h < sp->n_q; h++) {
-			s = attn_scores_avx2(sp, sp->q + h * sp->q_stride,
-					     k + j * sp->kv_stride, nb);
+			s = attn_scores_avx2(sp, sp->q + h * sp->q_stride, k, nb);
 			alpha[h] = attn_update_avx2(s, nb, sp->softcap,
 						    sp->ml + 2 * h, p[h]);
 		}
-		attn_values_avx2(sp, v + j * sp->kv_stride, nb, p, alpha, j == 0);
+		attn_values_avx2(sp, v, nb, p, alpha, j == 0);
 	}
 }
 

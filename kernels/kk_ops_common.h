@@ -104,4 +104,65 @@ static inline kk_u32 kk_rope_row_items(const struct kk_rope *p)
  */
 #define KK_ROW_PART_BYTES 16u
 
+/* ---- KV caches (struct kk_kv_seq) ---- */
+
+/* kk_kv_paged_off(): the row's block id is not in the pool. */
+#define KK_KV_NO_ROW (~0ull)
+
+/*
+ * Whether paged cache @s (blocks not NULL) is well formed for rows of
+ * @row_bytes: a block holds its B rows, the pool's offsets fit 64 bits and
+ * the table covers ctx.  O(1), so the kernels check every row they serve.
+ */
+static inline int kk_kv_paged_ok(const struct kk_kv_seq *s, kk_u64 row_bytes)
+{
+	kk_u64 pool;
+
+	if (s->block_shift > KK_KV_MAX_BLOCK_SHIFT ||
+	    __builtin_mul_overflow((kk_u64)s->n_pool, s->block_bytes, &pool))
+		return 0;
+	if (row_bytes > (~0ull >> KK_KV_MAX_BLOCK_SHIFT) ||
+	    s->block_bytes < row_bytes << s->block_shift)
+		return 0;
+	return ((kk_u64)s->n_blocks << s->block_shift) >= s->ctx;
+}
+
+/*
+ * Byte offset from the pool base of row @pos (< ctx) of paged cache @s
+ * (kk_kv_paged_ok), or KK_KV_NO_ROW where its block id is not in the pool.
+ * The id is read once: a table that changes meanwhile cannot get a
+ * checked id swapped for an unchecked one.
+ */
+static inline kk_u64 kk_kv_paged_off(const struct kk_kv_seq *s, kk_u32 pos,
+				     kk_u64 row_bytes)
+{
+	const kk_u32 id = ((const volatile kk_u32 *)s->blocks)[pos >> s->block_shift];
+
+	if (id >= s->n_pool)
+		return KK_KV_NO_ROW;
+	return id * s->block_bytes +
+	       (kk_u64)(pos & ((1u << s->block_shift) - 1)) * row_bytes;
+}
+
+/* A head of zeros (F16 or Q8_0): what a row outside the pool reads as. */
+extern const kk_u16 kk_kv_zeros[];
+
+/*
+ * Where row @pos of a cache is read, @base being row 0 (@pages NULL:
+ * contiguous) or pool block 0 (@pages: the paged sequence, checked with
+ * kk_kv_paged_ok), offset to the KV head read; rows @row_bytes apart.
+ */
+static inline const void *kk_kv_read_at(const void *base,
+					const struct kk_kv_seq *pages,
+					kk_u64 row_bytes, kk_u32 pos)
+{
+	kk_u64 o;
+
+	if (!pages)
+		return (const kk_u8 *)base + pos * row_bytes;
+	o = kk_kv_paged_off(pages, pos, row_bytes);
+	return o == KK_KV_NO_ROW ? (const void *)kk_kv_zeros :
+	       (const void *)((const kk_u8 *)base + o);
+}
+
 #endif /* KLLM_KK_OPS_COMMON_H */

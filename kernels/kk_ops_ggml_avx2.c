@@ -31,6 +31,7 @@
 #include "kk_fp.h"
 #include "kk_math.h"
 #include "kk_ggml.h"
+#include "kk_ops_common.h"
 
 #define FMA(a, b, c) __builtin_fmaf(a, b, c)
 
@@ -135,7 +136,7 @@ static float f16_chains_reduce(float (*acc)[16], double tail)
 
 static float ggml_score(const struct kk_attn_row *r, const float *q16, kk_u32 j)
 {
-	const kk_u16 *k = r->k + (kk_u64)j * r->kv_stride;
+	const kk_u16 *k = kk_kv_read_at(r->k, r->pages, r->kv_stride * 2, j);
 	const kk_u32 hd = r->head_dim, np = hd & ~63u;
 	float acc[4][16] = { { 0 } };
 	double tail = 0.0;
@@ -197,10 +198,11 @@ static void ggml_attn_row(const struct kk_attn_row *r)
 			       kk_f16_to_f32(kk_f32_to_f16(
 				       ggml_v_expf(ggml_scaled(r, q16, b + i) - m) * inv)) : 0.0f;
 		for (i = 0; i < 64; i++) {
-			const kk_u16 *v = r->v + (kk_u64)(b + i) * r->kv_stride;
+			const kk_u16 *v;
 
 			if (e[i] == 0.0f)
 				continue;	/* fma(0, v, a) = a for finite v */
+			v = kk_kv_read_at(r->v, r->pages, r->kv_stride * 2, b + i);
 			for (d = 0; d < hd; d++)
 				acc[d][i / 16][i % 16] = FMA(kk_f16_to_f32(v[d]), e[i],
 							     acc[d][i / 16][i % 16]);

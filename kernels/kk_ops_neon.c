@@ -311,15 +311,14 @@ static inline float32x4_t reduce4_v4(const float32x4_t *v)
 }
 
 /*
- * Scores of one head for a block of nb <= 8 positions (lane jj of sc[jj/4]
- * for position jj); q is rounded to f16 once per block, 16 dimensions at a
- * time.
+ * Scores of one head for a block of nb <= 8 positions (K rows k[0 .. nb);
+ * lane jj of sc[jj/4] for position jj); q is rounded to f16 once per
+ * block, 16 dimensions at a time.
  */
 static void attn_scores_neon(const struct kk_attn_span *sp, const float *q,
-			     const kk_u16 *k, kk_u32 nb, float32x4_t *sc)
+			     const kk_u16 *const *k, kk_u32 nb, float32x4_t *sc)
 {
 	const kk_u32 hd = sp->head_dim;
-	const kk_u64 st = sp->kv_stride;
 	float32x4_t dot[NB], q0, q1, q2, q3, a, b;
 	kk_u32 c = 0, jj;
 
@@ -331,7 +330,7 @@ static void attn_scores_neon(const struct kk_attn_span *sp, const float *q,
 		q2 = round_f16_v4(vld1q_f32(q + c + 8));
 		q3 = round_f16_v4(vld1q_f32(q + c + 12));
 		for (jj = 0; jj < nb; jj++) {
-			const kk_u16 *kj = k + jj * st + c;
+			const kk_u16 *kj = k[jj] + c;
 
 			a = vfmaq_f32(dot[jj], q0, load_f16x4(kj));
 			b = vmulq_f32(q1, load_f16x4(kj + 4));
@@ -343,7 +342,7 @@ static void attn_scores_neon(const struct kk_attn_span *sp, const float *q,
 	for (; c + 4 <= hd; c += 4) {
 		q0 = round_f16_v4(vld1q_f32(q + c));
 		for (jj = 0; jj < nb; jj++)
-			dot[jj] = vfmaq_f32(dot[jj], q0, load_f16x4(k + jj * st + c));
+			dot[jj] = vfmaq_f32(dot[jj], q0, load_f16x4(k[jj] + c));
 	}
 	if (c < hd) {		/* the last hd % 4 dimensions, zero padded */
 		float qt[4] = { 0 };
@@ -352,7 +351,7 @@ static void attn_scores_neon(const struct kk_attn_span *sp, const float *q,
 		__builtin_memcpy(qt, q + c, (hd - c) * sizeof(float));
 		q0 = round_f16_v4(vld1q_f32(qt));
 		for (jj = 0; jj < nb; jj++) {
-			__builtin_memcpy(kt, k + jj * st + c, (hd - c) * sizeof(kk_u16));
+			__builtin_memcpy(kt, k[jj] + c, (hd - c) * sizeof(kk_u16));
 			dot[jj] = vfmaq_f32(dot[jj], q0, load_f16x4(kt));
 		}
 	}
@@ -402,12 +401,11 @@ static float attn_update_neon(float32x4_t *sc, kk_u32 nb, float softcap,
  * once inlined); each V element is converted once for all heads.
  */
 static inline __attribute__((always_inline)) void
-attn_values_neon_n(const struct kk_attn_span *sp, const kk_u16 *v, kk_u32 nb,
-		   const float p[KK_ATTN_MAX_GROUP][NB], const float *alpha,
-		   int first, const kk_u32 NQ)
+attn_values_neon_n(const struct kk_attn_span *sp, const kk_u16 *const *v,
+		   kk_u32 nb, const float p[KK_ATTN_MAX_GROUP][NB],
+		   const float *alpha, int first, const kk_u32 NQ)
 {
 	const kk_u32 hd = sp->head_dim;
-	const kk_u64 st = sp->kv_stride;
 	float32x4_t a[KK_ATTN_MAX_GROUP], vv;
 	kk_u32 c, jj, h;
 	float x;
@@ -418,7 +416,7 @@ attn_values_neon_n(const struct kk_attn_span *sp, const kk_u16 *v, kk_u32 nb,
 			       vmulq_n_f32(vld1q_f32(sp->acc + h * sp->acc_stride + c),
 					   alpha[h]);
 		for (jj = 0; jj < nb; jj++) {
-			vv = load_f16x4(v + jj * st + c);
+			vv = load_f16x4(v[jj] + c);
 			for (h = 0; h < NQ; h++)
 				a[h] = vfmaq_n_f32(a[h], vv, p[h][jj]);
 		}
@@ -431,14 +429,15 @@ attn_values_neon_n(const struct kk_attn_span *sp, const kk_u16 *v, kk_u32 nb,
 
 			x = first ? 0.0f : *acc * alpha[h];
 			for (jj = 0; jj < nb; jj++)
-				x += p[h][jj] * kk_f16_to_f32(v[jj * st + c]);
+				x += p[h][jj] * kk_f16_to_f32(v[jj][c]);
 			*acc = x;
 		}
 	}
 }
 
-static void attn_values_neon(const struct kk_attn_span *sp, const kk_u16 *v,
-			     kk_u32 nb, const float p[KK_ATTN_MAX_GROUP][NB],
+static void attn_values_neon(const struct kk_attn_span *sp,
+			     const kk_u16 *const *v, kk_u32 nb,
+			     const float p[KK_ATTN_MAX_GROUP][NB],
 			     const float *alpha, int first)
 {
 	switch (sp->n_q) {
@@ -457,7 +456,7 @@ static void attn_f16_neon(const struct kk_attn_span *sp)
 {
 	float p[KK_ATTN_MAX_GROUP][NB] __attribute__((aligned(16)));
 	float alpha[KK_ATTN_MAX_GROUP];
-	const kk_u16 *k = sp->k, *v = sp->v;
+	const kk_u16 *k[NB], *v[NB];
 	float32x4_t sc[2];
 	kk_u32 j, nb, h;
 
@@ -468,13 +467,13 @@ static void attn_f16_neon(const struct kk_attn_span *sp)
 					 sp->head_dim * sizeof(float));
 	for (j = 0; j < sp->n_pos; j += nb) {
 		nb = sp->n_pos - j < NB ? sp->n_pos - j : NB;
+		kk_attn_f16_rows(sp, j, nb, k, v);
 		for (h = 0; h < sp->n_q; h++) {
-			attn_scores_neon(sp, sp->q + h * sp->q_stride,
-					 k + j * sp->kv_stride, nb, sc);
+			attn_scores_neon(sp, sp->q + h * sp->q_stride, k, nb, sc);
 			alpha[h] = attn_update_neon(sc, nb, sp->softcap,
 						    sp->ml + 2 * h, p[h]);
 		}
-		attn_values_neon(sp, v + j * sp->kv_stride, nb, p, alpha, j == 0);
+		attn_values_neon(sp, v, nb, p, alpha, j == 0);
 	}
 }
 

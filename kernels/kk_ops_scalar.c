@@ -132,11 +132,12 @@ static void f32_to_f16_scalar(kk_u16 *y, const float *x, kk_u32 n)
 #define SC 8	/* head dimensions per step: q and K/V rows in small pieces */
 
 /*
- * Scores of a block of @nb positions for every head: the block's K rows are
- * converted once for all heads, q is rounded to f16 piece by piece.
+ * Scores of a block of @nb positions (K rows k[0 .. nb)) for every head:
+ * the block's K rows are converted once for all heads, q is rounded to f16
+ * piece by piece.
  */
 static void attn_scores_scalar(const struct kk_attn_span *sp,
-			       const kk_u16 *k, kk_u32 nb,
+			       const kk_u16 *const *k, kk_u32 nb,
 			       float s[KK_ATTN_MAX_GROUP][SB])
 {
 	float qr[KK_ATTN_MAX_GROUP][SC], kc[SC], t;
@@ -153,7 +154,7 @@ static void attn_scores_scalar(const struct kk_attn_span *sp,
 				qr[h][d] = kk_f16_to_f32(kk_f32_to_f16(sp->q[h * sp->q_stride + c + d]));
 		for (jj = 0; jj < nb; jj++) {
 			for (d = 0; d < n; d++)
-				kc[d] = kk_f16_to_f32(k[jj * sp->kv_stride + c + d]);
+				kc[d] = kk_f16_to_f32(k[jj][c + d]);
 			for (h = 0; h < sp->n_q; h++) {
 				t = 0.0f;
 				for (d = 0; d < n; d++)
@@ -169,7 +170,7 @@ static void attn_scores_scalar(const struct kk_attn_span *sp,
 
 /* acc_h = acc_h * alpha_h + sum_jj p[h][jj] v_jj (acc_h = 0 first). */
 static void attn_values_scalar(const struct kk_attn_span *sp,
-			       const kk_u16 *v, kk_u32 nb,
+			       const kk_u16 *const *v, kk_u32 nb,
 			       float p[KK_ATTN_MAX_GROUP][SB],
 			       const float *alpha, int first)
 {
@@ -186,7 +187,7 @@ static void attn_values_scalar(const struct kk_attn_span *sp,
 		}
 		for (jj = 0; jj < nb; jj++) {
 			for (d = 0; d < n; d++)
-				vc[d] = kk_f16_to_f32(v[jj * sp->kv_stride + c + d]);
+				vc[d] = kk_f16_to_f32(v[jj][c + d]);
 			for (h = 0; h < sp->n_q; h++) {
 				a = sp->acc + h * sp->acc_stride + c;
 				for (d = 0; d < n; d++)
@@ -199,7 +200,7 @@ static void attn_values_scalar(const struct kk_attn_span *sp,
 static void attn_f16_scalar(const struct kk_attn_span *sp)
 {
 	float s[KK_ATTN_MAX_GROUP][SB], alpha[KK_ATTN_MAX_GROUP];
-	const kk_u16 *k = sp->k, *v = sp->v;
+	const kk_u16 *k[SB], *v[SB];
 	kk_u32 j, nb, h;
 
 	kk_attn_ml_init(sp->ml, sp->n_q);
@@ -209,12 +210,13 @@ static void attn_f16_scalar(const struct kk_attn_span *sp)
 					 sp->head_dim * sizeof(float));
 	for (j = 0; j < sp->n_pos; j += nb) {
 		nb = sp->n_pos - j < SB ? sp->n_pos - j : SB;
-		attn_scores_scalar(sp, k + j * sp->kv_stride, nb, s);
+		kk_attn_f16_rows(sp, j, nb, k, v);
+		attn_scores_scalar(sp, k, nb, s);
 		for (h = 0; h < sp->n_q; h++) {
 			kk_attn_block_softcap(s[h], nb, sp->softcap);
 			alpha[h] = kk_attn_block_update(s[h], nb, sp->ml + 2 * h);
 		}
-		attn_values_scalar(sp, v + j * sp->kv_stride, nb, s, alpha, j == 0);
+		attn_values_scalar(sp, v, nb, s, alpha, j == 0);
 	}
 }
 

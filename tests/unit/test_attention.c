@@ -24,7 +24,9 @@
  *              work, and the items of a (row, head) cover its range exactly
  *              once, up to contexts of 1500;
  *   params     bad shapes and types are refused, and so are scratch sizes
- *              that overflow; bad seq/pos give zeros.
+ *              that overflow; bad seq/pos give zeros;
+ *   paged      caches in shuffled pool blocks through block tables give
+ *              bitwise the contiguous results and bytes (kt_attn_paged.h).
  *
  * Scratch is allocated at exactly kk_op_scratch_size() bytes, filled with
  * NaNs, so that ASan sees an overrun and a read of unwritten scratch shows.
@@ -547,6 +549,8 @@ START_TEST(test_attention_harmless)
 }
 END_TEST
 
+#include "kt_attn_paged.h"
+
 static Suite *attention_suite(void)
 {
 	Suite *s = suite_create("attention");
@@ -558,6 +562,10 @@ static Suite *attention_suite(void)
 	tcase_add_test(tc, test_attention_items);
 	tcase_add_test(tc, test_attention_bad_params);
 	tcase_add_test(tc, test_attention_harmless);
+	tcase_add_loop_test(tc, test_attention_paged, 0,
+			    sizeof(cases) / sizeof(cases[0]));
+	tcase_add_test(tc, test_attention_paged_readonly);
+	tcase_add_loop_test(tc, test_attention_paged_hostile, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
