@@ -15,8 +15,10 @@
 
 _Static_assert(KLLM_PROG_MATMUL_ACCUMULATE == KK_MATMUL_ACCUMULATE, "matmul flags");
 
-/* What the validator's pointer-less job points at; never dereferenced. */
+/* What the validator's pointer-less job points at; never dereferenced.
+ * Also a one-entry seqs array (lower_seqs): all zero, a contiguous one. */
 static const kllm_u64 kp_dummy[8] __attribute__((aligned(64)));
+_Static_assert(sizeof(struct kk_kv_seq) <= sizeof(kp_dummy), "kp_dummy as one kk_kv_seq");
 
 static int fail_job(struct kllm_prog_err *err, kllm_s32 buffer, const char *reason)
 {
