@@ -79,6 +79,7 @@ KK_AVX512 := $(KK_AVX2) -mavx512f -mavx512bw -mavx512vl -mavx512dq
 KK_AVX512VNNI := $(KK_AVX512) -mavx512vnni
 KK_NEON := -march=armv8-a
 KK_DOTPROD := -march=armv8.2-a+dotprod
+KK_I8MM := -march=armv8.2-a+dotprod+i8mm
 
 WERROR ?= $(if $(wildcard $(SRCDIR)/.git),1,0)
 WARN := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror) -Wvla
@@ -188,11 +189,11 @@ endif
 # ---------------------------------------------------------------- sources
 KK_ALL := $(wildcard $(SRCDIR)/kernels/*.c)
 ifeq ($(ARCH),x86_64)
-KK_SRCS := $(filter-out %_neon.c %_dotprod.c,$(KK_ALL))
+KK_SRCS := $(filter-out %_neon.c %_dotprod.c %_i8mm.c,$(KK_ALL))
 else ifeq ($(ARCH),aarch64)
 KK_SRCS := $(filter-out %_avx2.c %_avx512.c %_avx512vnni.c,$(KK_ALL))
 else
-KK_SRCS := $(filter-out %_neon.c %_dotprod.c %_avx2.c %_avx512.c %_avx512vnni.c,$(KK_ALL))
+KK_SRCS := $(filter-out %_neon.c %_dotprod.c %_i8mm.c %_avx2.c %_avx512.c %_avx512vnni.c,$(KK_ALL))
 endif
 RT_SRCS := $(wildcard $(SRCDIR)/runtime/*.c)
 UAPI_SRCS := $(wildcard $(SRCDIR)/uapi/prog/*.c)
@@ -275,7 +276,8 @@ kk_simd_flags = $(strip \
 	$(if $(filter %_avx512.c,$(1)),$(KK_AVX512)) \
 	$(if $(filter %_avx512vnni.c,$(1)),$(KK_AVX512VNNI)) \
 	$(if $(filter %_neon.c,$(1)),$(KK_NEON)) \
-	$(if $(filter %_dotprod.c,$(1)),$(KK_DOTPROD)))
+	$(if $(filter %_dotprod.c,$(1)),$(KK_DOTPROD)) \
+	$(if $(filter %_i8mm.c,$(1)),$(KK_I8MM)))
 
 $(BUILD)/obj/kernels/%.o: $(SRCDIR)/kernels/%.c $(CONFIG)
 	@mkdir -p $(dir $@)

@@ -98,7 +98,8 @@ enum kk_simd {
 	 * once the home has lent it the C library (kk_ggml_set_libm).
 	 */
 	KK_SIMD_GGML = 5,
-	KK_SIMD_COUNT = 6,
+	KK_SIMD_NEON_I8MM = 6,	/* aarch64 + SDOT + SMMLA (armv8.6 i8mm) */
+	KK_SIMD_COUNT = 7,
 };
 
 /* The C library functions the ggml path calls where ggml calls them. */
@@ -113,10 +114,24 @@ void kk_ggml_set_libm(const struct kk_libm *m);
 
 /*
  * Detect what the CPU (and OS, via XCR0) supports.  @hwcap is the aarch64
- * AT_HWCAP word (getauxval in userspace, elf_hwcap in the kernel); x86
- * ignores it and uses CPUID/XGETBV.  Returns a bitmask of 1u << enum kk_simd.
+ * word kk_hwcap_arm() builds (from getauxval in userspace, from the named
+ * CPU features in the kernel); x86 ignores it and uses CPUID/XGETBV.
+ * Returns a bitmask of 1u << enum kk_simd.
  */
 kk_u32 kk_simd_available(unsigned long hwcap);
+#if defined(__aarch64__)
+/*
+ * That word from AT_HWCAP and AT_HWCAP2: AT_HWCAP's bits 0-31 as they are
+ * and AT_HWCAP2's bits 0-31 above them (HWCAP2_I8MM = 1 << 13 is bit 45).
+ * A bare AT_HWCAP reads right for every path but i8mm, as long as the
+ * kernel sets no AT_HWCAP bit above 31 (Linux 6.13+ may: pass this word).
+ */
+#define KK_HWCAP2_SHIFT 32
+static inline unsigned long kk_hwcap_arm(unsigned long hwcap, unsigned long hwcap2)
+{
+	return (hwcap & 0xfffffffful) | (hwcap2 & 0xfffffffful) << KK_HWCAP2_SHIFT;
+}
+#endif
 /* The best path in a mask from kk_simd_available(). */
 kk_u32 kk_simd_best(kk_u32 mask);
 /* Select the path all later ops use.  -KK_ENOTSUP if not in the mask set
@@ -124,7 +139,8 @@ kk_u32 kk_simd_best(kk_u32 mask);
 int kk_simd_select(kk_u32 simd);
 kk_u32 kk_simd_selected(void);
 const char *kk_simd_name(kk_u32 simd);
-/* "scalar", "avx2", "avx512", "neon", "dotprod", "ggml" -> enum, or -KK_EINVAL. */
+/* "scalar", "avx2", "avx512", "neon", "dotprod", "ggml", "i8mm" -> enum,
+ * or -KK_EINVAL. */
 int kk_simd_parse(const char *name);
 /* Has this build any code for the path (x86 builds have no NEON)?  */
 int kk_simd_built(kk_u32 simd);

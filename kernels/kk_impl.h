@@ -5,9 +5,9 @@
  *
  * A path's table starts as the scalar table; the path's init functions
  * overwrite the entries they accelerate.  Files ending in _avx2.c,
- * _avx512.c, _avx512vnni.c, _neon.c and _dotprod.c are built with that
- * path's -m flags and their functions run only once the CPU is known to
- * have it.
+ * _avx512.c, _avx512vnni.c, _neon.c, _dotprod.c and _i8mm.c are built
+ * with that path's -m flags and their functions run only once the CPU is
+ * known to have it.
  */
 #ifndef KLLM_KK_IMPL_H
 #define KLLM_KK_IMPL_H
@@ -20,6 +20,7 @@
 #define KK_CPU_AVX512VNNI (1u << 0)
 #define KK_CPU_ARM_DOTPROD (1u << 1)
 #define KK_CPU_ARM_FP16 (1u << 2)
+#define KK_CPU_ARM_I8MM (1u << 3)
 
 struct kk_impl {
 	kk_u32 simd;		/* enum kk_simd */
@@ -48,6 +49,7 @@ void kk_ops_init_ggml(struct kk_ops_impl *ops);	/* kk_ops_ggml_avx2.c */
 #if defined(__aarch64__)
 void kk_mm_init_neon(struct kk_mm_impl *mm, kk_u32 cpu_flags);
 void kk_mm_init_dotprod(struct kk_mm_impl *mm, kk_u32 cpu_flags);
+void kk_mm_init_i8mm(struct kk_mm_impl *mm, kk_u32 cpu_flags);
 void kk_ops_init_neon(struct kk_ops_impl *ops, kk_u32 cpu_flags);
 #endif
 

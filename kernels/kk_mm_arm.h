@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 OR MIT */
 /*
  * kk_mm_arm.h - aarch64 matmul kernels, compiled once per path: included by
- * kk_mm_neon.c (KA_DOTPROD 0: SMULL/SADALP) and kk_mm_dotprod.c
- * (KA_DOTPROD 1: SDOT).  Everything here is static inline: each file gets
- * its own copy built with its own -march.  FPU units only.
+ * kk_mm_neon.c (KA_DOTPROD 0: SMULL/SADALP), kk_mm_dotprod.c (KA_DOTPROD 1:
+ * SDOT) and kk_mm_i8mm.c (SMMLA tiles, SDOT for a lone column).
+ * Everything here is static inline: each file gets its own copy built with
+ * its own -march.  FPU units only.
  *
  * The quantized kernels reproduce the scalar reference (kk_quant_dot.c)
  * bit for bit.  Its integer parts are exact in any order; its float steps
@@ -13,7 +14,9 @@
  *    go through one float32x4_t, one row per lane, and each lane runs the
  *    reference's per-block float chain in block order; the decoded weights
  *    serve two columns.  A tile's tail rows repeat the last row in the
- *    spare lanes, a tail column goes alone.
+ *    spare lanes, a tail column goes alone.  The i8mm tiles compute the
+ *    same exact block dots with SMMLA and run the same per-block float
+ *    step (ka_block_f) on lanes that hold other (row, column) pairs.
  *  - K-quants (Q4_K, Q5_K, Q6_K): the reference keeps eight int32 lanes,
  *    lane = element index mod 8.  SMULL of eight consecutive int8 lands
  *    element e in int16 lane e mod 8, so two int32x4_t hold those lanes
@@ -41,6 +44,8 @@
 #endif
 
 #define KA_INLINE static inline __attribute__((always_inline))
+/* gcc -O2 keeps short loops over rows and columns, their vectors on the stack */
+#define KA_UNROLL _Pragma("GCC unroll 4")
 
 enum ka_type { KA_Q4_0, KA_Q4_1, KA_Q5_0, KA_Q5_1, KA_Q8_0 };
 
@@ -164,13 +169,42 @@ KA_INLINE int32x4_t ka_dot32(int8x16_t w0, int8x16_t w1, int8x16_t x0, int8x16_t
 }
 
 /*
- * Dot products of four weight rows (lanes) with NC activation rows of nb
- * blocks, each lane in the reference's float order:
+ * One block's float step, lane by lane in the reference's order (si: the
+ * block's exact integer dot; dx, mx: the weight block's scale and min; dy,
+ * sy: the activation block's d and s; sy is read for Q4_1 and Q5_1 only):
  *   Q4_0:        sumf += sumi * dx * dy
  *   Q5_0:        sumf += (dx * dy) * sumi
  *   Q8_0:        sumf += sumi * (dx * dy)
  *   Q4_1, Q5_1:  sumf += (dx * dy) * sumi + mx * sy
- * The weights are decoded once per block for all NC columns.
+ */
+KA_INLINE float32x4_t ka_block_f(int type, float32x4_t sumf, int32x4_t sumi,
+				 float32x4_t dx, float32x4_t dy, float32x4_t mx,
+				 float32x4_t sy)
+{
+	const float32x4_t si = vcvtq_f32_s32(sumi);
+	float32x4_t t;
+
+	switch (type) {
+	case KA_Q4_0:
+		t = vmulq_f32(vmulq_f32(si, dx), dy);
+		break;
+	case KA_Q8_0:
+		t = vmulq_f32(si, vmulq_f32(dx, dy));
+		break;
+	case KA_Q5_0:
+		t = vmulq_f32(vmulq_f32(dx, dy), si);
+		break;
+	default:
+		t = vaddq_f32(vmulq_f32(vmulq_f32(dx, dy), si), vmulq_f32(mx, sy));
+		break;
+	}
+	return vaddq_f32(sumf, t);
+}
+
+/*
+ * Dot products of four weight rows (lanes) with NC activation rows of nb
+ * blocks, each lane in the reference's float order (ka_block_f).  The
+ * weights are decoded once per block for all NC columns.
  */
 KA_INLINE void ka_rows4(int type, int NC, const kk_u8 *const w[4],
 			const kk_u8 *xq, kk_u64 xq_row_bytes, kk_u32 nb,
@@ -179,6 +213,7 @@ KA_INLINE void ka_rows4(int type, int NC, const kk_u8 *const w[4],
 	const kk_u32 wb = ka_wbytes(type), xb = ka_xbytes(type);
 	const kk_u32 xqs = ka_has_min(type) ? 4 : 2;
 
+	KA_UNROLL
 	for (int c = 0; c < NC; c++)
 		sumf[c] = vdupq_n_f32(0.0f);
 	for (kk_u32 ib = 0; ib < nb; ib++) {
@@ -186,6 +221,7 @@ KA_INLINE void ka_rows4(int type, int NC, const kk_u8 *const w[4],
 		kk_u16 d[4], m[4];
 		float32x4_t dx, mx = vdupq_n_f32(0.0f);
 
+		KA_UNROLL
 		for (int r = 0; r < 4; r++) {
 			const kk_u8 *blk = w[r] + (kk_u64)ib * wb;
 
@@ -196,35 +232,24 @@ KA_INLINE void ka_rows4(int type, int NC, const kk_u8 *const w[4],
 		dx = ka_f16x4(d);
 		if (ka_has_min(type))
 			mx = ka_f16x4(m);
+		KA_UNROLL
 		for (int c = 0; c < NC; c++) {
 			const kk_u8 *xblk = xq + c * xq_row_bytes + (kk_u64)ib * xb;
 			const int8x16_t x0 = vld1q_s8((const kk_i8 *)(xblk + xqs));
 			const int8x16_t x1 = vld1q_s8((const kk_i8 *)(xblk + xqs + 16));
 			const float32x4_t dy = vdupq_n_f32(kk_f16_to_f32(ka_ld16(xblk)));
+			float32x4_t sy = dy;
 			int32x4_t l[4];
-			float32x4_t si, t;
 
+			if (ka_has_min(type))
+				sy = vdupq_n_f32(kk_f16_to_f32(ka_ld16(xblk + 2)));
+			KA_UNROLL
 			for (int r = 0; r < 4; r++)
 				l[r] = ka_dot32(w0[r], w1[r], x0, x1);
-			si = vcvtq_f32_s32(vpaddq_s32(vpaddq_s32(l[0], l[1]),
-						      vpaddq_s32(l[2], l[3])));
-			switch (type) {
-			case KA_Q4_0:
-				t = vmulq_f32(vmulq_f32(si, dx), dy);
-				break;
-			case KA_Q8_0:
-				t = vmulq_f32(si, vmulq_f32(dx, dy));
-				break;
-			case KA_Q5_0:
-				t = vmulq_f32(vmulq_f32(dx, dy), si);
-				break;
-			default:
-				t = vaddq_f32(vmulq_f32(vmulq_f32(dx, dy), si),
-					      vmulq_f32(mx, vdupq_n_f32(kk_f16_to_f32(
-								ka_ld16(xblk + 2)))));
-				break;
-			}
-			sumf[c] = vaddq_f32(sumf[c], t);
+			sumf[c] = ka_block_f(type, sumf[c],
+					     vpaddq_s32(vpaddq_s32(l[0], l[1]),
+							vpaddq_s32(l[2], l[3])),
+					     dx, dy, mx, sy);
 		}
 	}
 }

@@ -4,7 +4,8 @@
  * kk_mm_arm.h's 32-element block kernels with vdotq_s32 integer dots.
  * Runs on top of the NEON table (kk_simd_table.c calls kk_mm_init_neon first),
  * which keeps the K-quant, float and quantizer entries: their int16 lanes
- * are what reproduce the reference bit for bit.  FPU unit.
+ * are what reproduce the reference bit for bit.  The i8mm table is this
+ * one plus kk_mm_i8mm.c's SMMLA tiles.  FPU unit.
  */
 #if defined(__aarch64__)
 #define KA_DOTPROD 1

@@ -7,7 +7,8 @@
  *
  * x86: CPUID says what the core implements, XGETBV(XCR0) says which register
  * files the OS saves on context switch; a path needs both.  aarch64: the
- * home passes AT_HWCAP (userspace) or elf_hwcap (kernel).
+ * home passes kk_hwcap_arm(AT_HWCAP, AT_HWCAP2) (userspace) or the same
+ * bits from the kernel's named CPU features (kllm_cpu_hwcap).
  */
 #include "kk_impl.h"
 
@@ -15,6 +16,7 @@
 #define KK_HWCAP_FPHP (1ul << 9)
 #define KK_HWCAP_ASIMDHP (1ul << 10)
 #define KK_HWCAP_ASIMDDP (1ul << 20)
+#define KK_HWCAP2_I8MM (1ul << (13 + 32))	/* kk_hwcap_arm's AT_HWCAP2 bits */
 
 kk_u32 kk_simd_avail_mask = 1u << KK_SIMD_SCALAR;
 kk_u32 kk_simd_cpu_flags;
@@ -93,6 +95,11 @@ static kk_u32 kk_detect(unsigned long hwcap)
 		mask |= 1u << KK_SIMD_NEON_DOTPROD;
 		kk_simd_cpu_flags |= KK_CPU_ARM_DOTPROD;
 	}
+	/* the i8mm table is the dotprod one plus SMMLA tiles */
+	if ((mask & (1u << KK_SIMD_NEON_DOTPROD)) && (hwcap & KK_HWCAP2_I8MM)) {
+		mask |= 1u << KK_SIMD_NEON_I8MM;
+		kk_simd_cpu_flags |= KK_CPU_ARM_I8MM;
+	}
 	if ((hwcap & KK_HWCAP_FPHP) && (hwcap & KK_HWCAP_ASIMDHP))
 		kk_simd_cpu_flags |= KK_CPU_ARM_FP16;
 	return mask;
@@ -123,6 +130,7 @@ int kk_simd_built(kk_u32 simd)
 #if defined(__aarch64__)
 	case KK_SIMD_NEON:
 	case KK_SIMD_NEON_DOTPROD:
+	case KK_SIMD_NEON_I8MM:
 		return 1;
 #endif
 	default:
@@ -147,7 +155,8 @@ kk_u32 kk_simd_available(unsigned long hwcap)
 kk_u32 kk_simd_best(kk_u32 mask)
 {
 	static const kk_u32 order[] = {
-		KK_SIMD_AVX512, KK_SIMD_AVX2, KK_SIMD_NEON_DOTPROD, KK_SIMD_NEON,
+		KK_SIMD_AVX512, KK_SIMD_AVX2, KK_SIMD_NEON_I8MM, KK_SIMD_NEON_DOTPROD,
+		KK_SIMD_NEON,
 	};
 	unsigned int i;
 
@@ -169,6 +178,7 @@ static const char *const kk_simd_names[KK_SIMD_COUNT] = {
 	[KK_SIMD_NEON] = "neon",
 	[KK_SIMD_NEON_DOTPROD] = "dotprod",
 	[KK_SIMD_GGML] = "ggml",
+	[KK_SIMD_NEON_I8MM] = "i8mm",
 };
 
 const char *kk_simd_name(kk_u32 simd)

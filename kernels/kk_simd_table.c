@@ -41,6 +41,12 @@ static void kk_build_table(struct kk_impl *t, kk_u32 simd)
 		break;
 #endif
 #if defined(__aarch64__)
+	case KK_SIMD_NEON_I8MM:
+		kk_mm_init_neon(&t->mm, flags);
+		kk_ops_init_neon(&t->ops, flags);
+		kk_mm_init_dotprod(&t->mm, flags);
+		kk_mm_init_i8mm(&t->mm, flags);
+		break;
 	case KK_SIMD_NEON_DOTPROD:
 		kk_mm_init_neon(&t->mm, flags);
 		kk_ops_init_neon(&t->ops, flags);

@@ -52,13 +52,14 @@ static inline void kllm_fpu_end(void)
 
 /*
  * What kk_simd_available() takes: 0 on x86-64 (CPUID there); on arm64 the
- * AT_HWCAP bits it reads, from cpu_have_named_feature() (exported, unlike
- * cpu_get_elf_hwcap(), which modules cannot link against).
+ * AT_HWCAP and AT_HWCAP2 bits it reads, from cpu_have_named_feature()
+ * (exported, unlike cpu_get_elf_hwcap(), which modules cannot link
+ * against), combined as kk_hwcap_arm() does in userspace.
  */
 static inline unsigned long kllm_cpu_hwcap(void)
 {
 #if defined(CONFIG_ARM64)
-	unsigned long hwcap = 0;
+	unsigned long hwcap = 0, hwcap2 = 0;
 
 	if (cpu_have_named_feature(ASIMD))
 		hwcap |= HWCAP_ASIMD;
@@ -68,7 +69,9 @@ static inline unsigned long kllm_cpu_hwcap(void)
 		hwcap |= HWCAP_ASIMDHP;
 	if (cpu_have_named_feature(ASIMDDP))
 		hwcap |= HWCAP_ASIMDDP;
-	return hwcap;
+	if (cpu_have_named_feature(I8MM))
+		hwcap2 |= HWCAP2_I8MM;
+	return kk_hwcap_arm(hwcap, hwcap2);
 #else
 	return 0;
 #endif

@@ -14,7 +14,7 @@
 
 static char *simd = "auto";
 module_param(simd, charp, 0444);
-MODULE_PARM_DESC(simd, "kernels/ SIMD path: auto (best available), scalar, avx2, avx512, neon, dotprod");
+MODULE_PARM_DESC(simd, "kernels/ SIMD path: auto (best available), scalar, avx2, avx512, neon, dotprod, i8mm");
 
 static int __init kllm_init(void)
 {

@@ -23,7 +23,7 @@ static kk_u32 cpu_simd;
 unsigned long kllm_cpu_hwcap(void)
 {
 #if defined(__aarch64__)
-	return getauxval(AT_HWCAP);
+	return kk_hwcap_arm(getauxval(AT_HWCAP), getauxval(AT_HWCAP2));
 #else
 	return 0;
 #endif
@@ -59,7 +59,7 @@ static kk_u32 simd_from_env(kk_u32 mask, kk_u32 best)
 	mask_names(mask, names, sizeof(names));
 	s = kk_simd_parse(want);
 	if (s < 0) {
-		fprintf(stderr, "kllm: KLLM_SIMD=%s: unknown SIMD path (scalar, avx2, avx512, neon, dotprod, ggml); using %s\n",
+		fprintf(stderr, "kllm: KLLM_SIMD=%s: unknown SIMD path (scalar, avx2, avx512, neon, dotprod, i8mm, ggml); using %s\n",
 			want, kk_simd_name(best));
 		return best;
 	}
@@ -132,7 +132,8 @@ int kllm_cpu_parse_simd(const char *name)
 /* kllm.h's KLLM_SIMD_* are the kernels' enum kk_simd. */
 _Static_assert(KLLM_SIMD_SCALAR == KK_SIMD_SCALAR && KLLM_SIMD_AVX2 == KK_SIMD_AVX2 &&
 	       KLLM_SIMD_AVX512 == KK_SIMD_AVX512 && KLLM_SIMD_NEON == KK_SIMD_NEON &&
-	       KLLM_SIMD_NEON_DOTPROD == KK_SIMD_NEON_DOTPROD && KLLM_SIMD_GGML == KK_SIMD_GGML,
+	       KLLM_SIMD_NEON_DOTPROD == KK_SIMD_NEON_DOTPROD && KLLM_SIMD_GGML == KK_SIMD_GGML &&
+	       KLLM_SIMD_NEON_I8MM == KK_SIMD_NEON_I8MM,
 	       "KLLM_SIMD_* != enum kk_simd");
 
 const char *kllm_simd_name(uint32_t simd)

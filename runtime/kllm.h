@@ -444,10 +444,11 @@ int kllm_generate(struct kllm_engine *e, int seq, struct kllm_sampler *s,
 /* x86-64, never chosen by default (KLLM_SIMD=ggml): llama.cpp's ggml-cpu
  * arithmetic bit for bit, for checking against llama.cpp.  Slow. */
 #define KLLM_SIMD_GGML 5
+#define KLLM_SIMD_NEON_I8MM 6	/* aarch64 + SDOT + SMMLA (i8mm) */
 
 /*
  * Detect the SIMD paths and select one: the best available, or the one
- * env KLLM_SIMD names (scalar|avx2|avx512|neon|dotprod).  A name that is
+ * env KLLM_SIMD names (scalar|avx2|avx512|neon|dotprod|i8mm|ggml).  A name that is
  * unknown or not available prints a message on stderr and falls back to
  * the best path.  Idempotent and thread-safe: later calls return the first
  * result.  Returns the selected path (KLLM_SIMD_*).

@@ -18,7 +18,9 @@
 
 static inline unsigned long kt_hwcap(void)
 {
-#if defined(__linux__) && defined(AT_HWCAP)
+#if defined(__linux__) && defined(__aarch64__)
+	return kk_hwcap_arm(getauxval(AT_HWCAP), getauxval(AT_HWCAP2));
+#elif defined(__linux__) && defined(AT_HWCAP)
 	return getauxval(AT_HWCAP);
 #else
 	return 0;

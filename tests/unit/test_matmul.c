@@ -5,7 +5,8 @@
  * path), SIMD against scalar within a tolerance relative to sum |w||x|,
  * columns of a matmul bitwise equal to matvecs, results independent of the
  * chunking, ACCUMULATE, strides left alone, the activation quantizers
- * against the reference, and check()'s error cases.
+ * against the reference, the i8mm tiles bitwise equal to the dotprod
+ * matvecs, and check()'s error cases.
  */
 #include "kt.h"
 
@@ -25,7 +26,7 @@
 static unsigned long hwcap(void)
 {
 #if defined(__aarch64__)
-	return getauxval(AT_HWCAP);
+	return kk_hwcap_arm(getauxval(AT_HWCAP), getauxval(AT_HWCAP2));
 #else
 	return 0;
 #endif
@@ -337,6 +338,117 @@ START_TEST(test_shapes)
 }
 END_TEST
 
+/*
+ * The i8mm path (SMMLA tiles of 4 rows by 4 columns, then 2, then a lone
+ * column on SDOT) against the dotprod path's matvec of each column and
+ * against the scalar path, bit for bit: row tails (n_out % 4), column
+ * tails (m % 4), many columns, and chunkings that cut the columns into
+ * tiles of other widths and offsets, run backwards.
+ */
+static const uint32_t i8mm_types[] = {
+	KK_TYPE_Q4_0, KK_TYPE_Q4_1, KK_TYPE_Q5_0, KK_TYPE_Q5_1, KK_TYPE_Q8_0,
+};
+static const uint32_t i8mm_n_out[] = { 1, 2, 3, 5, 8, 17, 33 };
+static const uint32_t i8mm_m[] = { 2, 3, 4, 5, 6, 7, 16, 19, 37 };
+#define N_I8MM_TYPES (sizeof(i8mm_types) / sizeof(i8mm_types[0]))
+#define N_I8MM_N_OUT (sizeof(i8mm_n_out) / sizeof(i8mm_n_out[0]))
+#define N_I8MM_M (sizeof(i8mm_m) / sizeof(i8mm_m[0]))
+
+static void check_i8mm(uint32_t type, uint32_t n_out, uint32_t k, uint32_t m)
+{
+	static const struct host_ctx hosts[] = { { 0, 0 }, { 1, 1 }, { 2, 1 }, { 3, 0 } };
+	const uint32_t i8mm = KK_SIMD_NEON_I8MM;
+	struct kt_rng rng;
+	struct mm_case cs;
+	float *ref, *mv, *y;
+
+	kt_rng_seed(&rng, type * 7919u + n_out * 104729u + k * 31u + m);
+	case_init(&cs, &rng, type, n_out, k, m);
+	ref = new_y(&cs);
+	mv = new_y(&cs);
+	y = new_y(&cs);
+	ck_assert_int_eq(kk_simd_select(KK_SIMD_SCALAR), 0);
+	run_case(&cs, 0, m, ref, 0, &hosts[0]);
+	ck_assert_int_eq(kk_simd_select(KK_SIMD_NEON_DOTPROD), 0);
+	for (uint32_t c = 0; c < m; c++)
+		run_case(&cs, c, 1, mv + c * cs.y_stride, 0, &hosts[0]);
+	ck_assert_int_eq(kk_simd_select(i8mm), 0);
+	for (unsigned h = 0; h < sizeof(hosts) / sizeof(hosts[0]); h++) {
+		run_case(&cs, 0, m, y, 0, &hosts[h]);
+		check_padding(&cs, y);
+		check_same_bits(&cs, y, mv, m, "vs dotprod matvec", i8mm);
+		check_same_bits(&cs, y, ref, m, "vs scalar", i8mm);
+		for (uint64_t i = 0; i < cs.y_stride * m; i++)
+			y[i] = -12345.0f;
+	}
+	/* ACCUMULATE: the same sums added to what y held */
+	for (uint32_t c = 0; c < m; c++)
+		for (uint32_t r = 0; r < n_out; r++) {
+			y[c * cs.y_stride + r] = (float)(r + 1) * 0.25f;
+			mv[c * cs.y_stride + r] += (float)(r + 1) * 0.25f;
+		}
+	run_case(&cs, 0, m, y, KK_MATMUL_ACCUMULATE, &hosts[0]);
+	check_same_bits(&cs, y, mv, m, "accumulate vs dotprod matvec", i8mm);
+	free(ref);
+	free(mv);
+	free(y);
+	case_free(&cs);
+}
+
+START_TEST(test_i8mm_tiles)
+{
+	const uint32_t type = i8mm_types[_i], qk = 32;
+	const uint32_t ks[] = { qk, 7 * qk, 9 * qk };
+	uint32_t mask = kk_simd_available(hwcap());
+
+	if (!(mask & (1u << KK_SIMD_NEON_I8MM)))
+		return;		/* no SMMLA here (run-aarch64.sh runs -cpu max) */
+	ck_assert(mask & (1u << KK_SIMD_NEON_DOTPROD));
+	for (unsigned ki = 0; ki < sizeof(ks) / sizeof(ks[0]); ki++)
+		for (unsigned ni = 0; ni < N_I8MM_N_OUT; ni++)
+			for (unsigned mi = 0; mi < N_I8MM_M; mi++)
+				check_i8mm(type, i8mm_n_out[ni], ks[ki], i8mm_m[mi]);
+	check_i8mm(type, 19, 4096 + 256, 6);	/* a long k once */
+	kk_simd_select(kk_simd_best(mask));
+}
+END_TEST
+
+/* The path's name, and which CPU bits give it. */
+START_TEST(test_i8mm_select)
+{
+	ck_assert_int_eq(kk_simd_parse("i8mm"), KK_SIMD_NEON_I8MM);
+	ck_assert_str_eq(kk_simd_name(KK_SIMD_NEON_I8MM), "i8mm");
+#if defined(__aarch64__)
+	{
+		const unsigned long asimd = 1ul << 1, asimddp = 1ul << 20, i8mm = 1ul << 13;
+		const unsigned long fphp = 1ul << 9, asimdhp = 1ul << 10;
+		const unsigned long base = asimd | fphp | asimdhp;
+		uint32_t mask;
+
+		ck_assert_uint_eq(kk_hwcap_arm(asimd, i8mm), asimd | (1ul << 45));
+		mask = kk_simd_available(kk_hwcap_arm(base | asimddp, i8mm));
+		ck_assert_uint_ne(mask & (1u << KK_SIMD_NEON_I8MM), 0);
+		ck_assert_uint_eq(kk_simd_best(mask), KK_SIMD_NEON_I8MM);
+		mask = kk_simd_available(kk_hwcap_arm(base | asimddp, 0));
+		ck_assert_uint_eq(mask & (1u << KK_SIMD_NEON_I8MM), 0);
+		ck_assert_uint_eq(kk_simd_best(mask), KK_SIMD_NEON_DOTPROD);
+		ck_assert_int_ne(kk_simd_select(KK_SIMD_NEON_I8MM), 0);
+		/* i8mm without dotprod: no i8mm table (it extends dotprod's) */
+		mask = kk_simd_available(kk_hwcap_arm(base, i8mm));
+		ck_assert_uint_eq(mask & (1u << KK_SIMD_NEON_I8MM), 0);
+		ck_assert_uint_eq(kk_simd_best(mask), KK_SIMD_NEON);
+		/* AT_HWCAP's own bits above 31 are not AT_HWCAP2's */
+		mask = kk_simd_available(kk_hwcap_arm(base | asimddp | ~0xfffffffful, 0));
+		ck_assert_uint_eq(mask & (1u << KK_SIMD_NEON_I8MM), 0);
+	}
+#else
+	ck_assert_uint_eq(kk_simd_available(hwcap()) & (1u << KK_SIMD_NEON_I8MM), 0);
+	ck_assert_int_eq(kk_simd_built(KK_SIMD_NEON_I8MM), 0);
+#endif
+	kk_simd_select(kk_simd_best(kk_simd_available(hwcap())));
+}
+END_TEST
+
 /* Stage 0 on every path writes the reference's bytes first in each row. */
 START_TEST(test_quantizers)
 {
@@ -511,6 +623,8 @@ static Suite *matmul_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_loop_test(tc, test_shapes, 0, N_TYPES);
 	tcase_add_loop_test(tc, test_quantizers, 0, N_TYPES);
+	tcase_add_loop_test(tc, test_i8mm_tiles, 0, N_I8MM_TYPES);
+	tcase_add_test(tc, test_i8mm_select);
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_exec_rejects);
 	suite_add_tcase(s, tc);

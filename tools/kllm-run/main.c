@@ -91,7 +91,7 @@ static const char usage[] =
 "Chat commands: /bye (or /exit, Ctrl-D) quits, /clear forgets the conversation.\n"
 "Ctrl-C stops a prompt or a generation: a chat returns to its prompt, a plain\n"
 "run exits with status 130.  Exit status 1: runtime error, 2: usage error.\n"
-"env KLLM_SIMD=scalar|avx2|avx512|neon|dotprod|ggml picks the kernels' path,\n"
+"env KLLM_SIMD=scalar|avx2|avx512|neon|dotprod|i8mm|ggml picks the kernels' path,\n"
 "    KLLM_ENGINE=cpu|dev|auto the engine (as --engine)\n";
 
 /* A usage error: one line on stderr (exit status 2); -1. */
