@@ -558,9 +558,10 @@ vm-check:
 	$(SRCDIR)/tests/vm/run.sh
 
 # kllm.ko on Debian's arm64 6.12 in qemu-system-aarch64 (TCG): load, node,
-# SIMD path, unload, and the guest suites that need no model files
-# (tests/vm/arm64-smoke.sh; VM_ONLY= picks others, ARM64_SERIES=6.1).
-VM_ARM64_SUITES ?= job drm share sched abuse fuzz
+# SIMD path, unload, and vm-check's guest suites but guest_pkg (see
+# docs/DRIVER.md, "arm64"), SmolLM2 included (tests/vm/arm64-smoke.sh;
+# VM_ARM64_SUITES= picks others, ARM64_SERIES=6.1).
+VM_ARM64_SUITES ?= basic drm job share sched abuse abuse_fpu fuzz engine smollm2
 vm-check-arm64:
 	VM_ONLY="$(VM_ARM64_SUITES)" $(SRCDIR)/tests/vm/arm64-smoke.sh $(ARM64_SERIES)
 

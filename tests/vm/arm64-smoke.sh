@@ -13,7 +13,7 @@
 # initramfs holds busybox, the DRM modules kllm.ko needs, kllm.ko and the
 # probe; the guest boots in qemu-system-aarch64 -M virt -cpu max (TCG) and
 #   - loads drm and drm_shmem_helper (and what they need), then kllm.ko;
-#   - checks the SIMD path the module chose (dotprod on -cpu max: the
+#   - checks the SIMD path the module chose (i8mm on -cpu max: the
 #     path's table is filled inside kernel_neon_begin/end);
 #   - finds kllm's node: a render node where the kernel has no
 #     CONFIG_DRM_ACCEL (Debian's arm64 6.12 and 6.1), an accel node where
@@ -31,8 +31,11 @@
 #                      static aarch64, with libkllm cross-built and Debian's
 #                      arm64 Check, liburing and libdrm unpacked into
 #                      ARM64_SYSROOT by tools/deps-arm64.sh and this script)
-#                      and run them after the smoke checks.  Suites that need
-#                      /data files (engine, smollm2) are not supported yet.
+#                      and run them after the smoke checks.  The guests get
+#                      x86's /data files (tests/vm/data.sh: GGUF is the same
+#                      on both) and static aarch64 kllm-run, kllm-bench and
+#                      kllm-top; with smollm2 among them, SmolLM2-135M too
+#                      (minutes per engine under TCG: give VM_TIMEOUT room).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -107,17 +110,39 @@ if [ -n "$guests" ]; then
 		rm -rf "$dl"
 	fi
 	xlib=$bdir/vm-arm64/aarch64
-	make -s -C "$top" CROSS=aarch64-linux-gnu- BUILD="$xlib" "$xlib/lib/libkllm.a" \
-		> "$out/lib.log" 2>&1 || { cat "$out/lib.log"; die "libkllm for aarch64 did not build"; }
+	# libkllm with its device engine: liburing and libdrm found by
+	# pkg-config in the arm64 sysroot (a cross build has DEV=0 by default)
+	xpc="env PKG_CONFIG_LIBDIR=$libdir/pkgconfig PKG_CONFIG_SYSROOT_DIR=$sysroot pkg-config"
+	make -s -C "$top" CROSS=aarch64-linux-gnu- BUILD="$xlib" DEV=1 PKG_CONFIG="$xpc" \
+		"$xlib/lib/libkllm.a" > "$out/lib.log" 2>&1 ||
+		{ cat "$out/lib.log"; die "libkllm for aarch64 did not build"; }
+	nm "$xlib/lib/libkllm.a" > "$out/lib.nm" 2> /dev/null
+	grep -q ' T kllm_dev_ring_init$' "$out/lib.nm" ||
+		die "libkllm for aarch64 has no device engine"
 	xcflags=(-static -O2 -g0 -Wall -Wextra -Werror -Itests/vm -Itests/unit -Ikernels -Iuapi
 		-Iuapi/prog -Iruntime -I"$sysroot/usr/include" -I"$sysroot/usr/include/libdrm")
-	mkdir -p "$root/tests" "$root/usr/local/bin"
+	mkdir -p "$root/tests" "$root/usr/local/bin" "$root/data"
+	# The /data files, written by the host's kllm-mkmodel.
+	. tests/vm/data.sh
+	make -s -C "$top" BUILD="$bdir" "$bdir/bin/kllm-mkmodel" > "$out/mkmodel.log" 2>&1 ||
+		{ cat "$out/mkmodel.log"; die "kllm-mkmodel did not build"; }
+	vm_models "$out" "$bdir/bin/kllm-mkmodel" || die "no guest models"
+	cp "$out/engine.gguf" "$out/submit.gguf" "$root/data/"
+	smollm2_cpio=
+	case " $guests " in
+	*" smollm2 "*)
+		smollm2_cpio=$(vm_smollm2_cpio "$bdir/vm-arm64") || die "no SmolLM2 for guest_smollm2"
+		;;
+	esac
 	aarch64-linux-gnu-gcc "${xcflags[@]}" tests/vm/setpriv.c -o "$root/usr/local/bin/setpriv" ||
 		die "setpriv did not build"
 	# guest_sched reads fdinfo through kllm-top (/usr/local/bin, as run.sh packs it)
-	aarch64-linux-gnu-gcc "${xcflags[@]}" -DKLLM_HAVE_DEV tools/kllm-top/*.c \
-		-o "$root/usr/local/bin/kllm-top" -L"$libdir" "$xlib/lib/libkllm.a" \
-		-luring -ldrm -lm -lpthread || die "kllm-top did not build for aarch64"
+	# and guest_smollm2 runs kllm-run and kllm-bench
+	for tool in kllm-top kllm-run kllm-bench; do
+		aarch64-linux-gnu-gcc "${xcflags[@]}" -DKLLM_HAVE_DEV tools/$tool/*.c \
+			-o "$root/usr/local/bin/$tool" -L"$libdir" "$xlib/lib/libkllm.a" \
+			-luring -ldrm -lm -lpthread || die "$tool did not build for aarch64"
+	done
 	for g in $guests; do
 		aarch64-linux-gnu-gcc "${xcflags[@]}" "tests/vm/guest_$g.c" -DKLLM_HAVE_DEV \
 			runtime/kllm_dev_node.c -o "$root/tests/guest_$g" -L"$libdir" \
@@ -216,7 +241,12 @@ load() {
 	! kllm_node > /dev/null
 	check "node gone after rmmod" $?
 }
-if grep -q asimddp /proc/cpuinfo; then best=dotprod; else best=neon; fi
+feat=" $(sed -n 's/^Features[[:space:]]*: //p' /proc/cpuinfo | head -1) "
+case $feat in
+*" asimddp "*" i8mm "*) best=i8mm ;;
+*" asimddp "*) best=dotprod ;;
+*) best=neon ;;
+esac
 load "" "$best"
 load "simd=neon" neon
 load "simd=scalar" scalar
@@ -252,12 +282,16 @@ INIT
 chmod +x "$root/init"
 (cd "$root" && find . -print0 | cpio -o -0 -H newc -R 0:0 --quiet) > "$out/initramfs.cpio" ||
 	die "cpio"
+# SmolLM2 in its own archive, appended (the kernel unpacks both)
+if [ -n "${smollm2_cpio:-}" ]; then
+	cat "$smollm2_cpio" >> "$out/initramfs.cpio" || die "cpio"
+fi
 
 # ------------------------------------------------------------ boot
 t0=$SECONDS
 log=$out/serial.log
 timeout "$boot_timeout" qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -accel tcg \
-	-m 1G -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
+	-m 2G -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
 	-kernel "$image" -initrd "$out/initramfs.cpio" \
 	-append "console=ttyAMA0 panic=-1 quiet" < /dev/null 2>&1 | tr -d '\r' > "$log"
 qrc=${PIPESTATUS[0]}

@@ -212,4 +212,22 @@ static inline int vm_cpu_has(const char *flag)
 	return has;
 }
 
+/*
+ * The kernels/ path a suite runs in both homes (the module's simd= and
+ * the library's KLLM_SIMD), so that their results can be compared bit for
+ * bit: the best one the guest CPU has of those both homes build.  AVX-512
+ * is left to the x86 host's own tests (TCG's -cpu max has none); on arm64
+ * the module runs the path inside kernel_neon_begin/end.
+ */
+static inline const char *vm_same_simd(void)
+{
+#if defined(__aarch64__)
+	if (vm_cpu_has("asimddp") && vm_cpu_has("i8mm"))
+		return "i8mm";
+	return vm_cpu_has("asimddp") ? "dotprod" : vm_cpu_has("asimd") ? "neon" : "scalar";
+#else
+	return vm_cpu_has("avx2") && vm_cpu_has("fma") && vm_cpu_has("f16c") ? "avx2" : "scalar";
+#endif
+}
+
 #endif /* KLLM_VM_GUEST_H */

@@ -4,7 +4,8 @@
  * F5, vector registers of the caller and of bystander processes survive
  * every ioctl and uring command; F7, the longest FPU section under an
  * adversarial shape (one huge softmax row) stays within 20x the longest
- * section of a normal toy-model job in the same guest.
+ * section of a normal toy-model job in the same guest (x86 only: see
+ * fpu_suite).
  */
 #include "abuse_util.h"
 #include "vec_util.h"
@@ -198,13 +199,14 @@ START_TEST(test_f5_vector_registers_survive)
 	int avx = vm_cpu_has("avx");
 
 	ab_load("");
-	printf("vm: abuse: F5: checking %s\n", avx ? "ymm0-15 (AVX)" : "xmm0-15 (no AVX)");
+	printf("vm: abuse: F5: checking %s\n", vec_what(avx));
 	AB_AS_NOBODY(f5_body, &avx);
 	ck_assert_int_eq(ab_wait_idle(10000), 0);
 	ab_unload("F5");
 }
 END_TEST
 
+#if !defined(__aarch64__)	/* see fpu_suite */
 /* ================================================================ F7 */
 
 #define F7_ROW (1u << 20)	/* floats in the one row: 4 MiB */
@@ -269,13 +271,27 @@ START_TEST(test_f7_fpu_section_bounded)
 	ab_unload("F7");
 }
 END_TEST
+#endif
 
 static Suite *fpu_suite(void)
 {
 	Suite *s = suite_create("guest_abuse_fpu");
 
 	ab_add(s, "f5", test_f5_vector_registers_survive);
+#if defined(__aarch64__)
+	/*
+	 * F7's yardstick is a toy-model job's longest section in the same
+	 * guest: a time ratio between integer dot products and float exp.
+	 * Under TCG on an x86 host the arm64 guest's NEON integer ops run as
+	 * host vector code and its float math through softfloat helpers, so
+	 * the ratio is 50-160x there for sections whose work is bounded as
+	 * on x86 (docs/DRIVER.md, "arm64"); the bound itself is the shape
+	 * code's, the same on both architectures, and F7 checks it on x86.
+	 */
+	printf("vm: abuse: F7: not on arm64 under TCG (see guest_abuse_fpu.c)\n");
+#else
 	ab_add(s, "f7", test_f7_fpu_section_bounded);
+#endif
 	return s;
 }
 

@@ -345,7 +345,7 @@ static int setup(void)
 	double t0 = now();
 
 	progress("load", "");
-	g_simd = vm_cpu_has("avx2") && vm_cpu_has("fma") ? "avx2" : "scalar";
+	g_simd = vm_same_simd();
 	snprintf(params, sizeof(params), "simd=%s job_timeout_ms=" JOB_MS, g_simd);
 	setenv("KLLM_SIMD", g_simd, 1);	/* also for kllm-run and kllm-bench */
 	if (vm_module_loaded(KLLM))

@@ -306,15 +306,7 @@ static inline int kj_load_same_simd(const char *who, char simd[16])
 	char params[64];
 	int ret;
 
-#if defined(__aarch64__)
-	/* dotprod where the CPU has it (-cpu max), else NEON: the module runs
-	 * it inside kernel_neon_begin/end */
-	snprintf(simd, 16, "%s", vm_cpu_has("asimddp") ? "dotprod" :
-		 vm_cpu_has("asimd") ? "neon" : "scalar");
-#else
-	snprintf(simd, 16, "%s", vm_cpu_has("avx2") && vm_cpu_has("fma") &&
-		 vm_cpu_has("f16c") ? "avx2" : "scalar");
-#endif
+	snprintf(simd, 16, "%s", vm_same_simd());
 	kllm_cpu_init();
 	if (kllm_cpu_select((kk_u32)kllm_cpu_parse_simd(simd))) {
 		printf("vm: %s: in-process simd=%s refused\n", who, simd);

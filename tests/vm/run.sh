@@ -34,6 +34,7 @@ cd "$top" || exit 1
 bdir=$(mkdir -p "${VM_BUILD:-$top/build}" && cd "${VM_BUILD:-$top/build}" && pwd)
 out=$bdir/vm
 ci=${CI:-false}
+. tests/vm/data.sh
 series=${VM_SERIES:-6.1 6.12}
 debug=${VM_DEBUG:-0}
 boot_timeout=${VM_TIMEOUT:-900}
@@ -138,43 +139,13 @@ if ! make -s -C "$top" BUILD="$bdir" "$libkllm" "$bdir/bin/kllm-mkmodel" > "$out
 	say "libkllm did not build"
 	exit 1
 fi
-# guest_engine's model: a small llama (2.6M parameters, Q4_0 + F32,
-# vocabulary 512), packed as /data/engine.gguf.
-if ! "$bdir/bin/kllm-mkmodel" -o "$out/engine.gguf" --arch llama --layers 4 \
-	--embd 256 --heads 4 --kv-heads 2 --ffn 512 --vocab 512 --ctx 128 \
-	--type q4_0 --seed 1 > "$out/mkmodel.log" 2>&1; then
-	cat "$out/mkmodel.log"
-	say "kllm-mkmodel failed"
-	exit 1
-fi
-# kllm-bench submit's model in the guest: one layer of 32, so that a job
-# costs little next to its submission (/data/submit.gguf).
-if ! "$bdir/bin/kllm-mkmodel" -o "$out/submit.gguf" --arch llama --layers 1 \
-	--embd 32 --heads 1 --kv-heads 1 --ffn 32 --vocab 288 --ctx 64 \
-	--type f32 --seed 1 > "$out/mkmodel.log" 2>&1; then
-	cat "$out/mkmodel.log"
-	say "kllm-mkmodel failed"
-	exit 1
-fi
-# guest_smollm2's model, SmolLM2-135M (~100 MB), in an archive of its own
-# made once and appended to each kernel's initramfs (the kernel unpacks
-# concatenated cpio archives).  CI fetches it or fails; elsewhere a model
-# that cannot be fetched leaves guest_smollm2 out, reported as not tested.
-smollm2_cpio=
-if model=$(tools/fetch-model.sh smollm2 2> "$out/fetch.log") && [ -r "$model" ]; then
-	smollm2_cpio=$out/smollm2.cpio
-	if [ ! -e "$smollm2_cpio" ] || [ "$model" -nt "$smollm2_cpio" ]; then
-		rm -rf "$out/smollm2"
-		mkdir -p "$out/smollm2/data"
-		# (a hard link where the cache is on the same file system)
-		ln -f "$model" "$out/smollm2/data/smollm2.gguf" 2>/dev/null ||
-			cp "$model" "$out/smollm2/data/smollm2.gguf"
-		(cd "$out/smollm2" && find . -print0 | cpio -o -0 -H newc -R 0:0 --quiet) \
-			> "$smollm2_cpio.tmp" && mv "$smollm2_cpio.tmp" "$smollm2_cpio"
-		rm -rf "$out/smollm2"
-	fi
-else
-	cat "$out/fetch.log"
+# The /data files (tests/vm/data.sh): the synthetic models, and SmolLM2
+# in an archive of its own appended to each kernel's initramfs.  CI
+# fetches it or fails; elsewhere a model that cannot be fetched leaves
+# guest_smollm2 out, reported as not tested.
+vm_models "$out" "$bdir/bin/kllm-mkmodel" || exit 1
+if ! smollm2_cpio=$(vm_smollm2_cpio "$out"); then
+	smollm2_cpio=
 	if [ "$ci" = true ]; then
 		say "CI=true: SmolLM2-135M could not be fetched (tools/fetch-model.sh)"
 		exit 1
