@@ -558,4 +558,30 @@ KA_INLINE int ka_quant_block(const float *x, kk_i8 *qs, float *d_out)
 	return vaddvq_s32(s);
 }
 
+/*
+ * A path's GEMM entries for the 32-element block types over its tile
+ * function @tile (ka_tile32, or the i8mm file's ka_mm_tile32), one home
+ * for every aarch64 path: ka_gemm_q4_0 .. ka_gemm_q8_0, and
+ * ka_gemm32_fill() putting them in a table.
+ */
+#define KA_GEMM32_ENTRY(name, type, tile)				\
+static void ka_gemm_##name(const struct kk_mm_tile *t)			\
+{									\
+	tile(type, t);							\
+}
+#define KA_GEMM32_ENTRIES(tile)						\
+KA_GEMM32_ENTRY(q4_0, KA_Q4_0, tile)					\
+KA_GEMM32_ENTRY(q4_1, KA_Q4_1, tile)					\
+KA_GEMM32_ENTRY(q5_0, KA_Q5_0, tile)					\
+KA_GEMM32_ENTRY(q5_1, KA_Q5_1, tile)					\
+KA_GEMM32_ENTRY(q8_0, KA_Q8_0, tile)					\
+static void ka_gemm32_fill(struct kk_mm_impl *mm)			\
+{									\
+	mm->gemm[KK_TYPE_Q4_0] = ka_gemm_q4_0;				\
+	mm->gemm[KK_TYPE_Q4_1] = ka_gemm_q4_1;				\
+	mm->gemm[KK_TYPE_Q5_0] = ka_gemm_q5_0;				\
+	mm->gemm[KK_TYPE_Q5_1] = ka_gemm_q5_1;				\
+	mm->gemm[KK_TYPE_Q8_0] = ka_gemm_q8_0;				\
+}
+
 #endif /* KLLM_KK_MM_ARM_H */

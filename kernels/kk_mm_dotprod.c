@@ -11,25 +11,11 @@
 #define KA_DOTPROD 1
 #include "kk_mm_arm.h"
 
-#define KA_GEMM32(name, type)						\
-static void ka_gemm_##name(const struct kk_mm_tile *t)			\
-{									\
-	ka_tile32(type, t);						\
-}
-
-KA_GEMM32(q4_0, KA_Q4_0)
-KA_GEMM32(q4_1, KA_Q4_1)
-KA_GEMM32(q5_0, KA_Q5_0)
-KA_GEMM32(q5_1, KA_Q5_1)
-KA_GEMM32(q8_0, KA_Q8_0)
+KA_GEMM32_ENTRIES(ka_tile32)
 
 void kk_mm_init_dotprod(struct kk_mm_impl *mm, kk_u32 cpu_flags)
 {
 	(void)cpu_flags;
-	mm->gemm[KK_TYPE_Q4_0] = ka_gemm_q4_0;
-	mm->gemm[KK_TYPE_Q4_1] = ka_gemm_q4_1;
-	mm->gemm[KK_TYPE_Q5_0] = ka_gemm_q5_0;
-	mm->gemm[KK_TYPE_Q5_1] = ka_gemm_q5_1;
-	mm->gemm[KK_TYPE_Q8_0] = ka_gemm_q8_0;
+	ka_gemm32_fill(mm);
 }
 #endif /* __aarch64__ */

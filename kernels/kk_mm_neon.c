@@ -8,17 +8,7 @@
 #define KA_DOTPROD 0
 #include "kk_mm_arm.h"
 
-#define KA_GEMM32(name, type)						\
-static void ka_gemm_##name(const struct kk_mm_tile *t)			\
-{									\
-	ka_tile32(type, t);						\
-}
-
-KA_GEMM32(q4_0, KA_Q4_0)
-KA_GEMM32(q4_1, KA_Q4_1)
-KA_GEMM32(q5_0, KA_Q5_0)
-KA_GEMM32(q5_1, KA_Q5_1)
-KA_GEMM32(q8_0, KA_Q8_0)
+KA_GEMM32_ENTRIES(ka_tile32)
 
 static float ka_dot_q4_K(kk_u32 k, const void *w, const void *x)
 {
@@ -106,11 +96,7 @@ static kk_u64 ka_xq_bytes_q8_1(kk_u32 k)
 void kk_mm_init_neon(struct kk_mm_impl *mm, kk_u32 cpu_flags)
 {
 	(void)cpu_flags;
-	mm->gemm[KK_TYPE_Q4_0] = ka_gemm_q4_0;
-	mm->gemm[KK_TYPE_Q4_1] = ka_gemm_q4_1;
-	mm->gemm[KK_TYPE_Q5_0] = ka_gemm_q5_0;
-	mm->gemm[KK_TYPE_Q5_1] = ka_gemm_q5_1;
-	mm->gemm[KK_TYPE_Q8_0] = ka_gemm_q8_0;
+	ka_gemm32_fill(mm);
 	mm->gemm[KK_TYPE_Q4_K] = ka_gemm_q4_K;
 	mm->gemm[KK_TYPE_Q5_K] = ka_gemm_q5_K;
 	mm->gemm[KK_TYPE_Q6_K] = ka_gemm_q6_K;
