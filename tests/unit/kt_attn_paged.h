@@ -25,6 +25,7 @@
 #define KLLM_KT_ATTN_PAGED_H
 
 #include "kllm.h"
+#include "kt_host.h"
 
 #define PG_SEQS 3
 /* seq 2 shares its first blocks with seq 1 */
@@ -250,19 +251,6 @@ static const unsigned int pg_threads[] = { 1, 2, 3 };
 static const uint64_t pg_chunks[] = { 1, 0, 3 };
 #define PG_POOLS (sizeof(pg_threads) / sizeof(pg_threads[0]))
 
-struct pg_host {
-	struct kllm_pool *pool;
-	uint64_t chunk;
-};
-
-static void pg_parallel_for(void *ctx, kk_range_fn fn, void *arg,
-			    kk_u64 n_items, kk_u64 chunk)
-{
-	struct pg_host *h = ctx;
-
-	kllm_pool_parallel_for(h->pool, fn, arg, n_items,
-			       h->chunk && h->chunk < chunk ? h->chunk : chunk);
-}
 
 /* @op on every pool with its split: each result must be @want. */
 static void pg_exec_threads(struct kk_op *op, struct kllm_pool **pools,
@@ -271,8 +259,8 @@ static void pg_exec_threads(struct kk_op *op, struct kllm_pool **pools,
 	float *y = op->attention.y;
 
 	for (size_t i = 0; i < PG_POOLS; i++) {
-		struct pg_host h = { pools[i], pg_chunks[i] };
-		struct kk_host host = { .parallel_for = pg_parallel_for, .ctx = &h };
+		struct kt_fine_host h = { pools[i], pg_chunks[i] };
+		struct kk_host host = { .parallel_for = kt_fine_parallel_for, .ctx = &h };
 
 		memset(y, 0xff, ny * sizeof(float));
 		ck_assert_int_eq(kk_op_exec(&host, op), 0);

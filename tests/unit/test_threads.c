@@ -14,6 +14,7 @@
 #include <errno.h>
 
 #include "kllm_internal.h"
+#include "kt_host.h"
 
 static const unsigned int thread_counts[] = { 1, 2, 3, 7 };
 #define N_POOLS (sizeof(thread_counts) / sizeof(thread_counts[0]))
@@ -22,20 +23,6 @@ static const uint64_t forced_chunks[] = { 0, 1, 3 };	/* 0: the op's own */
 
 static struct kllm_pool *pools[N_POOLS];
 
-/* A host that splits finer than the op asks. */
-struct fine_host {
-	struct kllm_pool *pool;
-	uint64_t chunk;
-};
-
-static void fine_parallel_for(void *ctx, kk_range_fn fn, void *arg,
-			      kk_u64 n_items, kk_u64 chunk)
-{
-	struct fine_host *h = ctx;
-
-	kllm_pool_parallel_for(h->pool, fn, arg, n_items,
-			       h->chunk && h->chunk < chunk ? h->chunk : chunk);
-}
 
 static void pools_up(void)
 {
@@ -127,8 +114,8 @@ static uint8_t *run_everywhere(struct op_case *c)
 	got = kt_alloc(total);
 	for (size_t p = 0; p < N_POOLS; p++) {
 		for (size_t k = 0; k < N_CHUNKS; k++) {
-			struct fine_host fh = { .pool = pools[p], .chunk = forced_chunks[k] };
-			struct kk_host host = { .parallel_for = fine_parallel_for, .ctx = &fh };
+			struct kt_fine_host fh = { .pool = pools[p], .chunk = forced_chunks[k] };
+			struct kk_host host = { .parallel_for = kt_fine_parallel_for, .ctx = &fh };
 			uint8_t *dst = p == 0 && k == 0 ? ref : got;
 
 			reset_outputs(c);
