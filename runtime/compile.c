@@ -117,13 +117,19 @@ static void emit_residual(struct cc *cc, const struct kllm_weight *w, uint32_t a
 	KLLM_PB_OP(b, KK_OP_BINARY, 0, T(cc->x, tmp, cc->x), T(KK_BINARY_ADD));
 }
 
+/* Positions a cache tensor holds: n_ctx, or one block's when paged. */
+static uint32_t kv_rows(const struct kllm_compiled *c)
+{
+	return c->kv_block_shift ? 1u << c->kv_block_shift : c->n_ctx;
+}
+
 static void emit_layer(struct cc *cc, uint32_t il)
 {
 	const struct kllm_hparams *hp = &cc->m->hp;
 	const struct kllm_layer *ly = &cc->m->layers[il];
 	struct kllm_pb *b = cc->b;
-	const uint32_t kvd = hp->n_head_kv * hp->head_dim;
-	const uint64_t cache = (uint64_t)cc->c->n_ctx * kvd * 2;
+	const uint32_t kvd = hp->n_head_kv * hp->head_dim, rows = kv_rows(cc->c);
+	const uint64_t cache = (uint64_t)rows * kvd * 2;
 	const uint64_t base = il * cc->c->kv_layer_size;
 	const uint32_t eps = kk_fbits(hp->rms_eps);
 	/* gemma3 scales q itself before attention, as llama.cpp does (q
@@ -133,9 +139,9 @@ static void emit_layer(struct cc *cc, uint32_t il)
 	uint32_t kc, vc;
 
 	kc = kllm_pb_tensor(b, cc->c->b_kv, KK_TYPE_F16, base, kvd * 2ull, kvd,
-			    cc->c->n_ctx, 0);
+			    rows, 0);
 	vc = kllm_pb_tensor(b, cc->c->b_kv, KK_TYPE_F16, base + cache, kvd * 2ull, kvd,
-			    cc->c->n_ctx, 0);
+			    rows, 0);
 	KLLM_PB_OP(b, KK_OP_RMSNORM, 0, T(cc->x, weight(cc, &ly->attn_norm), cc->xn), T(eps));
 	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->wq), cc->xn, cc->q), KLLM_PB_P0);
 	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->wk), cc->xn, cc->k), KLLM_PB_P0);
@@ -173,6 +179,8 @@ static void emit(struct cc *cc)
 
 	c->b_weights = kllm_pb_buffer(b, KLLM_PROG_BUF_WEIGHTS, m->data_size, 0);
 	c->b_kv = kllm_pb_buffer(b, KLLM_PROG_BUF_KV, c->kv_size, 0);
+	if (c->kv_block_shift)
+		kllm_pb_paged(b, c->b_kv, c->kv_block_shift, c->n_ctx);
 	cc->in_tok = kllm_pb_input(b, KLLM_PROG_IN_TOKENS);
 	cc->in_pos = kllm_pb_input(b, KLLM_PROG_IN_POS);
 	cc->in_seq = kllm_pb_input(b, KLLM_PROG_IN_SEQ);
@@ -235,15 +243,29 @@ int kllm_compile(const struct kllm_model *m, const struct kllm_compile_opts *opt
 			 KLLM_PROG_MAX_BATCH);
 		return -EINVAL;
 	}
+	if (opts->kv_block_shift &&
+	    (opts->kv_block_shift < KLLM_PROG_MIN_BLOCK_SHIFT ||
+	     opts->kv_block_shift > KLLM_PROG_MAX_BLOCK_SHIFT ||
+	     opts->n_ctx > KLLM_PROG_MAX_CTX)) {
+		snprintf(err, errlen, "paged KV needs kv_block_shift %u..%u and n_ctx <= %u",
+			 KLLM_PROG_MIN_BLOCK_SHIFT, KLLM_PROG_MAX_BLOCK_SHIFT,
+			 KLLM_PROG_MAX_CTX);
+		return -EINVAL;
+	}
 	c->n_ctx = opts->n_ctx;
 	c->max_batch = opts->max_batch;
 	c->n_vocab = hp->n_vocab;
 	c->weights_size = m->data_size;
-	c->kv_layer_size = 2ull * 2 * opts->n_ctx * hp->n_head_kv * hp->head_dim;
+	c->kv_block_shift = opts->kv_block_shift;
+	if (c->kv_block_shift)
+		c->kv_blocks_per_seq = (c->n_ctx + (1u << c->kv_block_shift) - 1) >>
+				       c->kv_block_shift;
+	c->kv_layer_size = 2ull * 2 * kv_rows(c) * hp->n_head_kv * hp->head_dim;
 	c->kv_size = c->kv_layer_size * hp->n_layer;
 	if (c->kv_size > KLLM_PROG_MAX_BUFFER_BYTES) {
-		snprintf(err, errlen, "KV cache of %llu bytes per sequence is too large",
-			 (unsigned long long)c->kv_size);
+		snprintf(err, errlen, "KV cache of %llu bytes per %s is too large",
+			 (unsigned long long)c->kv_size,
+			 c->kv_block_shift ? "block" : "sequence");
 		return -EINVAL;
 	}
 	kllm_pb_init(&b, opts->max_batch);

@@ -7,7 +7,10 @@
  *   WEIGHTS      the model file's data section; tensors by their offsets
  *   ACTIVATIONS  scratch rows for max_batch tokens
  *   KV           one sequence's caches, all layers in one buffer:
- *                [layer][K, V][ctx][n_head_kv * head_dim] of f16
+ *                [layer][K, V][ctx][n_head_kv * head_dim] of f16;
+ *                paged (kv_block_shift > 0, KLLM_PROG_BUF_PAGED): one
+ *                block of B = 1 << kv_block_shift positions,
+ *                [layer][K, V][B][n_head_kv * head_dim]
  *   INPUT x4     token ids, positions, sequence indices, output rows
  *   OUTPUT       logits, one row of n_vocab floats per selected output row
  */
@@ -22,6 +25,7 @@
 struct kllm_compile_opts {
 	uint32_t n_ctx;		/* positions each sequence's cache holds */
 	uint32_t max_batch;	/* tokens per forward pass, 1..4096 */
+	uint32_t kv_block_shift; /* 0: a contiguous cache per sequence; else paged */
 };
 
 struct kllm_compiled {
@@ -31,8 +35,10 @@ struct kllm_compiled {
 	uint32_t b_weights, b_act, b_kv, b_logits;	/* buffer ids */
 	uint64_t weights_size;	/* bytes of the WEIGHTS binding */
 	uint64_t act_size;	/* bytes of the activation arena */
-	uint64_t kv_size;	/* bytes of one sequence's KV memory */
-	uint64_t kv_layer_size;	/* bytes of one layer's K and V caches */
+	uint64_t kv_size;	/* bytes of the KV buffer: a sequence's, or one block */
+	uint64_t kv_layer_size;	/* of which one layer's K and V caches */
+	uint32_t kv_block_shift; /* 0: contiguous; else positions per block, log2 */
+	uint32_t kv_blocks_per_seq; /* paged: ceil(n_ctx / B), a full table */
 };
 
 /*

@@ -79,6 +79,16 @@ uint32_t kllm_pb_buffer(struct kllm_pb *b, uint32_t kind, uint64_t size,
 	return id;
 }
 
+void kllm_pb_paged(struct kllm_pb *b, uint32_t buffer, uint32_t block_shift,
+		   uint32_t n_ctx)
+{
+	if (b->err || buffer >= b->h.n_buffers)
+		return;
+	b->buf[buffer].flags |= KLLM_PROG_BUF_PAGED;
+	b->buf[buffer].reserved[0] = block_shift;
+	b->buf[buffer].reserved[1] = n_ctx;
+}
+
 uint32_t kllm_pb_tensor(struct kllm_pb *b, uint32_t buffer, uint32_t type,
 			uint64_t offset, uint64_t stride, uint32_t ne0,
 			uint32_t ne1, uint32_t flags)

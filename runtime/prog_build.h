@@ -34,6 +34,13 @@ uint32_t kllm_pb_buffer(struct kllm_pb *b, uint32_t kind, uint64_t size,
 			uint32_t input);
 
 /*
+ * Make KV buffer @buffer paged (KLLM_PROG_BUF_PAGED): its size is one
+ * block of 1 << @block_shift positions; sequences hold @n_ctx positions.
+ */
+void kllm_pb_paged(struct kllm_pb *b, uint32_t buffer, uint32_t block_shift,
+		   uint32_t n_ctx);
+
+/*
  * A tensor of @type in @buffer.  Rows: @ne1 fixed rows, or (with flags
  * KLLM_PROG_T_ROWS_TOKENS / _OUTPUTS) @ne1 = 0 and one row per token /
  * selected output.  Returns its id, or KLLM_PROG_NONE after a failure.

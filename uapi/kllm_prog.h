@@ -87,7 +87,8 @@ enum kllm_prog_buf_kind {
 	KLLM_PROG_BUF_ACTIVATIONS = 2,
 	/* One sequence's KV cache.  size: bytes per sequence; a job binds
 	 * each of its sequences to its own memory of this size.  Only the
-	 * cache slots of KV_STORE and ATTENTION may use its tensors. */
+	 * cache slots of KV_STORE and ATTENTION may use its tensors.
+	 * With KLLM_PROG_BUF_PAGED (below): one block of it instead. */
 	KLLM_PROG_BUF_KV = 3,
 	/* Read-only, per job: one of the job's i32 arrays (input below).
 	 * size: 4 * max_batch. */
@@ -105,12 +106,39 @@ enum kllm_prog_input {
 	KLLM_PROG_IN_OUT_ROWS = 4,	/* token rows to produce output for, n_outputs */
 };
 
+/*
+ * A paged KV buffer (flag on a KV buffer only): its memory comes in blocks
+ * of 1 << block_shift positions (reserved[0], KLLM_PROG_MIN_BLOCK_SHIFT..
+ * KLLM_PROG_MAX_BLOCK_SHIFT) and size is the bytes of ONE block, which
+ * holds those positions for every cache tensor of the buffer (each such
+ * tensor has exactly 1 << block_shift rows).  A job binds a pool of
+ * blocks per paged buffer and, per sequence, a table of block ids into it
+ * (struct kllm_prog_table in kllm_prog_lower.h): position p of a sequence
+ * is row p & (B - 1) of block table[p >> block_shift].  Ids are checked
+ * against the pool when the job is set up and again by the kernels at
+ * every access; leading ro_blocks entries of a table are never written.
+ */
+#define KLLM_PROG_BUF_PAGED (1u << 0)
+#define KLLM_PROG_BUF_FLAGS_ALL KLLM_PROG_BUF_PAGED
+#define KLLM_PROG_MIN_BLOCK_SHIFT 4
+#define KLLM_PROG_MAX_BLOCK_SHIFT 16	/* = KK_KV_MAX_BLOCK_SHIFT */
+#define KLLM_PROG_MAX_POOL_BLOCKS (1u << 24)	/* blocks in one job's pool */
+/*
+ * A paged buffer's reserved[1] is n_ctx: the positions one sequence holds
+ * (1..KLLM_PROG_MAX_CTX), which a contiguous cache's rows say.  It bounds
+ * attention (its max_ctx) and a table (ceil(n_ctx / B) entries at most).
+ * Every KV buffer of a program is paged or none is, all with the same
+ * block_shift and n_ctx (one table serves them all), and size is a
+ * non-zero multiple of KLLM_PROG_BIND_ALIGN (blocks stay aligned).
+ */
+#define KLLM_PROG_MAX_CTX (1u << 24)
+
 struct kllm_prog_buffer {
 	kllm_u32 kind;		/* enum kllm_prog_buf_kind */
-	kllm_u32 flags;		/* none defined: 0 */
+	kllm_u32 flags;		/* KLLM_PROG_BUF_PAGED (KV only); else 0 */
 	kllm_u64 size;		/* bytes, <= KLLM_PROG_MAX_BUFFER_BYTES */
 	kllm_u32 input;		/* INPUT: enum kllm_prog_input; else 0 */
-	kllm_u32 reserved[3];
+	kllm_u32 reserved[3];	/* PAGED: [0] block_shift, [1] n_ctx; else 0 */
 };
 
 /* ------------------------------------------------------------------ */

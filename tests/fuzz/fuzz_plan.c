@@ -14,7 +14,13 @@
  * output rows, outputs asked of programs without an OUT_ROWS input, 0..8
  * sequences some of them unbound, OUTPUT and KV bindings a little below,
  * at or above what the job needs), then a schedule (chunk sizes, which
- * jobs fuse with the lead).  Every buffer, binding, input array, staging
+ * jobs fuse with the lead).  Half the programs with KV buffers are paged
+ * (KLLM_PROG_BUF_PAGED, blocks of 16 or 32 positions, n_ctx 1..80): their
+ * jobs bind the program's pools (rarely their own, smaller, misaligned or
+ * not whole blocks) and block tables of fresh blocks, some hostile (ids
+ * out of range, duplicates, another sequence's ids, tables short or past
+ * n_ctx, ro_blocks past n_ids, no ids, no tables, no pools); mutations
+ * also flip the paged flag on any buffer and shift its reserved words.  Every buffer, binding, input array, staging
  * buffer and pass array is malloc'd on its own at exactly its size, so
  * ASan catches any touch outside it.
  *
@@ -33,8 +39,13 @@
  *  3. kllm_stage_layout lays OUTPUT buffers 64-aligned, disjoint, inside
  *     the total.
  *  4. For programs the generator built as well-formed data flow (not
- *     mutated): each job's OUTPUT bytes and KV memory after running whole
- *     equal those after running chunked / fused, bitwise.
+ *     mutated): each job's OUTPUT bytes and KV memory (paged: its blocks)
+ *     after running whole equal those after running chunked / fused,
+ *     bitwise; paged, unless accepted jobs share a block (then the order
+ *     of their writes matters).  Paged jobs fuse only over the same pools.
+ *  5. Paged: an accepted job's pools and tables pass an independent check
+ *     (aligned, whole blocks, ids inside, lengths), and a block a table
+ *     marks read-only (named nowhere else in the job) keeps its bytes.
  *
  * Activations are reset to one pattern before every run, so that what
  * they held before cannot make the two sides differ; the generator's
@@ -93,6 +104,7 @@ static int rows_across;
 static struct {
 	uint64_t inputs, progs, mutated_ok, fusable, jobs, jobs_ok, passes, staged,
 		 fused, chunked, compared;
+	uint64_t paged, paged_jobs, paged_ok, ro_checked, aliased, paged_compared;
 } st;
 
 #define FAIL(...) do { fprintf(stderr, "fuzz_plan: " __VA_ARGS__); \
@@ -186,6 +198,7 @@ struct gen {
 	struct kllm_prog_op op[MAX_OPS];
 	uint64_t used[KLLM_PROG_MAX_BUFFERS];
 	uint32_t w, act[3], n_act, out[3], n_out, kv[2], n_kv;
+	uint32_t shift, n_ctx;	/* paged KV buffers: else shift 0 */
 	uint32_t in_t[5];	/* INPUT tensor by enum kllm_prog_input, NONE */
 	struct val v[MAX_T];	/* f32 values an op may read */
 	uint32_t n_v;
@@ -440,14 +453,17 @@ static void g_ops(struct gen *g, struct rd *r)
 		}
 		case 11: case 12: {	/* kv_store + attention */
 			uint32_t hd = 8 << pick(r, 3), nkv = 1 + pick(r, 2), nh = nkv * (1 + pick(r, 2));
-			uint32_t ctx = 4 + pick(r, 13), kvt = (hd % 32 == 0 && (u8(r) & 1)) ?
+			uint32_t ctx = g->shift ? 1u << g->shift : 4 + pick(r, 13);
+			uint32_t kvt = (hd % 32 == 0 && (u8(r) & 1)) ?
 				KK_TYPE_Q8_0 : KK_TYPE_F16, kb, kc, vc, k, v, q, seq, pos, att;
 
 			if (xv.mode != TOK || !g->n_kv)
 				break;
 			kb = g->kv[pick(r, g->n_kv)];
 			kc = g_tensor(g, r, kb, kvt, nkv * hd, 0, ctx, 0);
-			vc = g_tensor(g, r, kb, kvt, nkv * hd, 0, ctx, 0);
+			/* paged: rarely V in another buffer than K (refused) */
+			vc = g_tensor(g, r, g->shift && g->n_kv > 1 && rare(r, 16) ?
+				      g->kv[0] + g->kv[1] - kb : kb, kvt, nkv * hd, 0, ctx, 0);
 			w = g_tensor(g, r, g->w, g_wtype(r, xv.ne0), xv.ne0, 0, nkv * hd, 0);
 			k = g_new_out(g, r, nkv * hd, TOK, 0);
 			OP(g, KLLM_PROG_OP_MATMUL, 0, T(w, xv.t, k), P0);
@@ -540,7 +556,7 @@ static void g_mutate(struct gen *g, struct rd *r)
 	uint32_t n = 1 + pick(r, 3);
 
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t what = pick(r, 12);
+		uint32_t what = pick(r, 14);
 		struct kllm_prog_tensor *t = g->h.n_tensors ? &g->t[pick(r, g->h.n_tensors)] : NULL;
 		struct kllm_prog_op *op = g->h.n_ops ? &g->op[pick(r, g->h.n_ops)] : NULL;
 		struct kllm_prog_buffer *b = &g->buf[pick(r, g->h.n_buffers)];
@@ -592,6 +608,12 @@ static void g_mutate(struct gen *g, struct rd *r)
 		case 11:
 			g->h.max_batch += (uint32_t)d[pick(r, 12)];
 			break;
+		case 12:	/* the paged flag on any buffer, or an unknown one */
+			b->flags ^= pick(r, 4) ? KLLM_PROG_BUF_PAGED : 1u << pick(r, 32);
+			break;
+		case 13:	/* block_shift, n_ctx, the reserved word */
+			b->reserved[pick(r, 3)] += (uint32_t)d[pick(r, 12)];
+			break;
 		}
 	}
 }
@@ -609,6 +631,13 @@ struct job {
 	struct kllm_prog_bindings bind;
 	struct kk_kv_seq *seqs;
 	uint32_t tok_done, chunkable, ok;
+	/* paged: its tables, the pools it binds (the program's or its own) */
+	struct kllm_prog_table *tab;
+	uint32_t *ids;
+	const struct kllm_prog_mem *pools;
+	struct kllm_prog_mem own[2];		/* its own pools (own_alloc) */
+	struct kllm_prog_mem pool_whole[2];	/* after running whole */
+	int own_alloc;
 };
 
 struct prog {
@@ -618,6 +647,10 @@ struct prog {
 	void *scratch;
 	uint64_t scratch_size;
 	struct kllm_prog_buffer b[KLLM_PROG_MAX_BUFFERS];
+	/* paged (pi->paged): one pool per KV buffer shared by the jobs */
+	struct kllm_prog_mem pool[2];
+	uint64_t block[2];	/* bytes of a block of each KV buffer */
+	uint32_t n_pool, next_blk, max_blocks;
 };
 
 static uint64_t tensor_end(const struct kllm_prog_tensor *t, uint32_t rows)
@@ -677,7 +710,9 @@ static uint64_t size_delta(struct rd *r, uint64_t need)
 	}
 }
 
-static void job_gen(struct rd *r, const struct prog *P, struct job *j)
+static void job_gen_paged(struct rd *r, struct prog *P, struct job *j, uint64_t *fillst);
+
+static void job_gen(struct rd *r, struct prog *P, struct job *j, uint64_t *fillst)
 {
 	const struct kllm_prog_info *pi = P->pi;
 	uint32_t mb = pi->max_batch, n, no, ns, mode;
@@ -770,12 +805,12 @@ static void job_gen(struct rd *r, const struct prog *P, struct job *j)
 		default: j->b.out_rows = NULL;
 		}
 	}
-	/* KV memory of each sequence, some unbound */
+	/* KV memory of each sequence, some unbound; paged: tables */
 	j->kv = calloc((size_t)ns * pi->n_kv + 1, sizeof(*j->kv));
 	j->kv_init = calloc((size_t)ns * pi->n_kv + 1, sizeof(*j->kv));
 	j->kv_whole = calloc((size_t)ns * pi->n_kv + 1, sizeof(*j->kv));
 	for (uint32_t id = 0; id < pi->n_buffers; id++) {
-		if (P->b[id].kind != KLLM_PROG_BUF_KV)
+		if (P->b[id].kind != KLLM_PROG_BUF_KV || pi->paged)
 			continue;
 		for (uint32_t s = 0; s < ns; s++) {
 			struct kllm_prog_mem *m = &j->kv[s * pi->n_kv + pi->kv_index[id]];
@@ -790,6 +825,8 @@ static void job_gen(struct rd *r, const struct prog *P, struct job *j)
 	j->b.kv = j->kv;
 	if (rare(r, 32))
 		j->b.kv = NULL;
+	if (pi->paged)
+		job_gen_paged(r, P, j, fillst);
 	/* OUTPUT memory: what the job's rows need, give or take */
 	for (uint32_t id = 0; id < pi->n_buffers; id++) {
 		if (P->b[id].kind == KLLM_PROG_BUF_WEIGHTS ||
@@ -841,6 +878,169 @@ static void job_free(const struct kllm_prog_info *pi, struct job *j)
 	free(j->seqs);
 }
 
+/* ------------------------------------------------------------------ */
+/* Paged KV: pools and block tables, hostile ones among them.            */
+
+#define MAX_POOL 64
+
+static uint32_t pool_n(const struct prog *P, const struct kllm_prog_mem *pools)
+{
+	return pools[0].base ? (uint32_t)(pools[0].size / P->block[0]) : 0;
+}
+
+/* The program's pools: n_pool blocks of every KV buffer, filled. */
+static void pools_new(struct rd *r, struct prog *P, uint64_t *fillst)
+{
+	const struct kllm_prog_info *pi = P->pi;
+
+	if (!pi->paged)
+		return;
+	P->n_pool = 4 + pick(r, MAX_POOL - 4);
+	P->max_blocks = pi->max_blocks;
+	for (uint32_t id = 0; id < pi->n_buffers; id++) {
+		uint32_t i = pi->kv_index[id];
+
+		if (P->b[id].kind != KLLM_PROG_BUF_KV)
+			continue;
+		P->block[i] = P->b[id].size;
+		P->pool[i] = mem_new(P->n_pool * P->block[i]);
+		fill(fillst, P->pool[i].base, P->pool[i].size);
+	}
+}
+
+/* Blocks a sequence of @j needs for its rows' positions (at least 1). */
+static uint32_t seq_blocks(const struct prog *P, const struct job *j, uint32_t s)
+{
+	kllm_s32 top = 0;
+
+	for (uint32_t i = 0; i < j->b.n_tokens; i++)
+		if (j->seq[i] == (kllm_s32)s && j->pos[i] > top)
+			top = j->pos[i];
+	return ((uint32_t)top >> P->pi->block_shift) + 1;
+}
+
+/*
+ * A paged job: its pools (mostly the program's; rarely its own smaller
+ * ones, or borrowed ones misaligned or not whole blocks) and a table per
+ * sequence, fresh blocks from the pool, some of them hostile: an id
+ * outside the pool, a duplicate, another sequence's block, a table
+ * longer than n_ctx needs or short, ro_blocks past n_ids, no ids.
+ */
+static void job_gen_paged(struct rd *r, struct prog *P, struct job *j, uint64_t *fillst)
+{
+	const struct kllm_prog_info *pi = P->pi;
+	const uint32_t ns = j->b.n_seqs, mb = P->max_blocks, room = mb + 3;
+	uint32_t n_blk, *next = &P->next_blk, own_next = 0;
+
+	j->ids = calloc((size_t)ns * room + 1, sizeof(*j->ids));
+	j->tab = calloc(ns + 1, sizeof(*j->tab));
+	j->pools = P->pool;
+	switch (pick(r, 16)) {
+	case 0:		/* its own pools, maybe smaller */
+		n_blk = pick(r, P->n_pool + 1);
+		for (uint32_t i = 0; i < pi->n_kv; i++) {
+			j->own[i] = mem_new(n_blk * P->block[i]);
+			fill(fillst, j->own[i].base, j->own[i].size);
+		}
+		j->own_alloc = 1;
+		j->pools = j->own;
+		next = &own_next;
+		break;
+	case 1:		/* the program's, misaligned or not whole blocks */
+		memcpy(j->own, P->pool, sizeof(j->own));
+		if (pick(r, 2))
+			j->own[0].base = (uint8_t *)j->own[0].base + 16;
+		j->own[pick(r, pi->n_kv)].size -= 1 + pick(r, 32);
+		j->pools = j->own;
+		break;
+	}
+	n_blk = pool_n(P, j->pools);
+	for (uint32_t s = 0; s < ns; s++) {
+		struct kllm_prog_table *t = &j->tab[s];
+		uint32_t *ids = j->ids + (size_t)s * room, n = seq_blocks(P, j, s);
+
+		if (n > mb || !pick(r, 4))
+			n = mb;
+		if (!pick(r, 8))
+			n = pick(r, n + 1);	/* short (0: unbound) */
+		for (uint32_t i = 0; i < room; i++)
+			ids[i] = *next < n_blk ? (*next)++ : pick(r, n_blk ? n_blk : 1);
+		*t = (struct kllm_prog_table){ ids, n, pick(r, 3) ? 0 : pick(r, n + 1) };
+		if (!rare(r, 6))
+			continue;
+		switch (pick(r, 7)) {
+		case 0:
+			if (n)
+				ids[pick(r, n)] = n_blk + pick(r, 3);
+			break;
+		case 1:
+			if (n)
+				ids[pick(r, n)] = 0xffffffffu;
+			break;
+		case 2:
+			if (n)
+				ids[pick(r, n)] = ids[pick(r, n)];
+			break;
+		case 3:
+			if (n && s)
+				ids[pick(r, n)] = (ids - room)[pick(r, room)];	/* the last seq's */
+			break;
+		case 4:
+			t->n_ids = mb + 1 + pick(r, 2);
+			break;
+		case 5:
+			t->ro_blocks = n + 1;
+			break;
+		default:
+			if (n)
+				t->ids = NULL;
+		}
+	}
+	j->b.tables = rare(r, 32) ? NULL : j->tab;
+	j->b.kv_pool = rare(r, 32) ? NULL : j->pools;
+	if (!rare(r, 4))
+		j->b.kv = NULL;	/* unused by a paged program */
+}
+
+/* The paged oracle: pools whole and aligned, every id inside them. */
+static void paged_oracle(const struct prog *P, const struct job *j)
+{
+	const struct kllm_prog_info *pi = P->pi;
+	const struct kllm_prog_batch *b = &j->b;
+	uint64_t n_pool = KLLM_PROG_MAX_POOL_BLOCKS;
+	uint32_t shift = 0, n_ctx = 0, mb;
+
+	if (!b->n_seqs)
+		return;
+	for (uint32_t id = 0; id < pi->n_buffers; id++) {
+		const struct kllm_prog_mem *m;
+
+		if (P->b[id].kind != KLLM_PROG_BUF_KV)
+			continue;
+		m = &b->kv_pool[pi->kv_index[id]];
+		shift = P->b[id].reserved[0];
+		n_ctx = P->b[id].reserved[1];
+		if (!(P->b[id].flags & KLLM_PROG_BUF_PAGED) || !P->b[id].size)
+			FAIL("accepted a paged job of a program with an unpaged KV buffer");
+		if (((uintptr_t)m->base & 31) || m->size % P->b[id].size || (!m->base && m->size))
+			FAIL("accepted a pool misaligned or not whole blocks");
+		if (m->size / P->b[id].size < n_pool)
+			n_pool = m->base ? m->size / P->b[id].size : 0;
+	}
+	mb = (n_ctx + (1u << shift) - 1) >> shift;
+	for (uint32_t s = 0; s < b->n_seqs; s++) {
+		const struct kllm_prog_table *t = &b->tables[s];
+
+		if (t->n_ids > mb || t->ro_blocks > t->n_ids)
+			FAIL("accepted a table of %u ids (%u ro), %u at most", t->n_ids,
+			     t->ro_blocks, mb);
+		for (uint32_t i = 0; i < t->n_ids; i++)
+			if (t->ids[i] >= n_pool)
+				FAIL("accepted block id %u of a pool of %llu", t->ids[i],
+				     (unsigned long long)n_pool);
+	}
+}
+
 /* Independent check of what kllm_prog_job_init accepted (invariant 1). */
 static void job_oracle(const struct prog *P, const struct job *j)
 {
@@ -874,7 +1074,7 @@ static void job_oracle(const struct prog *P, const struct job *j)
 			     (unsigned long long)e, (unsigned long long)j->buf[t.buffer].size);
 	}
 	for (uint32_t id = 0; id < pi->n_buffers; id++)
-		if (P->b[id].kind == KLLM_PROG_BUF_KV)
+		if (P->b[id].kind == KLLM_PROG_BUF_KV && !pi->paged)
 			for (uint32_t s = 0; s < b->n_seqs; s++) {
 				const struct kllm_prog_mem *m = &b->kv[s * pi->n_kv + pi->kv_index[id]];
 
@@ -961,6 +1161,102 @@ static void cmp_mem(const struct kllm_prog_mem *a, const struct kllm_prog_mem *b
 	}
 }
 
+/* Does any block of @j appear twice in its tables? */
+static int self_aliased(const struct job *j)
+{
+	uint8_t seen[MAX_POOL] = { 0 };
+
+	for (uint32_t s = 0; s < j->b.n_seqs; s++)
+		for (uint32_t i = 0; i < j->tab[s].n_ids; i++)
+			if (seen[j->tab[s].ids[i]]++)
+				return 1;
+	return 0;
+}
+
+/*
+ * Run @pj whole over its pools: what it leaves is kept in j->pool_whole
+ * and the pools are put back.  Invariant 5: a block a table marks
+ * read-only (and no table of the job names otherwise) keeps its bytes.
+ */
+static void paged_whole(const struct prog *P, struct job *j, const struct kllm_prog_job *pj)
+{
+	const uint32_t n_kv = P->pi->n_kv;
+	struct kllm_prog_mem before[2];
+
+	if (!j->b.n_seqs) {	/* its pools are not checked, nor used */
+		reset_act(P);
+		run_job(pj, "whole job");
+		return;
+	}
+	copy_mems(before, j->pools, n_kv, 1);
+	reset_act(P);
+	run_job(pj, "whole job");
+	copy_mems(j->pool_whole, j->pools, n_kv, 1);
+	if (!self_aliased(j))
+		for (uint32_t i = 0; i < n_kv; i++)
+			for (uint32_t s = 0; s < j->b.n_seqs; s++)
+				for (uint32_t k = 0; k < j->tab[s].ro_blocks; k++) {
+					uint64_t o = j->tab[s].ids[k] * P->block[i];
+
+					if (memcmp((uint8_t *)before[i].base + o,
+						   (uint8_t *)j->pools[i].base + o, P->block[i]))
+						FAIL("a read-only block (%u) was written", j->tab[s].ids[k]);
+					st.ro_checked++;
+				}
+	copy_mems((struct kllm_prog_mem *)j->pools, before, n_kv, 0);
+	for (uint32_t i = 0; i < n_kv; i++)
+		free(before[i].base);
+}
+
+/* Does any block of the accepted jobs belong to two of them (or twice)? */
+static int group_aliased(const struct prog *P, const struct job *jobs, uint32_t n_jobs)
+{
+	uint8_t seen[MAX_POOL] = { 0 };
+
+	for (uint32_t k = 0; k < n_jobs; k++) {
+		const struct job *j = &jobs[k];
+
+		if (!j->ok || !j->b.n_seqs)
+			continue;
+		if (self_aliased(j))
+			return 1;
+		if (j->pools != P->pool)
+			continue;	/* its own pools: no other job's */
+		for (uint32_t s = 0; s < j->b.n_seqs; s++)
+			for (uint32_t i = 0; i < j->tab[s].n_ids; i++)
+				if (seen[j->tab[s].ids[i]]++)
+					return 1;
+	}
+	return 0;
+}
+
+/* Invariant 4, paged: the job's blocks as running whole left them. */
+static void paged_cmp(const struct prog *P, const struct job *j, uint32_t k)
+{
+	for (uint32_t i = 0; i < P->pi->n_kv; i++)
+		for (uint32_t s = 0; s < j->b.n_seqs; s++)
+			for (uint32_t b = 0; b < j->tab[s].n_ids; b++) {
+				uint64_t o = j->tab[s].ids[b] * P->block[i];
+
+				if (memcmp((uint8_t *)j->pools[i].base + o,
+					   (uint8_t *)j->pool_whole[i].base + o, P->block[i]))
+					FAIL("job %u block %u of pool %u differs whole vs chunked/fused",
+					     k, j->tab[s].ids[b], i);
+			}
+}
+
+static void paged_free(const struct prog *P, struct job *j)
+{
+	for (uint32_t i = 0; i < 2; i++) {
+		if (j->own_alloc)
+			free(j->own[i].base);
+		free(j->pool_whole[i].base);
+	}
+	(void)P;
+	free(j->ids);
+	free(j->tab);
+}
+
 /* The pass, as kmod/kllm_sched.c builds it and kmod/kllm_pass.c runs it. */
 struct slice {
 	struct job *job;
@@ -971,7 +1267,18 @@ struct slice {
 struct pass {
 	struct slice s[MAX_FUSE];
 	uint32_t n, n_tokens, n_outputs, n_seqs;
+	const struct kllm_prog_mem *pool;	/* paged: the pools of its jobs */
 };
+
+/* Paged: the same pools (what kllm_slice_fill compares)? */
+static int same_pools(const struct kllm_prog_info *pi, const struct kllm_prog_mem *a,
+		      const struct kllm_prog_mem *b)
+{
+	for (uint32_t i = 0; i < pi->n_kv; i++)
+		if (a[i].base != b[i].base || a[i].size != b[i].size)
+			return 0;
+	return 1;
+}
 
 /* kllm_pass_add, with the chunk size the input chooses. */
 static int pass_add(const struct kllm_prog_info *pi, struct pass *ps, struct job *j,
@@ -988,6 +1295,12 @@ static int pass_add(const struct kllm_prog_info *pi, struct pass *ps, struct job
 	if (n > mb - ps->n_tokens || nout > mb - ps->n_outputs ||
 	    j->b.n_seqs > KLLM_PROG_MAX_SEQS - ps->n_seqs)
 		return 0;
+	/* paged: jobs fuse only over the same pools */
+	if (pi->paged && j->b.n_seqs) {
+		if (ps->pool && !same_pools(pi, ps->pool, j->b.kv_pool))
+			return 0;
+		ps->pool = j->b.kv_pool;
+	}
 	ps->s[ps->n++] = (struct slice){ .job = j, .last = n == left,
 		.r = { .tok0 = j->tok_done, .ntok = n, .row0 = ps->n_tokens,
 		       .out0 = ps->n_outputs, .nout = nout, .seq0 = ps->n_seqs } };
@@ -1041,6 +1354,8 @@ static void run_pass(const struct prog *P, struct pass *ps, const uint32_t *out_
 	pa.seq = xalloc(4ull * mb);
 	pa.out_rows = xalloc(4ull * mb);
 	pa.kv = xalloc(n_kv * sizeof(*pa.kv));
+	pa.tables = xalloc((uint64_t)ps->n_seqs * sizeof(*pa.tables));
+	pa.kv_pool = ps->pool;
 	seqs = ps->n_seqs ? calloc(ps->n_seqs, sizeof(*seqs)) : NULL;
 	memcpy(buf, P->mem, sizeof(buf));
 	for (uint32_t id = 0; id < pi->n_buffers; id++)
@@ -1061,7 +1376,7 @@ static void run_pass(const struct prog *P, struct pass *ps, const uint32_t *out_
 		.pos = pi->inputs & (1u << KLLM_PROG_IN_POS) ? pa.pos : NULL,
 		.seq = pi->inputs & (1u << KLLM_PROG_IN_SEQ) ? pa.seq : NULL,
 		.out_rows = pi->inputs & (1u << KLLM_PROG_IN_OUT_ROWS) ? pa.out_rows : NULL,
-		.n_seqs = ps->n_seqs, .kv = pa.kv };
+		.n_seqs = ps->n_seqs, .kv = pa.kv, .kv_pool = pa.kv_pool, .tables = pa.tables };
 	bind = (struct kllm_prog_bindings){ .buf = buf, .scratch = P->scratch,
 					    .scratch_size = P->scratch_size };
 	if (kllm_prog_job_init(&pj, pi, &bind, &batch, seqs, &err)) {
@@ -1080,6 +1395,7 @@ static void run_pass(const struct prog *P, struct pass *ps, const uint32_t *out_
 	free(pa.seq);
 	free(pa.out_rows);
 	free(pa.kv);
+	free(pa.tables);
 	free(seqs);
 }
 
@@ -1096,6 +1412,11 @@ static void print_stats(void)
 		(unsigned long long)st.passes, (unsigned long long)st.staged,
 		(unsigned long long)st.fused, (unsigned long long)st.chunked,
 		(unsigned long long)st.compared);
+	fprintf(stderr, "fuzz_plan paged: programs %llu, jobs %llu accepted %llu, read-only "
+		"blocks checked %llu, groups sharing blocks %llu, jobs compared bitwise %llu\n",
+		(unsigned long long)st.paged, (unsigned long long)st.paged_jobs,
+		(unsigned long long)st.paged_ok, (unsigned long long)st.ro_checked,
+		(unsigned long long)st.aliased, (unsigned long long)st.paged_compared);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -1118,7 +1439,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static struct job jobs[MAX_JOBS];
 	struct kllm_prog_mem stage[KLLM_PROG_MAX_BUFFERS];
 	uint64_t off[KLLM_PROG_MAX_BUFFERS], total, fillst;
-	uint32_t out_t[MAX_T], n_out_t = 0, n_jobs, mutated, sane, n_ok = 0;
+	uint32_t out_t[MAX_T], n_out_t = 0, n_jobs, mutated, sane, n_ok = 0, aliased;
 	struct kllm_prog_info pi;
 	struct kllm_prog_err err;
 	struct prog P;
@@ -1149,6 +1470,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g.n_kv = pick(&r, 3);
 	for (uint32_t i = 0; i < g.n_kv; i++)
 		g.kv[i] = g_buffer(&g, KLLM_PROG_BUF_KV, 0);
+	if (g.n_kv && pick(&r, 2)) {	/* paged: blocks of 16 or 32 positions */
+		g.shift = KLLM_PROG_MIN_BLOCK_SHIFT + pick(&r, 2);
+		g.n_ctx = 1 + pick(&r, 80);
+		for (uint32_t i = 0; i < g.n_kv; i++) {
+			g.buf[g.kv[i]].flags = KLLM_PROG_BUF_PAGED;
+			g.buf[g.kv[i]].reserved[0] = g.shift;
+			g.buf[g.kv[i]].reserved[1] = g.n_ctx;
+		}
+	}
 	g_ops(&g, &r);
 	/* OUTPUT tensors no op uses; inputs no op reads */
 	for (uint32_t i = 0, n = g.n_out ? pick(&r, 4) : 0; i < n; i++) {
@@ -1164,10 +1494,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			g_input(&g, in);
 	if (g.full)
 		return 0;
-	/* slack in the declared sizes */
-	for (uint32_t id = 0; id < g.h.n_buffers; id++)
+	/* slack in the declared sizes; a paged block is whole 32-byte units */
+	for (uint32_t id = 0; id < g.h.n_buffers; id++) {
 		if (g.buf[id].kind != KLLM_PROG_BUF_INPUT && rare(&r, 4))
 			g.buf[id].size += 4 * pick(&r, 32);
+		if (g.buf[id].flags & KLLM_PROG_BUF_PAGED)
+			g.buf[id].size = (g.buf[id].size + 32) & ~31ull;
+	}
 	mutated = rare(&r, 4);
 	if (mutated)
 		g_mutate(&g, &r);
@@ -1189,8 +1522,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			g.h.max_batch, g.h.n_buffers, g.h.n_tensors, g.h.n_ops,
 			mutated ? " (mutated)" : "");
 		for (uint32_t i = 0; i < g.h.n_buffers; i++)
-			fprintf(stderr, "  buffer %u: kind %u size %llu input %u\n", i, g.buf[i].kind,
-				(unsigned long long)g.buf[i].size, g.buf[i].input);
+			fprintf(stderr, "  buffer %u: kind %u size %llu input %u flags %u reserved %u %u\n",
+				i, g.buf[i].kind, (unsigned long long)g.buf[i].size, g.buf[i].input,
+				g.buf[i].flags, g.buf[i].reserved[0], g.buf[i].reserved[1]);
 		for (uint32_t i = 0; i < g.h.n_tensors; i++)
 			fprintf(stderr, "  tensor %u: buffer %u type %u offset %llu stride %llu "
 				"ne %u %u %u %u flags %u\n", i, g.t[i].buffer, g.t[i].type,
@@ -1222,6 +1556,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	}
+	pools_new(&r, &P, &fillst);
+	st.paged += pi.paged;
 	P.scratch_size = kllm_prog_scratch_bytes(&pi);
 	P.scratch = xalloc(P.scratch_size);
 	/* kernels are cheap at these sizes; keep the biggest programs to planning */
@@ -1263,8 +1599,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct kllm_prog_job pj;
 		uint32_t nkv;
 
-		job_gen(&r, &P, j);
+		job_gen(&r, &P, j, &fillst);
 		st.jobs++;
+		st.paged_jobs += pi.paged;
 		nkv = j->b.n_seqs * pi.n_kv;
 		/* the initial bytes both runs start from */
 		for (uint32_t id = 0; id < pi.n_buffers; id++)
@@ -1280,6 +1617,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		}
 		job_oracle(&P, j);
+		if (pi.paged)
+			paged_oracle(&P, j);
+		st.paged_ok += pi.paged;
 		st.jobs_ok++;
 		j->ok = 1;
 		n_ok++;
@@ -1288,8 +1628,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		j->buf_whole = calloc(KLLM_PROG_MAX_BUFFERS, sizeof(*j->buf_whole));
 		copy_outs(&P, j->buf_init, j->buf, 1);
 		copy_mems(j->kv_init, j->kv, nkv, 1);
-		reset_act(&P);
-		run_job(&pj, "whole job");
+		if (pi.paged) {
+			paged_whole(&P, j, &pj);
+		} else {
+			reset_act(&P);
+			run_job(&pj, "whole job");
+		}
 		copy_outs(&P, j->buf_whole, j->buf, 1);
 		copy_mems(j->kv_whole, j->kv, nkv, 1);
 		/* back to the start for the plan */
@@ -1357,18 +1701,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 
-	/* invariant 4: bitwise equal to the whole runs */
+	/* invariant 4: bitwise equal to the whole runs (paged: unless jobs
+	 * share blocks, when order between them matters) */
+	aliased = pi.paged && group_aliased(&P, jobs, n_jobs);
+	st.aliased += aliased;
 	for (uint32_t k = 0; k < n_jobs; k++) {
 		struct job *j = &jobs[k];
 
-		if (j->ok && sane && run_kernels) {
+		if (j->ok && sane && run_kernels && !aliased) {
 			st.compared++;
 			for (uint32_t id = 0; id < pi.n_buffers; id++)
 				if (P.b[id].kind == KLLM_PROG_BUF_OUTPUT)
 					cmp_mem(&j->buf[id], &j->buf_whole[id], "OUTPUT buffer", k, id);
 			for (uint32_t i = 0; i < j->b.n_seqs * pi.n_kv; i++)
 				cmp_mem(&j->kv[i], &j->kv_whole[i], "KV binding", k, i);
+			if (pi.paged)
+				paged_cmp(&P, j, k);
+			st.paged_compared += pi.paged;
 		}
+		if (pi.paged)
+			paged_free(&P, j);
 		job_free(&pi, j);
 	}
 	for (uint32_t id = 0; id < pi.n_buffers; id++) {
@@ -1379,6 +1731,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(P.act_init[id].base);
 		}
 	}
+	for (uint32_t i = 0; i < 2; i++)
+		free(P.pool[i].base);
 	free(P.scratch);
 	free(img);
 	return 0;

@@ -49,7 +49,7 @@ struct patch {
 };
 
 struct rej {
-	struct patch p[2];
+	struct patch p[4];
 	const char *want;
 };
 
@@ -60,6 +60,7 @@ struct rej {
 #define PO(i, f, v) { R_OP, FS(kllm_prog_op, f), offsetof(struct kllm_prog_op, f), i, v }
 #define R1(a, w) { { a, { 0 } }, w }
 #define R2(a, b, w) { { a, b }, w }
+#define R4(a, b, c, d, w) { { a, b, c, d }, w }
 #define NONE_ KLLM_PROG_NONE
 
 static const struct rej rejects[] = {
@@ -94,7 +95,12 @@ static const struct rej rejects[] = {
 	/* buffers */
 	R1(PB(0, kind, 0), "buffer 0: unknown kind"),
 	R1(PB(0, kind, 6), "buffer 0: unknown kind"),
-	R1(PB(0, flags, 1), "buffer 0: unknown flags"),
+	R1(PB(0, flags, 2), "buffer 0: unknown flags"),
+	R1(PB(0, flags, KLLM_PROG_BUF_PAGED), "buffer 0: paged flag on a buffer that is not KV"),
+	R1(PB(B_IDS, flags, KLLM_PROG_BUF_PAGED), "buffer 7: paged flag on a buffer that is not KV"),
+	R1(PB(B_KV, flags, KLLM_PROG_BUF_PAGED), "buffer 1: block_shift out of range"),
+	R1(PB(B_KV, reserved[0], 4), "buffer 1: reserved field is not zero"),
+	R1(PB(B_KV, reserved[1], 16), "buffer 1: reserved field is not zero"),
 	R1(PB(0, size, (1ull << 48) + 1), "buffer 0: size over the limit"),
 	R1(PB(0, input, 1), "buffer 0: input set on a buffer that is not INPUT"),
 	R1(PB(0, reserved[0], 1), "buffer 0: reserved field is not zero"),
@@ -202,6 +208,62 @@ static const struct rej rejects[] = {
 	R1(PO(8, t[5], T_Q), "accepted"),
 };
 
+/*
+ * Over the toy program made paged (PAGED_BASE: its KV buffer one block of
+ * B = 16 positions, the cache tensors' rows, n_ctx 40): the paged rules.
+ */
+#define PAGED_CTX 40
+#define PAGED_BASE PB(B_KV, flags, KLLM_PROG_BUF_PAGED), PB(B_KV, reserved[0], 4), \
+		   PB(B_KV, reserved[1], PAGED_CTX)
+
+static const struct rej paged_rejects[] = {
+	R1(PB(B_KV, flags, 3), "buffer 1: unknown flags"),
+	R1(PB(B_KV, reserved[0], 3), "buffer 1: block_shift out of range"),
+	R1(PB(B_KV, reserved[0], 17), "buffer 1: block_shift out of range"),
+	R1(PB(B_KV, reserved[0], 5),
+	   "tensor 14: rows of a paged KV tensor are not its block's positions 1"),
+	R1(PB(B_KV, reserved[1], 0), "buffer 1: n_ctx out of range"),
+	R1(PB(B_KV, reserved[1], KLLM_PROG_MAX_CTX + 1), "buffer 1: n_ctx out of range"),
+	R1(PB(B_KV, reserved[1], 4096), "accepted"),
+	R1(PB(B_KV, reserved[1], 1), "accepted"),
+	R1(PB(B_KV, reserved[2], 1), "buffer 1: reserved field is not zero"),
+	R1(PB(B_KV, size, 4 * TM_CTX * TM_KV + 16),
+	   "buffer 1: paged block size is 0 or not a multiple of the alignment"),
+	R1(PB(B_KV, size, 0), "buffer 1: paged block size is 0 or not a multiple of the alignment"),
+	R1(PB(B_KV, size, 4 * TM_CTX * TM_KV + 32), "accepted"),
+	R1(PB(B_KV, size, 4 * TM_CTX * TM_KV - 32), "tensor 15: ends past buffer 1"),
+	/* the cache rows: one block's positions */
+	R2(PT(T_KC, ne[1], 8), PT(T_VC, ne[1], 8),
+	   "tensor 14: rows of a paged KV tensor are not its block's positions 1"),
+	R2(PT(T_KC, ne[1], 8), PT(T_KC, ne[2], 2), "accepted"),
+	/* a second KV buffer: paged alike, or the program is refused */
+	R1(PB(B_IDS, kind, KLLM_PROG_BUF_KV), "buffer 7: paged and unpaged KV buffers mixed"),
+	R4(PB(B_IDS, kind, KLLM_PROG_BUF_KV), PB(B_IDS, flags, KLLM_PROG_BUF_PAGED),
+	   PB(B_IDS, reserved[0], 5), PB(B_IDS, reserved[1], PAGED_CTX),
+	   "buffer 7: block_shift or n_ctx differs from the other KV buffers'"),
+	R4(PB(B_IDS, kind, KLLM_PROG_BUF_KV), PB(B_IDS, flags, KLLM_PROG_BUF_PAGED),
+	   PB(B_IDS, reserved[0], 4), PB(B_IDS, reserved[1], PAGED_CTX + 1),
+	   "buffer 7: block_shift or n_ctx differs from the other KV buffers'"),
+	/* a paged KV tensor is a cache, nothing else */
+	R1(PO(2, t[1], T_KC), "op 2 (matmul): x tensor 14: KV buffer tensor outside a cache slot"),
+};
+
+static void apply(uint8_t *img, const uint8_t *orig, const struct patch *p);
+
+/* The paged toy program, then @r's patches: the message, or "accepted". */
+static const char *paged_verdict(const struct toy_model *m, uint8_t *img, const struct rej *r,
+				 char *msg, size_t n)
+{
+	static const struct patch base[] = { PAGED_BASE };
+
+	memcpy(img, m->img, m->size);
+	for (size_t i = 0; i < sizeof(base) / sizeof(base[0]); i++)
+		apply(img, m->img, &base[i]);
+	for (size_t i = 0; r && i < 4; i++)
+		apply(img, m->img, &r->p[i]);
+	return verdict(img, m->size, msg, n);
+}
+
 static void apply(uint8_t *img, const uint8_t *orig, const struct patch *p)
 {
 	const struct kllm_prog_header *h = (const void *)orig;
@@ -240,11 +302,17 @@ START_TEST(test_rejects_with_exact_message)
 	img = kt_alloc(m.size);
 	for (size_t i = 0; i < sizeof(rejects) / sizeof(rejects[0]); i++) {
 		memcpy(img, m.img, m.size);
-		apply(img, m.img, &rejects[i].p[0]);
-		apply(img, m.img, &rejects[i].p[1]);
+		for (size_t k = 0; k < 4; k++)
+			apply(img, m.img, &rejects[i].p[k]);
 		ck_assert_msg(!strcmp(verdict(img, m.size, msg, sizeof(msg)), rejects[i].want),
 			      "case %zu: got \"%s\", want \"%s\"", i, msg, rejects[i].want);
 	}
+	ck_assert_str_eq(paged_verdict(&m, img, NULL, msg, sizeof(msg)), "accepted");
+	for (size_t i = 0; i < sizeof(paged_rejects) / sizeof(paged_rejects[0]); i++)
+		ck_assert_msg(!strcmp(paged_verdict(&m, img, &paged_rejects[i], msg, sizeof(msg)),
+				      paged_rejects[i].want),
+			      "paged case %zu: got \"%s\", want \"%s\"", i, msg,
+			      paged_rejects[i].want);
 	/* truncated: shorter than a header, or than total_size says */
 	ck_assert_str_eq(verdict(m.img, 63, msg, sizeof(msg)), "header: shorter than the header");
 	ck_assert_str_eq(verdict(m.img, 0, msg, sizeof(msg)), "header: shorter than the header");
@@ -400,6 +468,78 @@ START_TEST(test_job_rejects)
 }
 END_TEST
 
+/* A paged job's pool and tables: each rule of kllm_prog_job_init. */
+START_TEST(test_paged_job_rejects)
+{
+	const struct tm_job j = { .n_tokens = 3, .n_outputs = 1,
+		.tokens = { 1, 2, 3 }, .pos = { 0, 17, 2 }, .seq = { 0, 0, 1 },
+		.out_rows = { 2 } };
+	const uint64_t blk = 4 * TM_CTX * TM_KV;
+	uint32_t ids0[3] = { 2, 0, 1 }, ids1[1] = { 1 }, bad[1] = { 3 };
+	struct kllm_prog_table tab[TM_NSEQ];
+	struct kllm_prog_mem pool;
+	struct kllm_prog_info pi;
+	struct tm_mem mm;
+	struct kt_rng r;
+	char msg[200];
+	struct toy_model m;
+	uint8_t *img, *blocks;
+	struct jc *cp = kt_alloc(sizeof(*cp));
+#define c (*cp)
+
+	tm_build(&m, 7);
+	kt_select(kk_simd_best(kt_paths()));
+	img = kt_alloc(m.size);
+	ck_assert_str_eq(paged_verdict(&m, img, NULL, msg, sizeof(msg)), "accepted");
+	ck_assert_int_eq(kllm_prog_check(img, m.size, &pi, NULL), 0);
+	ck_assert_uint_eq(pi.paged, 1);
+	ck_assert_uint_eq(pi.max_blocks, 3);	/* ceil(40 / 16) */
+	kt_rng_seed(&r, 8);
+	mem_init(&mm, &m, &pi, &r);
+	blocks = kt_alloc(3 * blk + 64);
+#define JOB(stmt, want) do { \
+		jc_setup(&c, &m, &mm, &j); \
+		c.batch.kv = NULL; \
+		pool = (struct kllm_prog_mem){ blocks, 3 * blk }; \
+		tab[0] = (struct kllm_prog_table){ ids0, 3, 1 }; \
+		tab[1] = (struct kllm_prog_table){ ids1, 1, 0 }; \
+		c.batch.kv_pool = &pool; \
+		c.batch.tables = tab; \
+		stmt; \
+		ck_assert_str_eq(job_verdict(&m, &pi, &c, msg, sizeof(msg)), want); \
+	} while (0)
+	JOB((void)0, "ran");
+	JOB((tab[0].n_ids = 0, tab[0].ro_blocks = 0), "ran");	/* unbound */
+	JOB(tab[0].ro_blocks = 3, "ran");	/* writes nothing */
+	JOB(c.batch.kv_pool = NULL, "job: paged sequences without pools or block tables");
+	JOB(c.batch.tables = NULL, "job: paged sequences without pools or block tables");
+	JOB((c.batch.n_seqs = 0, c.batch.tables = NULL, c.batch.kv_pool = NULL), "ran");
+	JOB(pool.base = blocks + 32, "ran");
+	JOB(pool.base = blocks + 16,
+	    "job: pool misaligned, not whole blocks or too large for buffer 1");
+	JOB(pool.size -= 32, "job: pool misaligned, not whole blocks or too large for buffer 1");
+	JOB(pool.size = (uint64_t)(KLLM_PROG_MAX_POOL_BLOCKS + 1) * blk,
+	    "job: pool misaligned, not whole blocks or too large for buffer 1");
+	JOB(pool.size = 2 * blk, "job: block id outside the pool");
+	JOB((pool.base = NULL, pool.size = 0), "job: block id outside the pool");
+	JOB((pool.base = NULL, pool.size = 0, tab[0].n_ids = tab[1].n_ids = 0,
+	     tab[0].ro_blocks = 0), "ran");
+	JOB(tab[1].ids = bad, "job: block id outside the pool");
+	JOB(ids0[1] = 0xffffffffu, "job: block id outside the pool");
+	ids0[1] = 0;
+	JOB(tab[0].n_ids = 4, "job: block table longer than n_ctx needs");
+	JOB(tab[1].ro_blocks = 2, "job: block table's ro_blocks over n_ids");
+	JOB(tab[1].ids = NULL, "job: block table without ids");
+#undef JOB
+#undef c
+	free(blocks);
+	free(cp);
+	free(img);
+	mem_free(&mm);
+	tm_free(&m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Mutations of a valid program.                                        */
 
@@ -487,7 +627,9 @@ run_mutant(const struct kllm_prog_info *pi, struct kt_rng *r, uint32_t *ran)
 			kt_fill_bytes(r, mm[s].base, b.size);
 		}
 	}
-	if (pi->n_kv > 1) {	/* mutants may turn buffers into KV buffers */
+	/* mutants may turn buffers into KV buffers (or, in three mutations,
+	 * page one: test_paged_job_rejects covers paged jobs) */
+	if (pi->n_kv > 1 || pi->paged) {
 		for (uint32_t i = 0; i < KLLM_PROG_MAX_BUFFERS + TM_NSEQ; i++)
 			free(mem[i]);
 		free(mu);
@@ -664,6 +806,7 @@ static void prog_reject_tests(TCase *tc)
 	tcase_add_test(tc, test_fused_views);
 	tcase_add_test(tc, test_err_format_truncates);
 	tcase_add_test(tc, test_job_rejects);
+	tcase_add_test(tc, test_paged_job_rejects);
 	tcase_add_test(tc, test_mutations);
 	tcase_add_test(tc, test_min_prog_and_corpus);
 }

@@ -4,8 +4,10 @@
  * The op records are checked in kllm_prog_check_ops.c.
  *
  * Order: the header (sizes add up to exactly the image), then every buffer
- * record, then every tensor on its own (type, shape, alignment, and its byte
- * range inside its buffer at max_batch rows), then every op (slots, types
+ * record (a paged KV buffer: its block_shift and n_ctx, the same for every
+ * KV buffer), then every tensor on its own (type, shape, alignment, its byte
+ * range inside its buffer at max_batch rows; a paged KV tensor holds one
+ * block's positions, so it lies inside one block), then every op (slots, types
  * and shapes against the op's parameters, then the kernels' own check).
  * The first problem found is reported.  Integers only.
  */
@@ -137,6 +139,38 @@ static int check_header(const kllm_u8 *base, kllm_u64 size,
 
 /* ------------------------------------------------------------------ */
 
+/*
+ * A KV buffer, paged or not: all of a program's KV buffers alike, and the
+ * paged ones with one block_shift and n_ctx (one table serves them all).
+ * The first sets what the others must match.
+ */
+static int check_paged(struct kllm_prog_info *pi, kllm_u32 id,
+		       const struct kllm_prog_buffer *b, struct kllm_prog_err *err)
+{
+	const kllm_u32 paged = !!(b->flags & KLLM_PROG_BUF_PAGED);
+	const kllm_u32 shift = b->reserved[0], n_ctx = b->reserved[1];
+
+	if (pi->n_kv && paged != pi->paged)
+		return fail_buffer(err, id, "paged and unpaged KV buffers mixed");
+	if (!paged)
+		return 0;
+	if (shift < KLLM_PROG_MIN_BLOCK_SHIFT || shift > KLLM_PROG_MAX_BLOCK_SHIFT)
+		return fail_buffer(err, id, "block_shift out of range");
+	if (!n_ctx || n_ctx > KLLM_PROG_MAX_CTX)
+		return fail_buffer(err, id, "n_ctx out of range");
+	if (b->reserved[2])
+		return fail_buffer(err, id, "reserved field is not zero");
+	if (!b->size || (b->size & (KLLM_PROG_BIND_ALIGN - 1)))
+		return fail_buffer(err, id, "paged block size is 0 or not a multiple of the alignment");
+	if (pi->n_kv && (shift != pi->block_shift || n_ctx != pi->n_ctx))
+		return fail_buffer(err, id, "block_shift or n_ctx differs from the other KV buffers'");
+	pi->paged = 1;
+	pi->block_shift = shift;
+	pi->n_ctx = n_ctx;
+	pi->max_blocks = (n_ctx + (1u << shift) - 1) >> shift;
+	return 0;
+}
+
 static int check_buffer(struct kllm_prog_info *pi, kllm_u32 id,
 			struct kllm_prog_err *err)
 {
@@ -144,13 +178,16 @@ static int check_buffer(struct kllm_prog_info *pi, kllm_u32 id,
 	struct kllm_prog_buffer b;
 
 	kp_read_buffer(pi, id, &b);
-	if (!kp_all_zero(b.reserved, 3) ||
-	    !kp_zero_tail(rec, sizeof(b), pi->buffer_size))
+	if (!kp_zero_tail(rec, sizeof(b), pi->buffer_size))
 		return fail_buffer(err, id, "reserved field is not zero");
 	if (b.kind < KLLM_PROG_BUF_WEIGHTS || b.kind > KLLM_PROG_BUF_OUTPUT)
 		return fail_buffer(err, id, "unknown kind");
-	if (b.flags)
+	if (b.flags & ~KLLM_PROG_BUF_FLAGS_ALL)
 		return fail_buffer(err, id, "unknown flags");
+	if ((b.flags & KLLM_PROG_BUF_PAGED) && b.kind != KLLM_PROG_BUF_KV)
+		return fail_buffer(err, id, "paged flag on a buffer that is not KV");
+	if (!(b.flags & KLLM_PROG_BUF_PAGED) && !kp_all_zero(b.reserved, 3))
+		return fail_buffer(err, id, "reserved field is not zero");
 	if (b.size > KLLM_PROG_MAX_BUFFER_BYTES)
 		return fail_buffer(err, id, "size over the limit");
 	if (b.kind != KLLM_PROG_BUF_INPUT) {
@@ -163,8 +200,11 @@ static int check_buffer(struct kllm_prog_info *pi, kllm_u32 id,
 			return fail_buffer(err, id, "input size is not 4 * max_batch");
 		pi->inputs |= 1u << b.input;
 	}
-	if (b.kind == KLLM_PROG_BUF_KV)
+	if (b.kind == KLLM_PROG_BUF_KV) {
+		if (check_paged(pi, id, &b, err))
+			return -KLLM_PROG_EINVAL;
 		pi->kv_index[id] = (kllm_u8)pi->n_kv++;
+	}
 	return 0;
 }
 
@@ -256,6 +296,9 @@ static int check_tensor(const struct kllm_prog_info *pi, kllm_u32 id,
 		why = input_tensor_problem(&t, &b);
 	else if (b.kind == KLLM_PROG_BUF_KV && t.mode != KP_ROWS_FIXED)
 		why = "batch-shaped tensor in a KV buffer";
+	else if (b.kind == KLLM_PROG_BUF_KV && (b.flags & KLLM_PROG_BUF_PAGED) &&
+		 t.rows != 1u << pi->block_shift)
+		why = "rows of a paged KV tensor are not its block's positions";
 	if (why)
 		return fail_tensor(err, id, buf, why);
 	if (kp_tensor_end(&t, kp_rows_at(&t, pi->max_batch, pi->max_batch), &end))

@@ -43,6 +43,11 @@ struct kllm_prog_info {
 	kllm_u32 n_buffers, n_tensors, n_ops, max_batch;
 	kllm_u32 n_kv;		/* KV buffers: bindings per sequence */
 	kllm_u32 inputs;	/* 1u << KLLM_PROG_IN_* of declared INPUT buffers */
+	/* Paged KV (KLLM_PROG_BUF_PAGED: every KV buffer or none); else 0. */
+	kllm_u32 paged;		/* 1: jobs bind pools and block tables */
+	kllm_u32 block_shift;	/* positions per block, log2 */
+	kllm_u32 n_ctx;		/* positions a sequence holds */
+	kllm_u32 max_blocks;	/* ceil(n_ctx / B): entries of a full table */
 	/* Scratch bytes the ops need at max_batch (matmul activation
 	 * quantization), for the SIMD path selected while checking. */
 	kllm_u64 scratch_bytes;

@@ -286,7 +286,11 @@ static int check_get_rows(const struct kp_opctx *c)
 	       want_rows(c, 2, 1);
 }
 
-/* Both caches: rows of @row elements, the same number of positions. */
+/*
+ * Both caches: rows of @row elements, the same number of positions (of a
+ * paged buffer: one block's, checked with the tensor), of one buffer when
+ * paged.
+ */
 static int check_caches(const struct kp_opctx *c, kllm_u32 ks, kllm_u32 vs,
 			kllm_u64 row)
 {
@@ -297,6 +301,9 @@ static int check_caches(const struct kp_opctx *c, kllm_u32 ks, kllm_u32 vs,
 		return fail_slot(c, vs, -1, "positions differ from k_cache's");
 	if (c->t[ks].r.type != c->t[vs].r.type)
 		return fail_slot(c, vs, -1, "type differs from k_cache's");
+	/* a paged sequence's K and V rows are found through one pool */
+	if (c->pi->paged && c->t[ks].r.buffer != c->t[vs].r.buffer)
+		return fail_slot(c, vs, -1, "paged caches in different buffers");
 	return 0;
 }
 

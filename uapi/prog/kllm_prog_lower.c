@@ -9,6 +9,12 @@
  * range re-checked at this job's row counts against the bound size: the
  * OUTPUT memory of a small job may be smaller than declared, and a second
  * check is cheap next to the op it guards.
+ *
+ * Paged KV (info->paged): a job binds a pool of blocks per KV buffer and a
+ * block table per sequence; kllm_prog_job_init checks each pool (aligned,
+ * whole blocks) and every id of every table against the pools, and a KV
+ * op's struct kk_kv_seq points at pool block 0 plus the cache tensor's
+ * offset in a block, which the kernels index through the table.
  */
 #include "kllm_prog_int.h"
 #include "kllm_prog_lower.h"
@@ -52,6 +58,61 @@ static int check_mem(const struct kllm_prog_mem *m, kllm_u64 need)
 	return aligned(m->base, KLLM_PROG_BIND_ALIGN) && m->size >= need ? 0 : -1;
 }
 
+/* Blocks in a pool of blocks of @block bytes (non-zero: the validator). */
+static kllm_u64 pool_blocks(const struct kllm_prog_mem *m, kllm_u64 block)
+{
+	return m->base ? m->size / block : 0;
+}
+
+/* A pool: aligned, whole blocks, at most KLLM_PROG_MAX_POOL_BLOCKS. */
+static int check_pool(const struct kllm_prog_mem *m, kllm_u64 block)
+{
+	if (!m->base)
+		return m->size ? -1 : 0;
+	if (!aligned(m->base, KLLM_PROG_BIND_ALIGN) || m->size % block)
+		return -1;
+	return m->size / block <= KLLM_PROG_MAX_POOL_BLOCKS ? 0 : -1;
+}
+
+/*
+ * Paged: every sequence's table fits the program (n_ids <= max_blocks,
+ * ro_blocks <= n_ids) and names only blocks inside every KV buffer's
+ * pool.  O(total ids); the kernels check each id again as they use it.
+ */
+static int check_tables(const struct kllm_prog_info *pi,
+			const struct kllm_prog_batch *batch,
+			struct kllm_prog_err *err)
+{
+	struct kllm_prog_buffer b;
+	kllm_u64 n_pool = KLLM_PROG_MAX_POOL_BLOCKS, n;
+	kllm_u32 id, s, i;
+
+	if (!pi->paged || !batch->n_seqs)
+		return 0;
+	for (id = 0; id < pi->n_buffers; id++) {
+		kp_read_buffer(pi, id, &b);
+		if (b.kind != KLLM_PROG_BUF_KV)
+			continue;
+		n = pool_blocks(&batch->kv_pool[pi->kv_index[id]], b.size);
+		if (n < n_pool)
+			n_pool = n;
+	}
+	for (s = 0; s < batch->n_seqs; s++) {
+		const struct kllm_prog_table *t = &batch->tables[s];
+
+		if (t->n_ids > pi->max_blocks)
+			return fail_job(err, -1, "block table longer than n_ctx needs");
+		if (t->ro_blocks > t->n_ids)
+			return fail_job(err, -1, "block table's ro_blocks over n_ids");
+		if (t->n_ids && !t->ids)
+			return fail_job(err, -1, "block table without ids");
+		for (i = 0; i < t->n_ids; i++)
+			if (t->ids[i] >= n_pool)
+				return fail_job(err, -1, "block id outside the pool");
+	}
+	return 0;
+}
+
 static int check_bindings(const struct kllm_prog_info *pi,
 			  const struct kllm_prog_bindings *bind,
 			  const struct kllm_prog_batch *batch,
@@ -71,6 +132,10 @@ static int check_bindings(const struct kllm_prog_info *pi,
 		} else if (b.kind == KLLM_PROG_BUF_OUTPUT) {
 			if (check_mem(m, 0))
 				return fail_job(err, (kllm_s32)id, "misaligned memory for buffer");
+		} else if (b.kind == KLLM_PROG_BUF_KV && pi->paged) {
+			if (batch->n_seqs && check_pool(&batch->kv_pool[pi->kv_index[id]], b.size))
+				return fail_job(err, (kllm_s32)id,
+						"pool misaligned, not whole blocks or too large for buffer");
 		} else if (b.kind == KLLM_PROG_BUF_KV) {
 			for (s = 0; s < batch->n_seqs; s++) {
 				const struct kllm_prog_mem *kv =
@@ -163,8 +228,10 @@ int kllm_prog_job_init(struct kllm_prog_job *job, const struct kllm_prog_info *i
 		return fail_job(err, -1, "n_outputs over n_tokens");
 	if (batch->n_seqs > KLLM_PROG_MAX_SEQS)
 		return fail_job(err, -1, "n_seqs over the limit");
-	if (batch->n_seqs && ((info->n_kv && !batch->kv) || !seqs))
+	if (batch->n_seqs && ((info->n_kv && !info->paged && !batch->kv) || !seqs))
 		return fail_job(err, -1, "sequences without KV memory or storage");
+	if (batch->n_seqs && info->paged && (!batch->kv_pool || !batch->tables))
+		return fail_job(err, -1, "paged sequences without pools or block tables");
 	for (in = KLLM_PROG_IN_TOKENS; in <= KLLM_PROG_IN_OUT_ROWS; in++) {
 		if (!(info->inputs & (1u << in)) || input_array(batch, in))
 			continue;
@@ -174,7 +241,7 @@ int kllm_prog_job_init(struct kllm_prog_job *job, const struct kllm_prog_info *i
 	if (bind->scratch && !aligned(bind->scratch, 64))
 		return fail_job(err, -1, "scratch misaligned");
 	if (check_out_rows(info, batch, err) || check_bindings(info, bind, batch, err) ||
-	    check_tensor_extents(info, bind, batch, err))
+	    check_tables(info, batch, err) || check_tensor_extents(info, bind, batch, err))
 		return -KLLM_PROG_EINVAL;
 	job->info = info;
 	job->bind = bind;
@@ -236,6 +303,36 @@ static int bind_slot(struct kp_lower *l, kllm_u32 s)
 	return 0;
 }
 
+/*
+ * Paged: sequence @s's table over the pool of the caches' buffer (K and V
+ * share it: the validator).  Ids, n_ids and ro_blocks were checked by
+ * kllm_prog_job_init; the kernels check each id again (kk_kv_paged_off).
+ */
+static void lower_paged(struct kp_lower *l, kllm_u32 s, struct kk_kv_seq *q,
+		       const struct kp_tensor *kt, const struct kp_tensor *vt)
+{
+	const struct kllm_prog_job *job = l->job;
+	const struct kllm_prog_info *pi = job->info;
+	const struct kllm_prog_table *t = &job->batch->tables[s];
+	const struct kllm_prog_mem *pool = &job->batch->kv_pool[pi->kv_index[kt->r.buffer]];
+	struct kllm_prog_buffer b;
+	kllm_u64 ctx;
+
+	if (!t->n_ids || !pool->base)
+		return;		/* unbound: the kernels skip this sequence */
+	kp_read_buffer(pi, kt->r.buffer, &b);
+	q->k = (kllm_u8 *)pool->base + kt->r.offset;
+	q->v = (kllm_u8 *)pool->base + vt->r.offset;
+	q->block_shift = pi->block_shift;
+	q->blocks = t->ids;
+	q->block_bytes = b.size;
+	q->n_blocks = t->n_ids;
+	q->n_pool = (kllm_u32)pool_blocks(pool, b.size);
+	q->ro_blocks = t->ro_blocks;
+	ctx = (kllm_u64)t->n_ids << pi->block_shift;
+	q->ctx = ctx < pi->n_ctx ? (kllm_u32)ctx : pi->n_ctx;
+}
+
 /* Each sequence's caches for a KV op with caches in slots @ks, @vs. */
 static int lower_seqs(struct kp_lower *l, kllm_u32 ks, kllm_u32 vs,
 		      const struct kk_kv_seq **seqs, kllm_u32 *n_seqs)
@@ -257,9 +354,13 @@ static int lower_seqs(struct kp_lower *l, kllm_u32 ks, kllm_u32 vs,
 		const struct kllm_prog_mem *km, *vm;
 		struct kk_kv_seq *q = &job->seqs[s];
 
+		__builtin_memset(q, 0, sizeof(*q));
+		if (pi->paged) {
+			lower_paged(l, s, q, kt, vt);
+			continue;
+		}
 		km = &job->batch->kv[(kllm_u64)s * pi->n_kv + pi->kv_index[kt->r.buffer]];
 		vm = &job->batch->kv[(kllm_u64)s * pi->n_kv + pi->kv_index[vt->r.buffer]];
-		__builtin_memset(q, 0, sizeof(*q));
 		if (!km->base || !vm->base)
 			continue;	/* unbound: the kernels skip this sequence */
 		if (kend > km->size || vend > vm->size)
@@ -372,9 +473,10 @@ static int lower_attention(struct kp_lower *l, struct kk_attention *a)
 	a->window = l->op.p[3];
 	a->scale_bits = l->op.p[4];
 	a->softcap_bits = l->op.p[5];
-	/* The cache's rows bound every read and split the work into spans
-	 * short enough for one kernel_fpu section. */
-	a->max_ctx = l->t[3].rows;
+	/* The cache's rows (paged: the program's n_ctx) bound every read
+	 * and split the work into spans short enough for one kernel_fpu
+	 * section. */
+	a->max_ctx = l->job->info->paged ? l->job->info->n_ctx : l->t[3].rows;
 	return lower_seqs(l, 3, 4, &a->seqs, &a->n_seqs);
 }
 

@@ -41,6 +41,19 @@ struct kllm_prog_bindings {
 	kllm_u64 scratch_size;	/* >= kllm_prog_scratch_bytes() */
 };
 
+/*
+ * A paged sequence's block table (KLLM_PROG_BUF_PAGED): ids[i] is the
+ * pool block holding positions [i << shift, (i + 1) << shift).  The same
+ * table serves every paged KV buffer of the program.  Entries
+ * [0, ro_blocks) are read only (shared or cached blocks): KV_STORE skips
+ * rows that would land there.  n_ids 0 leaves the sequence unbound.
+ */
+struct kllm_prog_table {
+	const kllm_u32 *ids;	/* [n_ids], each < the pool's blocks */
+	kllm_u32 n_ids;		/* <= ceil(n_ctx / B) of the program */
+	kllm_u32 ro_blocks;	/* <= n_ids */
+};
+
 /* One job (or several fused): its tokens and the caches of its sequences. */
 struct kllm_prog_batch {
 	kllm_u32 n_tokens;	/* 1..max_batch */
@@ -54,8 +67,18 @@ struct kllm_prog_batch {
 	/* [n_seqs * info.n_kv]: kv[s * n_kv + i] is sequence s's memory for
 	 * the program's i-th KV buffer (in buffer id order), at least that
 	 * buffer's size; base NULL leaves the sequence unbound (its rows are
-	 * skipped by kv_store and give zeros in attention). */
+	 * skipped by kv_store and give zeros in attention).  Ignored by a
+	 * paged program (info.paged), whose KV buffers are all paged: may be
+	 * NULL there. */
 	const struct kllm_prog_mem *kv;
+	/* Paged programs (info.paged; then every KV buffer is paged):
+	 * [info.n_kv] the pool of each KV buffer (in buffer id order;
+	 * KLLM_PROG_BIND_ALIGN aligned, a whole number of its blocks (its
+	 * size), at most KLLM_PROG_MAX_POOL_BLOCKS), and [n_seqs] each
+	 * sequence's block table, whose ids must lie inside every pool.
+	 * Both may be NULL when n_seqs is 0. */
+	const struct kllm_prog_mem *kv_pool;
+	const struct kllm_prog_table *tables;
 };
 
 struct kllm_prog_job {

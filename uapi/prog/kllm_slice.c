@@ -2,6 +2,9 @@
 /*
  * kllm_slice.c - chunks and fused slices of jobs (kllm_slice.h).  Integers
  * and copies only; every index is checked against the size it indexes.
+ * A paged job's sequences move into the pass with their block tables (the
+ * same ids over the same pools), so its rows read and write the same
+ * blocks in a pass as alone.
  */
 #include "kllm_prog_int.h"
 #include "kllm_slice.h"
@@ -32,6 +35,24 @@ kllm_u32 kllm_slice_outputs(const struct kllm_prog_batch *job, kllm_u32 tok0,
 	return n;
 }
 
+/*
+ * A paged job's sequences come with their tables, and their ids name
+ * blocks of the job's pools: the pass must run over those very pools.
+ */
+static int paged_check(const struct kllm_prog_info *pi, const struct kllm_prog_batch *job,
+		       const struct kllm_pass_arrays *pa)
+{
+	kllm_u32 i;
+
+	if (!pa->tables || !pa->kv_pool || !job->tables || !job->kv_pool)
+		return fail_slice("paged sequences without tables or pools");
+	for (i = 0; i < pi->n_kv; i++)
+		if (job->kv_pool[i].base != pa->kv_pool[i].base ||
+		    job->kv_pool[i].size != pa->kv_pool[i].size)
+			return fail_slice("the job's pool is not the pass's");
+	return 0;
+}
+
 static int slice_check(const struct kllm_prog_info *pi, const struct kllm_prog_batch *job,
 		       const struct kllm_slice_rows *r, const struct kllm_pass_arrays *pa)
 {
@@ -44,6 +65,8 @@ static int slice_check(const struct kllm_prog_info *pi, const struct kllm_prog_b
 		return fail_slice("output rows outside the pass");
 	if (!fits(r->seq0, job->n_seqs, pa->cap_seqs))
 		return fail_slice("sequences outside the pass");
+	if (pi->paged && job->n_seqs)
+		return paged_check(pi, job, pa);
 	if (pi->n_kv && job->n_seqs && (!pa->kv || !job->kv))
 		return fail_slice("sequences without KV bindings");
 	return 0;
@@ -72,7 +95,10 @@ int kllm_slice_fill(const struct kllm_prog_info *pi, const struct kllm_prog_batc
 		if (row >= r->tok0 && row - r->tok0 < r->ntok)
 			pa->out_rows[p++] = (kllm_s32)(r->row0 + row - r->tok0);
 	}
-	if (pi->n_kv && job->n_seqs)
+	if (pi->paged && job->n_seqs)
+		__builtin_memcpy(pa->tables + r->seq0, job->tables,
+				 (kllm_u64)job->n_seqs * sizeof(*pa->tables));
+	else if (pi->n_kv && job->n_seqs)
 		__builtin_memcpy(pa->kv + (kllm_u64)r->seq0 * pi->n_kv, job->kv,
 				 (kllm_u64)job->n_seqs * pi->n_kv * sizeof(*pa->kv));
 	return 0;

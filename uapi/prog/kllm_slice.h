@@ -14,7 +14,9 @@
  * passed in.  A slice whose rows would fall outside the pass's arrays,
  * the staging or its job's memory is refused with -KLLM_PROG_EINVAL
  * before anything is written.  For a job that kllm_prog_job_init()
- * accepted, no slice of it is ever refused: the userspace fuzzer
+ * accepted (paged: bound to the pass's pools), no slice of it is ever
+ * refused, and the pass, whose tables are its jobs' own tables, passes
+ * kllm_prog_job_init() in turn: the userspace fuzzer
  * (tests/fuzz/fuzz_plan.c) checks exactly that, over exactly sized
  * buffers, on the code kmod/kllm_pass.c runs.
  */
@@ -32,12 +34,19 @@ struct kllm_slice_rows {
 	kllm_u32 seq0;		/* its first sequence in the pass */
 };
 
-/* The pass's own inputs: arrays of cap rows, cap_seqs * n_kv KV bindings. */
+/*
+ * The pass's own inputs: arrays of cap rows, cap_seqs * n_kv KV bindings
+ * (unpaged programs) or cap_seqs block tables (paged: info.paged).  A
+ * paged pass runs over one pool per KV buffer (kv_pool, [n_kv]): only
+ * jobs bound to exactly that pool may have slices in it.
+ */
 struct kllm_pass_arrays {
 	kllm_s32 *tokens, *pos, *seq, *out_rows;
 	kllm_u32 cap;		/* rows of each array (the program's max_batch) */
-	kllm_u32 cap_seqs;	/* sequences kv has room for */
-	struct kllm_prog_mem *kv;	/* [cap_seqs * n_kv] */
+	kllm_u32 cap_seqs;	/* sequences kv (tables) has room for */
+	struct kllm_prog_mem *kv;	/* [cap_seqs * n_kv]; paged: unused */
+	struct kllm_prog_table *tables;	/* paged: [cap_seqs] */
+	const struct kllm_prog_mem *kv_pool;	/* paged: [n_kv], the pass's */
 };
 
 /* Outputs of @job whose rows fall in its tokens [tok0, tok0 + ntok). */
@@ -48,8 +57,9 @@ kllm_u32 kllm_slice_outputs(const struct kllm_prog_batch *job, kllm_u32 tok0,
  * Lay @rows (with r->nout already kllm_slice_outputs()) of @job into the
  * pass: its tokens, positions and sequence indices (an index outside the
  * job's own sequences becomes -1: no sequence), its output rows mapped to
- * pass rows in the job's order, its sequences' KV bindings at seq0.
- * 0, or -KLLM_PROG_EINVAL with nothing written.
+ * pass rows in the job's order, its sequences' KV bindings (paged: block
+ * tables) at seq0.  0, or -KLLM_PROG_EINVAL with nothing written (also
+ * for a paged job with sequences whose pools are not the pass's).
  */
 int kllm_slice_fill(const struct kllm_prog_info *pi, const struct kllm_prog_batch *job,
 		    const struct kllm_slice_rows *rows, struct kllm_pass_arrays *pa);
