@@ -98,6 +98,12 @@
 #define KLLM_URING_CAN_CANCEL 0
 #endif
 
+/*
+ * Shrinkers (kllm_kv.c): KLLM_HAVE_SHRINKER_ALLOC selects 6.7's
+ * shrinker_alloc()/shrinker_register()/shrinker_free() over the caller-
+ * owned struct shrinker and register_shrinker(s, name) before.
+ */
+
 /* The DRM file operations we add .uring_cmd to. */
 #ifdef KLLM_HAVE_DRM_ACCEL
 #define KLLM_DRM_FOPS DRM_ACCEL_FOPS

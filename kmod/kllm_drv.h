@@ -43,6 +43,9 @@ struct kllm_file {
 	atomic_t unfinished;	/* jobs alive: not finished, or not yet reaped */
 	atomic64_t job_bytes;	/* their bookkeeping's kernel memory (job_mem_mb) */
 	struct kllm_ctx ctx;	/* scheduling state (engine lock) */
+	/* KV sequences (kllm_kv_seq.c): u32 handle -> struct kllm_kv_seq. */
+	struct xarray kv_seqs;
+	bool kv_public;		/* CTX_SET KV_PUBLIC: a flag, WRITE_ONCE */
 };
 
 void kllm_file_put(struct kllm_file *kf);
@@ -104,7 +107,7 @@ struct seq_file;
 void kllm_acct_show(struct seq_file *m);
 
 /* kllm_ioctl.c */
-#define KLLM_NUM_IOCTLS (DRM_KLLM_CTX_SET + 1)
+#define KLLM_NUM_IOCTLS (DRM_KLLM_KV_STATS + 1)
 extern const struct drm_ioctl_desc kllm_ioctls[KLLM_NUM_IOCTLS];
 
 /* kllm_prog.c, kllm_job.c: ioctl handlers. */

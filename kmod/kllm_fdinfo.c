@@ -10,6 +10,7 @@
 #include <drm/drm_file.h>
 
 #include "kllm_drv.h"
+#include "kllm_kv.h"
 #include "kllm_sched.h"
 
 void kllm_show_fdinfo(struct seq_file *m, struct file *f)
@@ -35,4 +36,5 @@ void kllm_show_fdinfo(struct seq_file *m, struct file *f)
 	seq_printf(m, "kllm-priority:\t%s\n", kllm_class_name(READ_ONCE(kf->ctx.class)));
 	seq_printf(m, "kllm-jobs:\t%llu\n", READ_ONCE(kf->ctx.jobs_done));
 	seq_printf(m, "kllm-queued:\t%u\n", READ_ONCE(kf->ctx.queued));
+	seq_printf(m, "kllm-kv-seqs:\t%u\n", kllm_kv_file_seqs(kf));
 }

@@ -242,6 +242,15 @@ int kllm_ioctl_ctx_set(struct drm_device *dev, void *data, struct drm_file *file
 
 	if (args->flags & ~KLLM_CTX_SET_FLAGS || !KLLM_RESERVED_ZERO(args))
 		return -EINVAL;
+	if (args->param == KLLM_CTX_KV_PUBLIC) {
+		if (args->value > 1)
+			return -EINVAL;
+		if (args->value && !capable(CAP_SYS_ADMIN))
+			return -EPERM;
+		/* Sequences created from now on (kllm_kv_seq.c): a flag. */
+		WRITE_ONCE(kf->kv_public, args->value);
+		return 0;
+	}
 	if (args->param != KLLM_CTX_PRIORITY)
 		return -EINVAL;
 	if (args->value < KLLM_PRIO_INTERACTIVE || args->value > KLLM_PRIO_BACKGROUND)
@@ -269,4 +278,10 @@ const struct drm_ioctl_desc kllm_ioctls[KLLM_NUM_IOCTLS] = {
 	KLLM_IOCTL(JOB_SUBMIT, kllm_ioctl_job_submit),
 	KLLM_IOCTL(JOB_WAIT, kllm_ioctl_job_wait),
 	KLLM_IOCTL(CTX_SET, kllm_ioctl_ctx_set),
+	KLLM_IOCTL(KV_SEQ_CREATE, kllm_ioctl_kv_seq_create),
+	KLLM_IOCTL(KV_SEQ_FREE, kllm_ioctl_kv_seq_free),
+	KLLM_IOCTL(KV_SEQ_FORK, kllm_ioctl_kv_seq_fork),
+	KLLM_IOCTL(KV_SEQ_TRUNCATE, kllm_ioctl_kv_seq_truncate),
+	KLLM_IOCTL(KV_SEQ_LOOKUP, kllm_ioctl_kv_seq_lookup),
+	KLLM_IOCTL(KV_STATS, kllm_ioctl_kv_stats),
 };

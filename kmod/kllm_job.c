@@ -66,6 +66,7 @@ static void kllm_job_free(struct kref *ref)
 	struct kllm_job *job = container_of(ref, struct kllm_job, ref);
 	u32 i;
 
+	kllm_kv_job_free(job);	/* before the inputs it commits from */
 	for (i = 0; i < job->n_objs; i++)
 		if (job->objs[i])
 			drm_gem_object_put(job->objs[i]);
@@ -99,6 +100,8 @@ void kllm_job_finished(struct kllm_job *job)
 	 * engine lock, or this thread's own) before its finished count:
 	 * pairs with the smp_rmb() in kllm_job_stats(). */
 	smp_wmb();
+	/* Its sequences' blocks committed or cut back before anyone sees it done. */
+	kllm_kv_job_end(job, job->status);
 	if (job->status)
 		atomic64_inc(&st_failed);
 	else
@@ -181,7 +184,28 @@ static int kllm_job_bind_one(struct kllm_job *job, struct drm_file *file,
 	return 0;
 }
 
-/* OUTPUT buffers, then every sequence's KV buffers. */
+/* A paged program's sequence handles: binds[n_out + s].handle. */
+static int kllm_job_bind_seqs(struct kllm_job *job, const struct drm_kllm_bind *binds,
+			      u32 n_seqs)
+{
+	u32 *handles, s;
+	int ret = -EINVAL;
+
+	handles = kvmalloc_array(n_seqs ? n_seqs : 1, sizeof(*handles), GFP_KERNEL_ACCOUNT);
+	if (!handles)
+		return -ENOMEM;
+	for (s = 0; s < n_seqs; s++) {
+		if (binds[s].flags || binds[s].offset)
+			goto free_handles;
+		handles[s] = binds[s].handle;
+	}
+	ret = kllm_kv_job_bind(job, handles);
+free_handles:
+	kvfree(handles);
+	return ret;
+}
+
+/* OUTPUT buffers, then every sequence's KV buffers (or sequence handles). */
 static int kllm_job_bind(struct kllm_job *job, struct drm_file *file,
 			 const struct drm_kllm_job *d, u32 n_kv_binds)
 {
@@ -192,7 +216,8 @@ static int kllm_job_bind(struct kllm_job *job, struct drm_file *file,
 
 	binds = kvmalloc_array(d->n_binds ? d->n_binds : 1, sizeof(*binds), GFP_KERNEL_ACCOUNT);
 	job->objs = kvcalloc(d->n_binds ? d->n_binds : 1, sizeof(*job->objs), GFP_KERNEL_ACCOUNT);
-	job->kv = kvcalloc(n_kv_binds ? n_kv_binds : 1, sizeof(*job->kv), GFP_KERNEL_ACCOUNT);
+	job->kv = kvcalloc(prog->kv || !n_kv_binds ? 1 : n_kv_binds, sizeof(*job->kv),
+			   GFP_KERNEL_ACCOUNT);
 	job->seqs = kvcalloc(d->n_seqs ? d->n_seqs : 1, sizeof(*job->seqs), GFP_KERNEL_ACCOUNT);
 	if (!binds || !job->objs || !job->kv || !job->seqs) {
 		ret = -ENOMEM;
@@ -210,6 +235,10 @@ static int kllm_job_bind(struct kllm_job *job, struct drm_file *file,
 		ret = kllm_job_bind_one(job, file, &binds[i], &job->buf[prog->out_ids[i]]);
 		if (ret)
 			goto free_binds;
+	}
+	if (prog->kv) {
+		ret = kllm_job_bind_seqs(job, &binds[prog->n_out], d->n_seqs);
+		goto free_binds;
 	}
 	for (i = 0; i < n_kv_binds; i++) {
 		ret = kllm_job_bind_one(job, file, &binds[prog->n_out + i], &job->kv[i]);
@@ -303,6 +332,11 @@ static int kllm_job_charge(struct kllm_job *job, const struct drm_kllm_job *d, u
 		    (u64)n_kv_binds * sizeof(*job->kv) +
 		    (u64)d->n_seqs * (sizeof(*job->seqs) + sizeof(s32));
 
+	/* paged: the sequences, their table copies and spans */
+	if (job->prog->kv)
+		bytes += (u64)d->n_seqs * (sizeof(*job->kv_seqs) + sizeof(*job->tables) +
+					   4 * sizeof(s32) + 4ull * job->prog->kv->cap);
+
 	if (atomic64_add_return(bytes, &job->kf->job_bytes) > cap) {
 		atomic64_sub(bytes, &job->kf->job_bytes);
 		return -EBUSY;
@@ -361,7 +395,8 @@ struct kllm_job *kllm_job_create(struct drm_file *file, const struct drm_kllm_jo
 	if (!d->n_tokens || d->n_tokens > pi->max_batch || d->n_outputs > d->n_tokens ||
 	    d->n_seqs > KLLM_PROG_MAX_SEQS)
 		goto put_job;
-	n_kv_binds = d->n_seqs * pi->n_kv;	/* <= 4096 * 64 */
+	/* paged: one sequence handle per sequence */
+	n_kv_binds = job->prog->kv ? d->n_seqs : d->n_seqs * pi->n_kv;	/* <= 4096 * 64 */
 	if (d->n_binds != job->prog->n_out + n_kv_binds)
 		goto put_job;
 	ret = kllm_job_charge(job, d, n_kv_binds);
@@ -370,10 +405,10 @@ struct kllm_job *kllm_job_create(struct drm_file *file, const struct drm_kllm_jo
 	ret = kllm_job_copy_inputs(job, d);
 	if (ret)
 		goto put_job;
+	job->batch.n_seqs = d->n_seqs;
 	ret = kllm_job_bind(job, file, d, n_kv_binds);
 	if (ret)
 		goto put_job;
-	job->batch.n_seqs = d->n_seqs;
 	job->batch.kv = job->kv;
 	job->bind = (struct kllm_prog_bindings){
 		.buf = job->buf, .scratch = job->prog->scratch,
@@ -484,6 +519,7 @@ int kllm_ioctl_job_wait(struct drm_device *dev, void *data, struct drm_file *fil
 void kllm_file_jobs_init(struct kllm_file *kf)
 {
 	kllm_ctx_init(&kf->ctx);
+	kllm_kv_file_init(kf);
 	xa_init_flags(&kf->progs, XA_FLAGS_ALLOC1);
 	xa_init_flags(&kf->jobs, XA_FLAGS_ALLOC1);
 	atomic_set(&kf->unfinished, 0);
@@ -508,4 +544,5 @@ void kllm_file_jobs_release(struct kllm_file *kf)
 		kllm_prog_put(prog);
 	}
 	xa_destroy(&kf->progs);
+	kllm_kv_file_release(kf);
 }

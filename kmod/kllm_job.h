@@ -28,6 +28,7 @@
 
 #include "kk.h"
 #include "kllm_drv.h"
+#include "kllm_kv.h"
 #include "kllm_prog_check.h"
 #include "kllm_prog_lower.h"
 #include "kllm_sched.h"
@@ -59,6 +60,9 @@ struct kllm_prog {
 	void *staging;			/* all OUTPUT buffers, declared sizes */
 	u64 staging_off[KLLM_PROG_MAX_BUFFERS];
 	s32 *pass_inputs;		/* tokens, pos, seq, out_rows of a pass */
+	/* Paged programs: the KV pool and prefix cache (kllm_kv.c), set
+	 * once at PROG_CREATE; NULL for the others. */
+	struct kllm_kv_store *kv;
 	/* Registry of shared programs (kllm_prog.c). */
 	struct hlist_node reg_node;
 	u32 reg_hash;
@@ -122,6 +126,15 @@ struct kllm_job {
 	s32 *inputs;			/* tokens, pos, seq, out_rows */
 	u32 n_objs;
 	struct drm_gem_object **objs;	/* references on every bound BO */
+	/* Paged programs (kllm_kv_job.c), each [n_seqs]. */
+	struct kllm_kv_seq **kv_seqs;	/* references; NULL: unbound */
+	struct kllm_prog_table *tables;	/* copies of their tables */
+	u32 *kv_ids;			/* the copies' ids */
+	s32 *kv_lo, *kv_hi;		/* positions it writes in each, or -1 */
+	bool *kv_busy;			/* it counts in the sequence's inflight */
+	s32 *kv_rows;			/* 2 * n_tokens: positions, tokens by sequence */
+	u32 *kv_at;			/* n_seqs + 1: where each sequence's rows start */
+	bool kv_ended;
 };
 
 void kllm_job_put(struct kllm_job *job);
@@ -143,6 +156,7 @@ struct kllm_pass_run {
 	struct kllm_prog_batch batch;
 	struct kllm_prog_mem buf[KLLM_PROG_MAX_BUFFERS];
 	struct kllm_prog_mem *kv;
+	struct kllm_prog_table *tables;	/* paged: the slices' tables */
 	struct kk_kv_seq *seqs;
 };
 int kllm_pass_prepare(struct kllm_pass_run *run, struct kllm_pass *pass);

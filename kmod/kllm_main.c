@@ -11,6 +11,7 @@
 #include "kllm_drv.h"
 #include "kllm_fpu_host.h"
 #include "kllm_job.h"
+#include "kllm_kv.h"
 
 static char *simd = "auto";
 module_param(simd, charp, 0444);
@@ -45,13 +46,18 @@ static int __init kllm_init(void)
 	ret = kllm_engine_init();
 	if (ret)
 		goto exit_acct;
+	ret = kllm_kv_init();
+	if (ret)
+		goto exit_engine;
 	ret = kllm_drv_register();
 	if (ret) {
 		pr_err("kllm: device registration failed: %d\n", ret);
-		goto exit_engine;
+		goto exit_kv;
 	}
 	return 0;
 
+exit_kv:
+	kllm_kv_exit();
 exit_engine:
 	kllm_engine_exit();
 exit_acct:
@@ -64,6 +70,7 @@ static void __exit kllm_exit(void)
 {
 	kllm_engine_exit();
 	kllm_drv_unregister();
+	kllm_kv_exit();
 	kllm_acct_exit();
 }
 

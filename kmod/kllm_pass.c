@@ -13,6 +13,18 @@
  * sequences (an index outside its n_seqs becomes -1, which the kernels
  * treat as no sequence), and its output rows are copied only into its own
  * bindings, whose sizes were checked at submission.
+ *
+ * Paged programs run in chunks and fused passes too.  A pass's sequence
+ * range then holds its jobs' block tables (the copies each job took at
+ * submission, kllm_kv_job.c) over the program's one store's pools: every
+ * job of a pass runs the pass's program (kllm_sched.c fuses only heads
+ * whose prog is the pass's), a program's store is set once at PROG_CREATE
+ * and shared by every file registered on it, so their pools are the same
+ * memory, and kllm_slice_fill refuses a job whose pools are not the
+ * pass's.  Each job writes only the blocks its own sequences hold
+ * privately (made so at submission, never two sequences' at once) and
+ * reads shared ones read-only, so a job's rows read and write the same
+ * blocks in a pass as alone, and no job reaches another's.
  */
 #include <linux/memcontrol.h>
 #include <linux/mm.h>
@@ -63,19 +75,25 @@ static int kllm_slice_stage(struct kllm_pass_run *run, const struct kllm_slice *
 }
 
 /*
- * The pass's sequence table and the lowering's storage, allocated by the
- * engine thread but charged to the memory cgroup of the pass's first job.
+ * The pass's sequence table (KV bindings, or paged: block tables) and the
+ * lowering's storage, allocated by the engine thread but charged to the
+ * memory cgroup of the pass's first job.
  */
 static int kllm_pass_alloc(struct kllm_pass_run *run, struct kllm_pass *pass)
 {
-	u64 n_kv = (u64)pass->n_seqs * pass->prog->info.n_kv;
+	const struct kllm_prog_info *pi = &pass->prog->info;
+	u32 n_seqs = pass->n_seqs ? pass->n_seqs : 1;
+	u64 n_kv = pi->paged ? 0 : (u64)pass->n_seqs * pi->n_kv;
 	struct mem_cgroup *old = set_active_memcg(pass->s[0].job->memcg);
 
 	run->kv = kvmalloc_array(n_kv ? n_kv : 1, sizeof(*run->kv), GFP_KERNEL_ACCOUNT);
-	run->seqs = kvcalloc(pass->n_seqs ? pass->n_seqs : 1, sizeof(*run->seqs),
-			     GFP_KERNEL_ACCOUNT);
+	run->seqs = kvcalloc(n_seqs, sizeof(*run->seqs), GFP_KERNEL_ACCOUNT);
+	if (pi->paged)
+		run->tables = kvcalloc(n_seqs, sizeof(*run->tables), GFP_KERNEL_ACCOUNT);
 	set_active_memcg(old);
-	return run->kv && run->seqs ? 0 : -ENOMEM;
+	if (!run->kv || !run->seqs || (pi->paged && !run->tables))
+		return -ENOMEM;
+	return 0;
 }
 
 int kllm_pass_prepare(struct kllm_pass_run *run, struct kllm_pass *pass)
@@ -97,10 +115,17 @@ int kllm_pass_prepare(struct kllm_pass_run *run, struct kllm_pass *pass)
 		run->use = &pass->s[0].job->pj;
 		return 0;
 	}
+	/* paged: the store's pools, the same for every job of the program */
+	if (pi->paged && !prog->kv)
+		return -EINVAL;
 	ret = kllm_pass_alloc(run, pass);
 	if (ret)
 		return ret;
 	pa.kv = run->kv;
+	if (pi->paged) {
+		pa.tables = run->tables;
+		pa.kv_pool = prog->kv->pool;
+	}
 	kllm_stage_bind(pi, prog->mem, prog->staging, prog->staging_off, run->buf);
 	for (i = 0; i < pass->n; i++) {
 		ret = kllm_slice_fill(pi, &pass->s[i].job->batch, &pass->s[i].r, &pa);
@@ -117,6 +142,7 @@ int kllm_pass_prepare(struct kllm_pass_run *run, struct kllm_pass *pass)
 		.seq = pi->inputs & BIT(KLLM_PROG_IN_SEQ) ? pa.seq : NULL,
 		.out_rows = pi->inputs & BIT(KLLM_PROG_IN_OUT_ROWS) ? pa.out_rows : NULL,
 		.n_seqs = pass->n_seqs, .kv = run->kv,
+		.kv_pool = pa.kv_pool, .tables = pa.tables,
 	};
 	run->bind = (struct kllm_prog_bindings){
 		.buf = run->buf, .scratch = prog->scratch, .scratch_size = prog->scratch_size };
@@ -142,4 +168,5 @@ void kllm_pass_release(struct kllm_pass_run *run)
 {
 	kvfree(run->kv);
 	kvfree(run->seqs);
+	kvfree(run->tables);
 }

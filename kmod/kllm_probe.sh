@@ -114,6 +114,14 @@ struct timespec64 kllm_probe(const struct inode *inode);
 struct timespec64 kllm_probe(const struct inode *inode) { return inode_get_ctime(inode); }
 C
 
+# Shrinkers: shrinker_alloc/shrinker_register/shrinker_free from 6.7;
+# before, a caller-owned struct and register_shrinker(s, fmt, ...).
+probe have_shrinker_alloc <<'C'
+#include <linux/shrinker.h>
+struct shrinker *kllm_probe(void);
+struct shrinker *kllm_probe(void) { return shrinker_alloc(0, "kllm-probe"); }
+C
+
 echo "ccflags-y += -Werror" >> "$work/Kbuild"
 # -k: a probe that does not compile must not stop the others.
 make -k -s -C "$kdir" M="$work" W= modules > "$work/log" 2>&1 || true

@@ -40,6 +40,7 @@ static void kllm_prog_free(struct kref *ref)
 	struct kllm_prog *prog = container_of(ref, struct kllm_prog, ref);
 	u32 i;
 
+	kllm_kv_store_free(prog->kv);
 	for (i = 0; i < KLLM_PROG_MAX_BUFFERS; i++)
 		if (prog->weights[i])
 			drm_gem_object_put(prog->weights[i]);
@@ -272,7 +273,8 @@ int kllm_ioctl_prog_create(struct drm_device *dev, void *data, struct drm_file *
 	int ret;
 
 	if (args->flags & ~KLLM_PROG_CREATE_FLAGS || args->pad ||
-	    args->reserved[0] || args->reserved[1])
+	    args->reserved[0] || args->reserved[1] || args->pad2 ||
+	    args->reserved2[0] || args->reserved2[1])
 		return -EINVAL;
 	if (!size || size > KLLM_PROG_MAX_SIZE || n_binds > KLLM_PROG_MAX_BUFFERS)
 		return -EINVAL;
@@ -313,6 +315,10 @@ int kllm_ioctl_prog_create(struct drm_device *dev, void *data, struct drm_file *
 	if (ret)
 		goto put_prog;
 	prog = kllm_prog_register(prog);
+	/* Its KV pool, if paged (shared with the program, if it existed). */
+	ret = kllm_kv_store_get(prog, args->kv_blocks);
+	if (ret)
+		goto put_prog;
 	ret = xa_alloc(&kf->progs, &handle, prog,
 		       XA_LIMIT(1, KLLM_MAX_PROGS_PER_FILE), GFP_KERNEL_ACCOUNT);
 	if (ret == -EBUSY)
@@ -322,6 +328,7 @@ int kllm_ioctl_prog_create(struct drm_device *dev, void *data, struct drm_file *
 	kfree(binds);
 	args->handle = handle;
 	args->act_bytes = prog->act_size + prog->scratch_size;
+	args->kv_blocks = prog->kv ? prog->kv->kvb.n_blocks : 0;
 	return 0;
 
 put_prog:

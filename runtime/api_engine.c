@@ -169,6 +169,9 @@ static int slot_take(struct kllm_engine *e, const char *fn)
 	s->n_past = 0;
 	s->n_pending = 0;
 	s->has_logits = 0;
+	s->partition = 0;
+	s->looked = 0;
+	s->n_cached = 0;
 	return (int)i;
 }
 
@@ -228,6 +231,8 @@ int kllm_seq_fork(struct kllm_engine *e, int seq, uint32_t n_keep)
 		memcpy(c->pending, p->pending, 4ull * n_pend);
 	c->n_pending = n_pend;
 	c->n_past = n_kv;
+	c->partition = p->partition;
+	c->looked = 1;	/* its prefix is its parent's */
 	if (n_keep == p->n_past && p->has_logits) {
 		memcpy(c->logits, p->logits, 4ull * e->n_vocab);
 		c->has_logits = 1;
@@ -261,7 +266,9 @@ int kllm_seq_truncate(struct kllm_engine *e, int seq, uint32_t n_keep)
 		return 0;
 	if (n_keep < s->n_past) {
 		s->n_past = n_keep;
+		s->n_cached = s->n_cached < n_keep ? s->n_cached : n_keep;
 		s->n_pending = 0;
+		kllm_seq_keep(e->ctx, (uint32_t)seq, n_keep);	/* in range: cannot fail */
 	} else {
 		s->n_pending = n_keep - s->n_past;
 	}
@@ -274,6 +281,13 @@ int kllm_seq_len(const struct kllm_engine *e, int seq)
 	const struct api_seq *s = api_seq_get(e, seq, "kllm_seq_len");
 
 	return s ? (int)(s->n_past + s->n_pending) : -EINVAL;
+}
+
+int kllm_seq_cached(const struct kllm_engine *e, int seq)
+{
+	const struct api_seq *s = api_seq_get(e, seq, "kllm_seq_cached");
+
+	return s ? (int)s->n_cached : -EINVAL;
 }
 
 int kllm_seq_pending(const struct kllm_engine *e, int seq)
@@ -313,6 +327,41 @@ int kllm_seq_feed(struct kllm_engine *e, int seq, const int32_t *ids, size_t n)
 	return 0;
 }
 
+int kllm_seq_set_partition(struct kllm_engine *e, int seq, uint32_t partition)
+{
+	struct api_seq *s = api_seq_get(e, seq, "kllm_seq_set_partition");
+
+	if (!s)
+		return -EINVAL;
+	if (s->n_past)
+		return api_fail(-EBUSY, "kllm_seq_set_partition: sequence %d already "
+				"holds %u computed positions", seq, s->n_past);
+	s->partition = partition;
+	return 0;
+}
+
+/*
+ * A sequence about to start its prefill asks the prefix cache once: the
+ * positions it finds there move from pending to computed.
+ */
+static void seq_reuse(struct kllm_engine *e, uint32_t id)
+{
+	struct api_seq *s = &e->seqs[id];
+	int r;
+
+	if (s->looked || s->n_past || s->n_pending < 2)
+		return;
+	s->looked = 1;
+	r = kllm_seq_lookup(e->ctx, id, s->pending, s->n_pending, s->partition);
+	if (r <= 0)
+		return;
+	s->n_past = (uint32_t)r;
+	s->n_pending -= (uint32_t)r;
+	memmove(s->pending, s->pending + r, 4ull * s->n_pending);
+	s->n_cached = (uint32_t)r;
+	e->n_reused += (uint32_t)r;
+}
+
 /* Put @take pending tokens of sequence @id into the batch. */
 static void batch_add(struct kllm_engine *e, uint32_t *k, uint32_t *n_list,
 		      uint32_t id, uint32_t take)
@@ -343,6 +392,7 @@ static uint32_t batch_build(struct kllm_engine *e, int only, uint32_t *n_list)
 	if (only >= 0) {
 		const struct api_seq *s = &e->seqs[only];
 
+		seq_reuse(e, (uint32_t)only);
 		if (s->n_pending)
 			batch_add(e, &k, n_list, (uint32_t)only,
 				  s->n_pending < budget ? s->n_pending : budget);
@@ -366,6 +416,7 @@ static uint32_t batch_build(struct kllm_engine *e, int only, uint32_t *n_list)
 
 		if (!s->used || s->n_pending < 2)
 			continue;
+		seq_reuse(e, id);
 		batch_add(e, &k, n_list, id, s->n_pending < left ? s->n_pending : left);
 		e->rr = (id + 1) % n_seqs;
 	}
@@ -412,6 +463,7 @@ int api_step(struct kllm_engine *e, int only)
 	if (ret)
 		return api_fail(ret, "%s", kllm_ctx_error(e->ctx));
 	batch_commit(e, n_list);
+	e->n_computed += k;
 	return (int)k;
 }
 
@@ -434,6 +486,7 @@ static int api_prefill(struct kllm_engine *e, int seq)
 				  s->logits);
 	if (ret)
 		return api_fail(ret, "%s", kllm_ctx_error(e->ctx));
+	e->n_computed += s->n_pending;
 	s->n_past += s->n_pending;
 	s->n_pending = 0;
 	s->has_logits = 1;
@@ -453,6 +506,7 @@ int kllm_seq_decode(struct kllm_engine *e, int seq)
 	 * Else (in process) chunk by chunk, so that kllm_abort stops between
 	 * them.
 	 */
+	seq_reuse(e, seq);
 	if (s->n_pending > e->p.max_batch && kllm_ctx_chunks_at_once(e->ctx))
 		return api_prefill(e, seq);
 	while (s->n_pending) {
@@ -506,4 +560,20 @@ void kllm_abort_clear(struct kllm_engine *e)
 const char *kllm_engine_backend(const struct kllm_engine *e)
 {
 	return e && e->ctx ? kllm_ctx_engine_name(e->ctx) : NULL;
+}
+
+int kllm_engine_get_stats(const struct kllm_engine *e, struct kllm_engine_stats *st)
+{
+	struct kllm_kv_stats kv;
+
+	if (!e || !st)
+		return api_fail(-EINVAL, "kllm_engine_get_stats: NULL %s", e ? "stats" : "engine");
+	kllm_ctx_kv_stats(e->ctx, &kv);
+	*st = (struct kllm_engine_stats){
+		.tokens_computed = e->n_computed, .tokens_cached = e->n_reused,
+		.kv_block_bytes = kv.block_bytes, .kv_block_tokens = kv.block_tokens,
+		.kv_blocks = kv.n_blocks, .kv_blocks_used = kv.n_used,
+		.kv_blocks_cached = kv.n_cached, .kv_blocks_idle = kv.n_idle,
+		.cache_hits = kv.hits, .cache_evicted = kv.evicted };
+	return 0;
 }

@@ -30,6 +30,9 @@ struct api_seq {
 	uint32_t n_pending, cap;
 	int has_logits;		/* logits hold the row after position n_past - 1 */
 	float *logits;		/* n_vocab, inside kllm_engine.logits */
+	uint32_t partition;	/* prefix-cache partition (kllm_seq_set_partition) */
+	int looked;		/* the prefix cache was asked (while n_past was 0) */
+	uint32_t n_cached;	/* of n_past, positions the prefix cache gave */
 };
 
 struct kllm_engine {
@@ -45,6 +48,8 @@ struct kllm_engine {
 	uint32_t *b_sid, *b_cnt;	/* its sequences, and tokens of each */
 	uint32_t rr;		/* where the next prefill round starts */
 	uint32_t rr_dec;	/* where the next decode round starts */
+	uint64_t n_computed;	/* positions run through forward passes */
+	uint64_t n_reused;	/* positions taken from the prefix cache */
 	atomic_int abort;
 };
 

@@ -5,12 +5,13 @@
  * engine_cpu.c) and the kllm driver (backend_dev.c, over engine_dev.c).
  *
  * The context (seq.c) owns what every backend shares: the checked
- * program, the batch checks, and the KV memory of each sequence
- * (struct kllm_prog_mem per sequence, in the layout of compile.h; it asks
- * the backend for a sequence's memory on first use and gives it back on
- * clear, and copies it with memcpy for forks, so a backend's KV memory
- * must be mapped here).  A backend owns everything else it needs: threads
- * and arenas, a device file and its buffer objects.
+ * program and the batch checks.  KV memory is the backend's: it keeps
+ * each sequence's cache behind the sequence operations below (clear,
+ * truncate, copy, lookup in the prefix cache).  Both backends keep it
+ * paged, with the bookkeeping of uapi/prog/kllm_kv_blocks.c: the CPU's
+ * here, in its own pool of blocks; the device's in the driver, whose
+ * blocks are never mapped into any process.  A backend owns everything
+ * else it needs: threads and arenas, a device file and its buffer objects.
  *
  * The backend is chosen once, at kllm_ctx_create, from kllm_backends[]
  * by KLLM_ENGINE (seq.h): a name picks the backend of that name; auto
@@ -43,13 +44,11 @@ struct kllm_backend_env {
 
 /*
  * One batch, already checked by the context: every token, position,
- * sequence index and output row in range, and every sequence of the batch
- * has its KV memory (kv[0..n_seqs-1], NULL base for those without).
+ * sequence index and output row in range.
  */
 struct kllm_backend_batch {
 	uint32_t n_tokens, n_out;
 	const int32_t *tokens, *pos, *seq, *out_rows;
-	const struct kllm_prog_mem *kv;
 };
 
 struct kllm_backend;
@@ -57,6 +56,8 @@ struct kllm_backend;
 struct kllm_backend_ops {
 	/* KLLM_ENGINE's value for it: "cpu", "dev" */
 	const char *kind;
+	/* The KV layout it runs: positions per block, log2 (0: contiguous). */
+	uint32_t kv_block_shift;
 	/*
 	 * Set up for env->prog.  0 and *out; 1 when @want_auto and this
 	 * backend is not to be had here (auto goes on to the next; a message
@@ -70,14 +71,25 @@ struct kllm_backend_ops {
 	/* kllm_ctx_engine_name: "cpu", "dev (io_uring)" ... */
 	const char *(*name)(const struct kllm_backend *b);
 	/*
-	 * Sequence @seq's KV memory: @size zeroed bytes, mapped here, into
-	 * *kv.  0 or a negative errno with a message.  kv_free gives it back
-	 * (called for every sequence at close, with or without memory) and
-	 * empties *kv.
+	 * Sequence @seq's cache: forget it all (clear), keep its first
+	 * @n_pos positions (truncate), make @dst hold @src's first @n_pos
+	 * positions (copy: shared blocks, a copied partial one; @dst's old
+	 * cache is dropped).  0 or a negative errno with a message.
 	 */
-	int (*kv_alloc)(struct kllm_backend *b, uint32_t seq, uint64_t size,
-			struct kllm_prog_mem *kv);
-	void (*kv_free)(struct kllm_backend *b, uint32_t seq, struct kllm_prog_mem *kv);
+	int (*seq_clear)(struct kllm_backend *b, uint32_t seq);
+	int (*seq_truncate)(struct kllm_backend *b, uint32_t seq, uint32_t n_pos);
+	int (*seq_copy)(struct kllm_backend *b, uint32_t dst, uint32_t src, uint32_t n_pos);
+	/*
+	 * Empty sequence @seq takes the longest cached prefix of
+	 * @tokens[0..n) that the prefix cache has under partition @tag (the
+	 * driver decides partitions itself: by uid, or public): whole blocks,
+	 * never the last token.  The positions it now holds (>= 0), or a
+	 * negative errno with a message.
+	 */
+	int (*seq_lookup)(struct kllm_backend *b, uint32_t seq, const int32_t *tokens,
+			  uint32_t n, uint32_t tag);
+	/* What the KV memory holds now. */
+	void (*kv_stats)(struct kllm_backend *b, struct kllm_kv_stats *st);
 	/*
 	 * Run one batch; the n_vocab logits of each of its n_out output rows
 	 * to @logits, in order.  0 or a negative errno with a message.
@@ -87,13 +99,11 @@ struct kllm_backend_ops {
 	/*
 	 * Optional: sequence @seq's @n tokens (positions @pos) as chunks of
 	 * max_batch handed over at once (one submission), the last token's
-	 * logits to @logits; the chunks are checked and the KV memory is
-	 * there.  NULL: the context runs the chunks through forward, one
+	 * logits to @logits; the chunks are checked.  NULL: the context runs the chunks through forward, one
 	 * after the other (and kllm_seq_decode can stop between them).
 	 */
 	int (*forward_many)(struct kllm_backend *b, uint32_t seq, uint32_t n,
-			    const int32_t *tokens, const int32_t *pos,
-			    const struct kllm_prog_mem *kv, float *logits);
+			    const int32_t *tokens, const int32_t *pos, float *logits);
 };
 
 /* Every backend starts with this (its own state follows). */

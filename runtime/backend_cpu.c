@@ -2,7 +2,7 @@
 /*
  * backend_cpu.c - the CPU backend (backend.h): the program runs in this
  * process (engine_cpu.c) on the context's own thread pool, activation
- * arena and scratch; KV memory is anonymous memory of ours.
+ * arena and scratch; KV memory is a pool of blocks of ours (kv_cpu.c).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -15,6 +15,7 @@
 #include "cpu.h"
 #include "engine_cpu.h"
 #include "kllm_prog_lower.h"
+#include "kv_cpu.h"
 #include "pool.h"
 
 struct cpu_backend {
@@ -23,6 +24,10 @@ struct cpu_backend {
 	const struct kllm_compiled *c;
 	uint32_t n_seqs;
 	struct kllm_pool *pool;
+	struct kv_cpu *kv;
+	int no_lookup;		/* KLLM_PREFIX_CACHE=0 */
+	const struct kllm_prog_mem *kv_pool;	/* the pass's: kv_cpu_prepare's */
+	const struct kllm_prog_table *tables;
 	void *act;
 	float *logits;		/* max_batch rows: outputs need 32-byte alignment */
 	void *scratch;
@@ -98,8 +103,34 @@ static void cpu_close(struct kllm_backend *b)
 	free_zero(cb->act, cb->c->act_size);
 	free_zero(cb->logits, 4ull * cb->c->n_vocab * cb->c->max_batch);
 	free_zero(cb->scratch, cb->scratch_size);
+	kv_cpu_destroy(cb->kv);
 	kllm_pool_destroy(cb->pool);
 	free(cb);
+}
+
+/*
+ * The KV blocks: a full context for every sequence, and KLLM_PREFIX_CACHE
+ * positions (default n_ctx) of cached blocks that no sequence holds.
+ */
+static int kv_open(struct cpu_backend *cb)
+{
+	const struct kllm_compiled *c = cb->c;
+	const char *s = getenv("KLLM_PREFIX_CACHE");
+	unsigned long long idle = c->n_ctx;
+	char *end;
+
+	if (cb->env->info->n_kv != 1)
+		return cpu_fail(cb, -EINVAL, "KV: %u KV buffers, expected one",
+				cb->env->info->n_kv);
+	if (s && *s) {
+		idle = strtoull(s, &end, 10);
+		if (*end || idle > UINT32_MAX)
+			return cpu_fail(cb, -EINVAL, "KLLM_PREFIX_CACHE=%s: expected a "
+					"number of positions", s);
+	}
+	cb->no_lookup = !idle;
+	return kv_cpu_create(&cb->kv, c, cb->n_seqs, (uint32_t)idle, cb->env->err,
+			     cb->env->errlen);
 }
 
 /* The in-process engine's memory and threads. */
@@ -132,6 +163,9 @@ static int cpu_open(struct kllm_backend **out, const struct kllm_backend_env *en
 		ret = cpu_fail(cb, -ENOMEM, "out of memory for activations");
 		goto fail;
 	}
+	ret = kv_open(cb);
+	if (ret)
+		goto fail;
 	cb->buf[c->b_weights] = (struct kllm_prog_mem){ (void *)env->m->data,
 							c->weights_size };
 	cb->buf[c->b_act] = (struct kllm_prog_mem){ cb->act, c->act_size };
@@ -153,22 +187,41 @@ static const char *cpu_name(const struct kllm_backend *b)
 	return "cpu";
 }
 
-static int cpu_kv_alloc(struct kllm_backend *b, uint32_t seq, uint64_t size,
-			struct kllm_prog_mem *kv)
+static int cpu_seq_clear(struct kllm_backend *b, uint32_t seq)
 {
-	(void)seq;
-	kv->base = alloc_zero(size);
-	if (!kv->base)
-		return cpu_fail(CPU(b), -ENOMEM, "out of memory for a KV cache");
-	kv->size = size;
+	kv_cpu_clear(CPU(b)->kv, seq);
 	return 0;
 }
 
-static void cpu_kv_free(struct kllm_backend *b, uint32_t seq, struct kllm_prog_mem *kv)
+static int cpu_seq_truncate(struct kllm_backend *b, uint32_t seq, uint32_t n_pos)
 {
-	(void)b, (void)seq;
-	free_zero(kv->base, kv->size);
-	*kv = (struct kllm_prog_mem){ NULL, 0 };
+	kv_cpu_truncate(CPU(b)->kv, seq, n_pos);
+	return 0;
+}
+
+static int cpu_seq_copy(struct kllm_backend *b, uint32_t dst, uint32_t src, uint32_t n_pos)
+{
+	int ret = kv_cpu_copy(CPU(b)->kv, dst, src, n_pos);
+
+	if (ret == -ENOSPC)
+		return cpu_fail(CPU(b), ret, "KV memory full: no block for a copy");
+	if (ret)
+		return cpu_fail(CPU(b), ret, "copy of %u positions from sequence %u: "
+				"it holds fewer", n_pos, src);
+	return 0;
+}
+
+static int cpu_seq_lookup(struct kllm_backend *b, uint32_t seq, const int32_t *tokens,
+			  uint32_t n, uint32_t tag)
+{
+	if (CPU(b)->no_lookup)
+		return 0;
+	return (int)kv_cpu_lookup(CPU(b)->kv, seq, tokens, n, tag);
+}
+
+static void cpu_kv_stats(struct kllm_backend *b, struct kllm_kv_stats *st)
+{
+	kv_cpu_stats(CPU(b)->kv, st);
 }
 
 /* Scratch for the SIMD path selected now (it may change between runs). */
@@ -190,14 +243,14 @@ static int ensure_scratch(struct cpu_backend *cb)
 /* One pass of the in-process engine: outputs land in cb->logits. */
 static int forward_pass(struct cpu_backend *cb, uint32_t n_tokens, const int32_t *tokens,
 			const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
-			uint32_t n_out, const struct kllm_prog_mem *kv)
+			uint32_t n_out)
 {
 	const struct kllm_compiled *c = cb->c;
 	struct kllm_prog_bindings bind = { .buf = cb->buf };
 	struct kllm_prog_batch batch = {
 		.n_tokens = n_tokens, .n_outputs = n_out, .tokens = tokens,
 		.pos = pos, .seq = seq_ids, .out_rows = out_rows,
-		.n_seqs = cb->n_seqs, .kv = kv };
+		.n_seqs = cb->n_seqs, .kv_pool = cb->kv_pool, .tables = cb->tables };
 	struct kllm_prog_err perr;
 	char msg[160];
 	int ret;
@@ -279,7 +332,7 @@ static int forward_passes(struct cpu_backend *cb, uint32_t per,
 			which[k++] = o;
 		}
 		ret = forward_pass(cb, len, bt->tokens + a, bt->pos + a, bt->seq + a,
-				   rows, k, bt->kv);
+				   rows, k);
 		for (uint32_t j = 0; j < k && !ret; j++)
 			memcpy((char *)logits + which[j] * row_bytes,
 			       (char *)cb->logits + j * row_bytes, row_bytes);
@@ -289,10 +342,9 @@ static int forward_passes(struct cpu_backend *cb, uint32_t per,
 	return ret;
 }
 
-static int cpu_forward(struct kllm_backend *b, const struct kllm_backend_batch *bt,
-		       float *logits)
+static int forward_rows(struct cpu_backend *cb, const struct kllm_backend_batch *bt,
+			float *logits)
 {
-	struct cpu_backend *cb = CPU(b);
 	int32_t max_pos = 0;
 	uint32_t per;
 	int ret;
@@ -303,9 +355,26 @@ static int cpu_forward(struct kllm_backend *b, const struct kllm_backend_batch *
 	if (per < bt->n_tokens && rows_rise(cb, bt->n_tokens, bt->pos, bt->seq))
 		return forward_passes(cb, per, bt, logits);
 	ret = forward_pass(cb, bt->n_tokens, bt->tokens, bt->pos, bt->seq, bt->out_rows,
-			   bt->n_out, bt->kv);
+			   bt->n_out);
 	if (!ret && bt->n_out)
 		memcpy(logits, cb->logits, 4ull * cb->c->n_vocab * bt->n_out);
+	return ret;
+}
+
+/* The batch's blocks made writable, the batch, then its tokens recorded. */
+static int cpu_forward(struct kllm_backend *b, const struct kllm_backend_batch *bt,
+		       float *logits)
+{
+	struct cpu_backend *cb = CPU(b);
+	int ret;
+
+	ret = kv_cpu_prepare(cb->kv, bt->n_tokens, bt->pos, bt->seq, &cb->kv_pool,
+			     &cb->tables);
+	if (ret)
+		ret = cpu_fail(cb, ret, "KV memory full: no free block");
+	else
+		ret = forward_rows(cb, bt, logits);
+	kv_cpu_commit(cb->kv, bt->n_tokens, bt->tokens, bt->pos, bt->seq, !ret);
 	return ret;
 }
 
@@ -314,8 +383,12 @@ const struct kllm_backend_ops kllm_backend_cpu_ops = {
 	.open = cpu_open,
 	.close = cpu_close,
 	.name = cpu_name,
-	.kv_alloc = cpu_kv_alloc,
-	.kv_free = cpu_kv_free,
+	.kv_block_shift = 4,	/* 16 positions (KLLM_KV_BLOCK) */
+	.seq_clear = cpu_seq_clear,
+	.seq_truncate = cpu_seq_truncate,
+	.seq_copy = cpu_seq_copy,
+	.seq_lookup = cpu_seq_lookup,
+	.kv_stats = cpu_kv_stats,
 	.forward = cpu_forward,
 	.forward_many = NULL,	/* chunk by chunk, so that kllm_abort stops between */
 };

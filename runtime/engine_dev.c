@@ -43,6 +43,7 @@ struct kllm_dev {
 	unsigned int ring_flags;	/* the IORING_SETUP_* it was made with */
 	pid_t ring_owner;	/* single-issuer ring: the thread that made it */
 	pid_t ring_pid;		/* the process that made it (a fork's child makes its own) */
+	uint32_t kv_blocks;	/* PROG_CREATE's kv_blocks (paged programs) */
 	int ring_dirty;		/* a ring_run failed part way: CQEs may be left */
 	enum dev_path path;
 };
@@ -143,6 +144,7 @@ static int prog_create(struct kllm_dev *d, const struct kllm_compiled *c,
 		.prog_ptr = (uintptr_t)c->img, .prog_size = (uint32_t)c->size,
 		.binds_ptr = (uintptr_t)&wb, .n_binds = 1,
 		.log_ptr = (uintptr_t)log, .log_size = sizeof(log),
+		.kv_blocks = c->kv_block_shift ? d->kv_blocks : 0,
 	};
 	int ret = kllm_node_ioctl(d->fd, DRM_IOCTL_KLLM_PROG_CREATE, &a);
 
@@ -564,6 +566,66 @@ int kllm_dev_forward(struct kllm_dev *d, const struct kllm_dev_batch *b)
 	return kllm_dev_forward_many(d, b, 1);
 }
 
+void kllm_dev_set_kv_blocks(struct kllm_dev *d, uint32_t n_blocks)
+{
+	d->kv_blocks = n_blocks;
+}
+
+int kllm_dev_seq_create(struct kllm_dev *d, uint32_t *handle)
+{
+	struct drm_kllm_kv_seq_create a = { .prog = d->prog };
+	int ret = kllm_node_ioctl(d->fd, DRM_IOCTL_KLLM_KV_SEQ_CREATE, &a);
+
+	*handle = ret ? 0 : a.handle;
+	return ret;
+}
+
+int kllm_dev_seq_free(struct kllm_dev *d, uint32_t handle)
+{
+	struct drm_kllm_kv_seq_free a = { .handle = handle };
+
+	return kllm_node_ioctl(d->fd, DRM_IOCTL_KLLM_KV_SEQ_FREE, &a);
+}
+
+int kllm_dev_seq_fork(struct kllm_dev *d, uint32_t dst, uint32_t src, uint32_t n_pos)
+{
+	struct drm_kllm_kv_seq_fork a = { .dst = dst, .src = src, .n_pos = n_pos };
+
+	return kllm_node_ioctl(d->fd, DRM_IOCTL_KLLM_KV_SEQ_FORK, &a);
+}
+
+int kllm_dev_seq_truncate(struct kllm_dev *d, uint32_t handle, uint32_t n_pos)
+{
+	struct drm_kllm_kv_seq_truncate a = { .handle = handle, .n_pos = n_pos };
+
+	return kllm_node_ioctl(d->fd, DRM_IOCTL_KLLM_KV_SEQ_TRUNCATE, &a);
+}
+
+int kllm_dev_seq_lookup(struct kllm_dev *d, uint32_t handle, const int32_t *tokens,
+			uint32_t n)
+{
+	struct drm_kllm_kv_seq_lookup a = {
+		.handle = handle, .tokens_ptr = (uintptr_t)tokens, .n_tokens = n };
+	int ret = kllm_node_ioctl(d->fd, DRM_IOCTL_KLLM_KV_SEQ_LOOKUP, &a);
+
+	return ret ? ret : (int)a.n_pos;
+}
+
+int kllm_dev_kv_stats(struct kllm_dev *d, struct kllm_dev_kv_stats *st)
+{
+	struct drm_kllm_kv_stats a = { .prog = d->prog };
+	int ret = kllm_node_ioctl(d->fd, DRM_IOCTL_KLLM_KV_STATS, &a);
+
+	if (ret)
+		return ret;
+	*st = (struct kllm_dev_kv_stats){
+		.block_bytes = a.block_bytes, .hits = a.hits, .misses = a.misses,
+		.inserted = a.inserted, .evicted = a.evicted, .block_tokens = a.block_tokens,
+		.n_blocks = a.n_blocks, .n_used = a.n_used, .n_cached = a.n_cached,
+		.n_idle = a.n_idle, .fd_seqs = a.fd_seqs };
+	return 0;
+}
+
 #else /* !KLLM_HAVE_DEV */
 
 struct kllm_dev {
@@ -656,6 +718,50 @@ int kllm_dev_forward(struct kllm_dev *d, const struct kllm_dev_batch *b)
 int kllm_dev_forward_many(struct kllm_dev *d, const struct kllm_dev_batch *b, uint32_t n)
 {
 	(void)d, (void)b, (void)n;
+	return -ENOTSUP;
+}
+
+void kllm_dev_set_kv_blocks(struct kllm_dev *d, uint32_t n_blocks)
+{
+	(void)d, (void)n_blocks;
+}
+
+int kllm_dev_seq_create(struct kllm_dev *d, uint32_t *handle)
+{
+	(void)d;
+	*handle = 0;
+	return -ENOTSUP;
+}
+
+int kllm_dev_seq_free(struct kllm_dev *d, uint32_t handle)
+{
+	(void)d, (void)handle;
+	return -ENOTSUP;
+}
+
+int kllm_dev_seq_fork(struct kllm_dev *d, uint32_t dst, uint32_t src, uint32_t n_pos)
+{
+	(void)d, (void)dst, (void)src, (void)n_pos;
+	return -ENOTSUP;
+}
+
+int kllm_dev_seq_truncate(struct kllm_dev *d, uint32_t handle, uint32_t n_pos)
+{
+	(void)d, (void)handle, (void)n_pos;
+	return -ENOTSUP;
+}
+
+int kllm_dev_seq_lookup(struct kllm_dev *d, uint32_t handle, const int32_t *tokens,
+			uint32_t n)
+{
+	(void)d, (void)handle, (void)tokens, (void)n;
+	return -ENOTSUP;
+}
+
+int kllm_dev_kv_stats(struct kllm_dev *d, struct kllm_dev_kv_stats *st)
+{
+	(void)d;
+	*st = (struct kllm_dev_kv_stats){ 0 };
 	return -ENOTSUP;
 }
 

@@ -7,8 +7,9 @@
  * /dev/dri/renderD*: DRM driver name "kllm", UAPI 1.1 or later);
  * kllm_dev_load() pins the model file's data section (BO_IMPORT_FILE), hands
  * the program to the driver (PROG_CREATE) and makes the OUTPUT buffer, a
- * shmem buffer object mapped here.  KV caches are shmem buffer objects
- * mapped here too, so the caller reads and copies them with memcpy.
+ * shmem buffer object mapped here.  A contiguous program's KV caches are
+ * shmem buffer objects mapped here too; a paged program's are the
+ * driver's sequences (kllm_dev_seq_*), never mapped.
  *
  * Jobs go through io_uring (IORING_OP_URING_CMD, KLLM_URING_CMD_SUBMIT,
  * 128-byte SQEs, a single-issuer DEFER_TASKRUN ring where the kernel has
@@ -125,6 +126,29 @@ int kllm_dev_forward_many(struct kllm_dev *d, const struct kllm_dev_batch *b, ui
  */
 int kllm_dev_run_many(struct kllm_dev *d, struct drm_kllm_job *jobs, uint32_t n,
 		      int32_t *status);
+
+/*
+ * KV sequences of a paged program (KLLM_PROG_BUF_PAGED, UAPI 1.3): the
+ * cache is the driver's, in blocks never mapped here; a batch's kv[]
+ * names sequence handles instead of buffer objects.  Each returns 0 or
+ * a negative errno (-ENOENT bad handle, -EBUSY jobs unfinished on it,
+ * -ENOSPC no free block, -ENOTSUP not built in).
+ */
+/* Blocks of the program's KV pool asked for at kllm_dev_load (0: the driver's default). */
+void kllm_dev_set_kv_blocks(struct kllm_dev *d, uint32_t n_blocks);
+int kllm_dev_seq_create(struct kllm_dev *d, uint32_t *handle);
+int kllm_dev_seq_free(struct kllm_dev *d, uint32_t handle);
+int kllm_dev_seq_fork(struct kllm_dev *d, uint32_t dst, uint32_t src, uint32_t n_pos);
+int kllm_dev_seq_truncate(struct kllm_dev *d, uint32_t handle, uint32_t n_pos);
+/* The positions the longest cached prefix of @tokens gave it (>= 0), or -errno. */
+int kllm_dev_seq_lookup(struct kllm_dev *d, uint32_t handle, const int32_t *tokens,
+			uint32_t n);
+/* What the driver's pool and prefix cache for our program hold. */
+struct kllm_dev_kv_stats {
+	uint64_t block_bytes, hits, misses, inserted, evicted;
+	uint32_t block_tokens, n_blocks, n_used, n_cached, n_idle, fd_seqs;
+};
+int kllm_dev_kv_stats(struct kllm_dev *d, struct kllm_dev_kv_stats *st);
 
 /* "device job timed out" ...: what a job status means, for messages. */
 const char *kllm_dev_strerror(int status);

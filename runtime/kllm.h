@@ -326,12 +326,30 @@ int kllm_seq_free(struct kllm_engine *e, int seq);
 int kllm_seq_truncate(struct kllm_engine *e, int seq, uint32_t n_keep);
 
 /*
+ * Put a new sequence (one that has computed nothing yet) in prefix-cache
+ * partition @partition: sequences of different partitions never share
+ * cached KV blocks (a service gives each app identity its own, so no app
+ * learns from timing what another asked).  0 by default.  0, -EINVAL,
+ * -EBUSY (it has computed positions).
+ *
+ * The prefix cache: KV memory is kept in blocks of KLLM_KV_BLOCK
+ * positions (default 16).  A block filled in order is kept, keyed by
+ * every token up to its end, and a new sequence whose input starts with
+ * cached blocks takes them instead of computing them (at its first step;
+ * KLLM_PREFIX_CACHE=N keeps at most N positions of blocks no sequence
+ * holds, default n_ctx, 0 none).  Results are the same bits either way.
+ */
+int kllm_seq_set_partition(struct kllm_engine *e, int seq, uint32_t partition);
+
+/*
  * Tokens the sequence holds: computed ones and pending input (the next
  * position is this value), or -EINVAL.
  */
 int kllm_seq_len(const struct kllm_engine *e, int seq);
 /* Of which pending (fed, not yet run), or -EINVAL. */
 int kllm_seq_pending(const struct kllm_engine *e, int seq);
+/* Of which computed positions the prefix cache gave it, or -EINVAL. */
+int kllm_seq_cached(const struct kllm_engine *e, int seq);
 
 /*
  * Append ids[0..n) to the sequence's pending input (copied).  Nothing is
@@ -373,6 +391,24 @@ const float *kllm_seq_logits(const struct kllm_engine *e, int seq);
 /* Sample from kllm_seq_logits with @s (not accepted, not fed): an id or
  * a negative errno. */
 int32_t kllm_seq_sample(struct kllm_engine *e, int seq, struct kllm_sampler *s);
+
+/* What an engine has done and holds (kllm_engine_get_stats). */
+struct kllm_engine_stats {
+	uint64_t tokens_computed;	/* positions run through forward passes */
+	uint64_t tokens_cached;		/* positions taken from the prefix cache */
+	uint64_t kv_block_bytes;	/* bytes of one KV block */
+	uint32_t kv_block_tokens;	/* positions per block */
+	uint32_t kv_blocks;		/* blocks the KV memory has room for */
+	uint32_t kv_blocks_used;	/* held by a sequence or cached */
+	uint32_t kv_blocks_cached;	/* of which in the prefix cache */
+	uint32_t kv_blocks_idle;	/* cached and held by none (evictable) */
+	uint32_t pad;
+	uint64_t cache_hits;		/* blocks found in the prefix cache */
+	uint64_t cache_evicted;		/* cached blocks given back */
+};
+
+/* 0 and *st, or -EINVAL. */
+int kllm_engine_get_stats(const struct kllm_engine *e, struct kllm_engine_stats *st);
 
 /*
  * Ask a running kllm_engine_step / kllm_seq_decode / kllm_generate on @e

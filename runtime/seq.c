@@ -3,9 +3,9 @@
  * seq.c - contexts, sequences and the forward pass (see seq.h) over one
  * backend (backend.h: the CPU's, backend_cpu.c, or the device's,
  * backend_dev.c), chosen once per context by KLLM_ENGINE.  Every backend
- * sees the same checked program, the same batch checks and the same KV
- * layout; the KV memory of each sequence is kept here (the backend makes
- * it, mapped here), so kllm_seq_copy is a memcpy whoever runs the passes.
+ * sees the same checked program (compiled for its KV layout: paged with
+ * blocks of KLLM_KV_BLOCK positions, or contiguous) and the same batch
+ * checks; the KV memory is the backend's, behind its sequence operations.
  */
 #include "seq.h"
 
@@ -24,7 +24,6 @@ struct kllm_ctx {
 	struct kllm_compiled prog;
 	struct kllm_prog_info info;
 	struct kllm_ctx_opts opts;
-	struct kllm_prog_mem *kv;	/* n_seqs: each sequence's KV memory */
 	struct kllm_backend_env env;	/* what the backend was given */
 	struct kllm_backend *be;	/* who runs the passes (NULL: none yet) */
 	char err[256];
@@ -74,6 +73,66 @@ static void backend_names(char *buf, size_t len)
 }
 
 /*
+ * Positions per KV block for a backend that pages (@shift its default):
+ * KLLM_KV_BLOCK=N (a power of two, 16..65536) overrides it; 0 for one that
+ * does not.  The block size changes no result, only the memory's grain.
+ */
+static int block_shift(struct kllm_ctx *ctx, uint32_t shift, uint32_t *out)
+{
+	const char *e = getenv("KLLM_KV_BLOCK");
+	unsigned long v;
+	char *end;
+
+	*out = shift;
+	if (!shift || !e || !*e)
+		return 0;
+	v = strtoul(e, &end, 10);
+	if (*end || v < (1ul << KLLM_PROG_MIN_BLOCK_SHIFT) ||
+	    v > (1ul << KLLM_PROG_MAX_BLOCK_SHIFT) || (v & (v - 1)))
+		return ctx_fail(ctx, -EINVAL, "KLLM_KV_BLOCK=%s: expected a power of two "
+				"%u..%u", e, 1u << KLLM_PROG_MIN_BLOCK_SHIFT,
+				1u << KLLM_PROG_MAX_BLOCK_SHIFT);
+	for (*out = 0; (1ul << *out) < v; (*out)++)
+		;
+	return 0;
+}
+
+/* The program for a KV layout, checked (kept if it already is that one). */
+static int ctx_compile(struct kllm_ctx *ctx, uint32_t shift)
+{
+	struct kllm_compile_opts co = { .n_ctx = ctx->opts.n_ctx,
+		.max_batch = ctx->opts.max_batch, .kv_block_shift = shift };
+	const struct kllm_compiled *c = &ctx->prog;
+	struct kllm_prog_err perr;
+	int ret;
+
+	if (c->img && c->kv_block_shift == shift)
+		return 0;
+	kllm_compiled_free(&ctx->prog);
+	ret = kllm_compile(ctx->m, &co, &ctx->prog, ctx->err, sizeof(ctx->err));
+	if (ret)
+		return ret;
+	if (kllm_prog_check(c->img, c->size, &ctx->info, &perr))
+		return ctx_fail(ctx, -EINVAL, "program rejected");
+	return 0;
+}
+
+/* Compile for @ops's KV layout and open it: as ops->open. */
+static int backend_try(struct kllm_ctx *ctx, const struct kllm_backend_ops *ops,
+		       int want_auto)
+{
+	uint32_t shift;
+	int ret;
+
+	ret = block_shift(ctx, ops->kv_block_shift, &shift);
+	if (!ret)
+		ret = ctx_compile(ctx, shift);
+	if (!ret)
+		ret = ops->open(&ctx->be, &ctx->env, want_auto);
+	return ret;
+}
+
+/*
  * KLLM_ENGINE=NAME: that backend, or its error saying why not; auto (or
  * unset): from the last backend to the first, the first that opens.
  */
@@ -92,7 +151,7 @@ static int backend_open(struct kllm_ctx *ctx)
 
 		if (!want_auto && strcmp(e, ops->kind))
 			continue;
-		ret = ops->open(&ctx->be, &ctx->env, want_auto);
+		ret = backend_try(ctx, ops, want_auto);
 		if (ret == 1) {
 			ctx->err[0] = 0;	/* auto's reason not to use it */
 			continue;
@@ -105,23 +164,9 @@ static int backend_open(struct kllm_ctx *ctx)
 	return ctx_fail(ctx, -EINVAL, "KLLM_ENGINE=%s: expected %s or auto", e, names);
 }
 
-static int ctx_setup(struct kllm_ctx *ctx)
-{
-	const struct kllm_compiled *c = &ctx->prog;
-	struct kllm_prog_err perr;
-
-	if (kllm_prog_check(c->img, c->size, &ctx->info, &perr))
-		return ctx_fail(ctx, -EINVAL, "program rejected");
-	ctx->kv = calloc(ctx->opts.n_seqs, sizeof(*ctx->kv));
-	if (!ctx->kv)
-		return ctx_fail(ctx, -ENOMEM, "out of memory");
-	return backend_open(ctx);
-}
-
 int kllm_ctx_create(struct kllm_ctx **out, const struct kllm_model *m,
 		    const struct kllm_ctx_opts *opts, char *err, size_t errlen)
 {
-	struct kllm_compile_opts co = { .n_ctx = opts->n_ctx, .max_batch = opts->max_batch };
 	struct kllm_ctx *ctx;
 	int ret;
 
@@ -138,13 +183,9 @@ int kllm_ctx_create(struct kllm_ctx **out, const struct kllm_model *m,
 	}
 	ctx->m = m;
 	ctx->opts = *opts;
-	ret = kllm_compile(m, &co, &ctx->prog, err, errlen);
-	if (!ret) {
-		ret = ctx_setup(ctx);
-		if (ret)
-			snprintf(err, errlen, "%s", ctx->err);
-	}
+	ret = backend_open(ctx);
 	if (ret) {
+		snprintf(err, errlen, "%s", ctx->err);
 		kllm_ctx_free(ctx);
 		return ret;
 	}
@@ -152,19 +193,10 @@ int kllm_ctx_create(struct kllm_ctx **out, const struct kllm_model *m,
 	return 0;
 }
 
-/* A sequence's KV memory, made by the backend (mapped here). */
-static void kv_free(struct kllm_ctx *ctx, uint32_t seq)
-{
-	ctx->be->ops->kv_free(ctx->be, seq, &ctx->kv[seq]);
-}
-
 void kllm_ctx_free(struct kllm_ctx *ctx)
 {
 	if (!ctx)
 		return;
-	for (uint32_t s = 0; ctx->be && ctx->kv && s < ctx->opts.n_seqs; s++)
-		kv_free(ctx, s);
-	free(ctx->kv);
 	if (ctx->be)
 		ctx->be->ops->close(ctx->be);
 	kllm_compiled_free(&ctx->prog);
@@ -196,54 +228,67 @@ int kllm_ctx_chunks_at_once(const struct kllm_ctx *ctx)
 	return ctx->be->ops->forward_many != NULL;
 }
 
-int kllm_seq_clear(struct kllm_ctx *ctx, uint32_t seq)
+static int seq_range(struct kllm_ctx *ctx, uint32_t seq)
 {
 	if (seq >= ctx->opts.n_seqs)
 		return ctx_fail(ctx, -EINVAL, "sequence %u: out of range", seq);
-	kv_free(ctx, seq);
 	return 0;
 }
 
-static int kv_alloc(struct kllm_ctx *ctx, uint32_t seq)
+int kllm_seq_clear(struct kllm_ctx *ctx, uint32_t seq)
 {
-	if (ctx->kv[seq].base)
-		return 0;
-	return ctx->be->ops->kv_alloc(ctx->be, seq, ctx->prog.kv_size, &ctx->kv[seq]);
+	return seq_range(ctx, seq) ?: ctx->be->ops->seq_clear(ctx->be, seq);
+}
+
+int kllm_seq_keep(struct kllm_ctx *ctx, uint32_t seq, uint32_t n_pos)
+{
+	if (n_pos > ctx->prog.n_ctx)
+		return ctx_fail(ctx, -EINVAL, "keep %u positions: over n_ctx %u", n_pos,
+				ctx->prog.n_ctx);
+	return seq_range(ctx, seq) ?: ctx->be->ops->seq_truncate(ctx->be, seq, n_pos);
 }
 
 int kllm_seq_copy(struct kllm_ctx *ctx, uint32_t dst, uint32_t src, uint32_t n_pos)
 {
-	const struct kllm_compiled *c = &ctx->prog;
-	const uint64_t half = c->kv_layer_size / 2, row = half / c->n_ctx;
-	const uint64_t n_layer = c->kv_size / c->kv_layer_size;
-	uint8_t *d;
-	const uint8_t *s;
-	int ret;
-
-	if (dst >= ctx->opts.n_seqs || src >= ctx->opts.n_seqs || n_pos > c->n_ctx ||
-	    (n_pos && !ctx->kv[src].base))
+	if (dst >= ctx->opts.n_seqs || src >= ctx->opts.n_seqs || n_pos > ctx->prog.n_ctx)
 		return ctx_fail(ctx, -EINVAL, "copy of %u positions from sequence %u "
 				"to %u: out of range", n_pos, src, dst);
-	if (dst == src || !n_pos)
+	if (dst == src)
 		return 0;
-	ret = kv_alloc(ctx, dst);
-	if (ret)
-		return ret;
-	d = ctx->kv[dst].base;
-	s = ctx->kv[src].base;
-	/* [layer][K, V][ctx][row]: the first n_pos rows of each of K and V */
-	for (uint64_t h = 0; h < 2 * n_layer; h++)
-		memcpy(d + h * half, s + h * half, (size_t)(n_pos * row));
-	return 0;
+	return ctx->be->ops->seq_copy(ctx->be, dst, src, n_pos);
 }
 
-/* Every value in range, and the caches of the batch's sequences exist. */
+int kllm_seq_lookup(struct kllm_ctx *ctx, uint32_t seq, const int32_t *tokens,
+		    uint32_t n, uint32_t tag)
+{
+	int ret = seq_range(ctx, seq);
+
+	if (ret)
+		return ret;
+	if (n > ctx->prog.n_ctx)
+		return ctx_fail(ctx, -EINVAL, "lookup of %u tokens: over n_ctx %u", n,
+				ctx->prog.n_ctx);
+	for (uint32_t i = 0; i < n; i++)
+		if (tokens[i] < 0 || (uint32_t)tokens[i] >= ctx->prog.n_vocab)
+			return ctx_fail(ctx, -EINVAL, "token %u: id %d out of range", i,
+					tokens[i]);
+	if (n < 2)
+		return 0;
+	return ctx->be->ops->seq_lookup(ctx->be, seq, tokens, n, tag);
+}
+
+void kllm_ctx_kv_stats(const struct kllm_ctx *ctx, struct kllm_kv_stats *st)
+{
+	*st = (struct kllm_kv_stats){ 0 };
+	ctx->be->ops->kv_stats(ctx->be, st);
+}
+
+/* Every value in range. */
 static int check_batch(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
 		       const int32_t *pos, const int32_t *seq, const int32_t *out_rows,
 		       uint32_t n_out)
 {
 	const struct kllm_compiled *c = &ctx->prog;
-	int ret;
 
 	if (!n || n > c->max_batch || n_out > n)
 		return ctx_fail(ctx, -EINVAL, "batch of %u tokens and %u outputs: "
@@ -259,9 +304,6 @@ static int check_batch(struct kllm_ctx *ctx, uint32_t n, const int32_t *tokens,
 		if (seq[i] < 0 || (uint32_t)seq[i] >= ctx->opts.n_seqs)
 			return ctx_fail(ctx, -EINVAL, "token %u: sequence %d out of range",
 					i, seq[i]);
-		ret = kv_alloc(ctx, (uint32_t)seq[i]);
-		if (ret)
-			return ret;
 	}
 	for (uint32_t o = 0; o < n_out; o++)
 		if (out_rows[o] < 0 || (uint32_t)out_rows[o] >= n)
@@ -276,7 +318,7 @@ int kllm_forward(struct kllm_ctx *ctx, uint32_t n_tokens, const int32_t *tokens,
 {
 	const struct kllm_backend_batch b = {
 		.n_tokens = n_tokens, .n_out = n_out, .tokens = tokens, .pos = pos,
-		.seq = seq_ids, .out_rows = out_rows, .kv = ctx->kv };
+		.seq = seq_ids, .out_rows = out_rows };
 	int ret;
 
 	ctx->err[0] = 0;
@@ -305,7 +347,7 @@ int kllm_forward_chunks(struct kllm_ctx *ctx, uint32_t seq, uint32_t pos0, uint3
 		pos[i] = (int32_t)(pos0 + i);
 	for (uint32_t i = 0; i < mb; i++)
 		ids[i] = (int32_t)seq;	/* the chunks' sequence ids */
-	/* Everything checked (and the KV cache made) before anything runs. */
+	/* Everything checked before anything runs. */
 	for (uint32_t off = 0; off < n && !ret; off += mb) {
 		uint32_t len = n - off < mb ? n - off : mb;
 
@@ -315,8 +357,7 @@ int kllm_forward_chunks(struct kllm_ctx *ctx, uint32_t seq, uint32_t pos0, uint3
 	if (ret)
 		goto free_arrays;
 	if (ctx->be->ops->forward_many) {
-		ret = ctx->be->ops->forward_many(ctx->be, seq, n, tokens, pos, ctx->kv,
-						 logits);
+		ret = ctx->be->ops->forward_many(ctx->be, seq, n, tokens, pos, logits);
 		goto free_arrays;
 	}
 	for (uint32_t off = 0; off < n && !ret; off += mb) {

@@ -2,10 +2,17 @@
 /*
  * seq.h - running a compiled model: a context holds the checked program
  * and the KV memory of its sequences, and runs it on a backend
- * (backend.h): in process (backend_cpu.c: the activation arena, scratch
- * and a thread pool are then its own) or in the kllm driver
- * (backend_dev.c, engine_dev.h; the KV memory is then the device's buffer
- * objects, mapped here); kllm_forward() runs one batch of tokens.
+ * (backend.h): in process (backend_cpu.c: the activation arena, scratch,
+ * a thread pool and the KV blocks are then its own) or in the kllm driver
+ * (backend_dev.c, engine_dev.h; the KV memory is then the driver's);
+ * kllm_forward() runs one batch of tokens.
+ *
+ * KV memory is paged: blocks of KLLM_KV_BLOCK positions (default 16),
+ * shared between sequences (kllm_seq_copy) and kept in a prefix cache
+ * once full (kllm_seq_lookup), copied on write.  KLLM_PREFIX_CACHE=N
+ * keeps at most N positions of cached blocks no sequence holds (default
+ * n_ctx; 0 turns the cache off).  Results are the same bits as with one
+ * contiguous cache per sequence.
  *
  * The backend is chosen once, at kllm_ctx_create, by the environment:
  * KLLM_ENGINE=cpu, dev (the driver, else an error saying why) or auto
@@ -50,19 +57,46 @@ void kllm_ctx_free(struct kllm_ctx *ctx);
 const struct kllm_compiled *kllm_ctx_program(const struct kllm_ctx *ctx);
 
 /*
- * Forget sequence @seq's cache (its memory is released; the next forward
+ * Forget sequence @seq's cache (its blocks are released; the next forward
  * that uses the sequence starts from an empty cache).  0 or -EINVAL.
  */
 int kllm_seq_clear(struct kllm_ctx *ctx, uint32_t seq);
 
+/* Keep the first @n_pos positions of sequence @seq's cache.  0 or -EINVAL. */
+int kllm_seq_keep(struct kllm_ctx *ctx, uint32_t seq, uint32_t n_pos);
+
 /*
  * Make sequence @dst's cache hold sequence @src's first @n_pos positions
- * (K and V rows of every layer are copied; the rest of @dst is left as it
- * is, to be overwritten as it is filled).  Copies within the layout of
- * compile.h using kv_layer_size and n_ctx only.  0, -EINVAL (out of
- * range, @src has no cache while n_pos > 0), -ENOMEM.
+ * (and nothing else): full blocks are shared, a partial last one copied.
+ * 0, -EINVAL (out of range), -ENOMEM / -ENOSPC.
  */
 int kllm_seq_copy(struct kllm_ctx *ctx, uint32_t dst, uint32_t src, uint32_t n_pos);
+
+/*
+ * Empty sequence @seq takes the longest run of cached blocks that starts
+ * @tokens[0..n) (whole blocks; never the last token, whose logits are
+ * still to compute), looked up under partition @tag (sequences of
+ * different tags share nothing; the device engine's driver partitions by
+ * uid itself).  The positions now in its cache (>= 0) or a negative
+ * errno.
+ */
+int kllm_seq_lookup(struct kllm_ctx *ctx, uint32_t seq, const int32_t *tokens,
+		    uint32_t n, uint32_t tag);
+
+/* What a backend's KV memory holds now (kllm_ctx_kv_stats). */
+struct kllm_kv_stats {
+	uint64_t block_bytes;	/* bytes of one block (every layer's K and V) */
+	uint32_t block_tokens;	/* positions per block */
+	uint32_t n_blocks;	/* blocks the pool has room for */
+	uint32_t n_used;	/* held by a sequence or cached */
+	uint32_t n_cached;	/* in the prefix cache (held or idle) */
+	uint32_t n_idle;	/* cached, held by none: evictable */
+	uint32_t pad;
+	uint64_t hits, misses;	/* prefix-cache blocks found / lookups cut short */
+	uint64_t inserted, evicted;
+};
+
+void kllm_ctx_kv_stats(const struct kllm_ctx *ctx, struct kllm_kv_stats *st);
 
 /*
  * Run @n_tokens (1..max_batch) tokens: token ids, positions (0..n_ctx-1)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The bench tool runs end to end and emits valid JSON with the documented
-# keys: `kernels` on a tiny shape, and `pp`, `tg`, `batched`, `serve` on a
+# keys: `kernels` on a tiny shape, and `pp`, `tg`, `batched`, `prefix`, `serve` on a
 # tiny synthetic model made by kllm-mkmodel; the shared options (--engine,
 # -t, -r, -o FORMAT as llama-bench's) are checked, bad values and a missing
 # device refused, each in one line with status 2 (1 for what is not the
@@ -34,6 +34,22 @@ pp=$("$bin/kllm-bench" pp -m "$model" -p 16,32 -t 1,2 -r 2 --engine cpu --json 2
 tg=$(KLLM_ENGINE=cpu "$bin/kllm-bench" tg -m "$model" -n 8 -t 2 -r 2 --json 2>/dev/null)
 bt=$(KLLM_ENGINE=dev "$bin/kllm-bench" batched -m "$model" -P 1,3 -p 8 -n 4 -t 2 \
 	--engine cpu --json 2>/dev/null)
+# prefix: the cached second app, the same logits, K apps sharing the prefix
+px=$("$bin/kllm-bench" prefix -m "$model" --system 100 --question 8 --apps 3 -t 2 \
+	--engine cpu -o json 2>/dev/null)
+python3 - "$px" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])[0]
+for k in ("cold_ttft_ms", "cached_ttft_ms", "speedup", "kv_bytes_one_app",
+          "kv_bytes_k_apps", "kv_bytes_k_copies", "reused_tokens", "same_logits"):
+    assert k in r, (k, r)
+# 100 system tokens: 6 blocks of 16 from the cache; the same logits
+assert r["reused_tokens"] == 96 and r["same_logits"] is True, r
+assert r["cold_ttft_ms"] > 0 and r["cached_ttft_ms"] > 0, r
+# three apps hold the prefix once: less than three copies
+assert r["kv_bytes_one_app"] < r["kv_bytes_k_apps"] < r["kv_bytes_k_copies"], r
+print("bench-smoke: prefix ok (%.1fx)" % r["speedup"])
+PY
 # auto: the device where a kllm node opens, else the CPU; no -t: every CPU
 ls /dev/accel/accel* /dev/dri/renderD* >/dev/null 2>&1 && node=1 || node=0
 au=$(env -u KLLM_ENGINE "$bin/kllm-bench" pp -m "$model" -p 8 -r 1 -o json 2>/dev/null)

@@ -8,6 +8,7 @@
 #                                --ignore-eos, -s -1, penalties, -ngl, ...),
 #                                nonsense refused with exit status 2,
 #                                runtime errors 1, warnings that go on;
+#   tests/chat/test_turns.sh     10 turns: each prefills only its new tokens;
 #   tests/chat/test_chat_pty.py  the chat through a pseudo-terminal: Ctrl-C
 #                                in prefill and in an answer, a context that
 #                                fills up, /clear, /bye, Ctrl-D, libedit.
@@ -31,6 +32,7 @@ MODEL=${1:-$("$SRC/tools/fetch-model.sh")} || { echo "FAIL fetch-model"; exit 1;
 command -v python3 >/dev/null || { echo "FAIL python3 not found"; exit 1; }
 
 "$SRC/tests/chat/test_options.sh" "$RUN" "$MODEL" || fail=1
+"$SRC/tests/chat/test_turns.sh" "$RUN" "$MODEL" || fail=1
 python3 "$SRC/tests/chat/test_chat_pty.py" "$RUN" "$MODEL" || fail=1
 
 [ $fail -eq 0 ] && echo "run-chat: all passed" || echo "run-chat: FAILED"

@@ -34,7 +34,7 @@ extern "C" {
 
 /* GET_INFO.version: major << 16 | minor; minor grows with compatible additions. */
 #define KLLM_UAPI_VERSION_MAJOR 1
-#define KLLM_UAPI_VERSION_MINOR 2
+#define KLLM_UAPI_VERSION_MINOR 3
 #define KLLM_UAPI_VERSION ((KLLM_UAPI_VERSION_MAJOR << 16) | KLLM_UAPI_VERSION_MINOR)
 
 #define DRM_KLLM_GET_INFO	0x00
@@ -49,6 +49,12 @@ extern "C" {
 #define DRM_KLLM_JOB_SUBMIT	0x09	/* 1.1 */
 #define DRM_KLLM_JOB_WAIT	0x0a	/* 1.1 */
 #define DRM_KLLM_CTX_SET	0x0b	/* 1.2 */
+#define DRM_KLLM_KV_SEQ_CREATE	0x0c	/* 1.3 */
+#define DRM_KLLM_KV_SEQ_FREE	0x0d	/* 1.3 */
+#define DRM_KLLM_KV_SEQ_FORK	0x0e	/* 1.3 */
+#define DRM_KLLM_KV_SEQ_TRUNCATE 0x0f	/* 1.3 */
+#define DRM_KLLM_KV_SEQ_LOOKUP	0x10	/* 1.3 */
+#define DRM_KLLM_KV_STATS	0x11	/* 1.3 */
 
 /* Buffer object kinds (BO_INFO.type, GET_INFO.bo_types bit 1 << type). */
 #define KLLM_BO_TYPE_SHMEM	1	/* BO_CREATE: pageable, mmap-able */
@@ -247,8 +253,16 @@ struct drm_kllm_prog_create {
 	__u32 pad;			/* in: 0 */
 	__u64 act_bytes;		/* out: activation + scratch bytes allocated */
 	__u64 reserved[2];		/* in: 0 */
+	/* 1.3, paged programs (KLLM_PROG_BUF_PAGED; else must be 0): in:
+	 * blocks of the program's KV pool, 0 for KLLM_KV_DEFAULT_SEQS full
+	 * sequences' worth; out: the blocks of the pool the program uses
+	 * (an identical program's existing pool keeps its size). */
+	__u32 kv_blocks;
+	__u32 pad2;			/* in: 0 */
+	__u64 reserved2[2];		/* in: 0 */
 };
 #define KLLM_PROG_CREATE_FLAGS 0u
+#define KLLM_KV_DEFAULT_SEQS 4
 #define KLLM_MAX_PROGS_PER_FILE 64
 
 /*
@@ -277,7 +291,10 @@ struct drm_kllm_prog_destroy {
  *  - binds: n_binds drm_kllm_bind, first one per OUTPUT buffer of the
  *    program (buffer id order), then n_seqs * n_kv for the KV buffers:
  *    binds[n_out + s * n_kv + i] is sequence s's memory for the program's
- *    i-th KV buffer (handle 0 leaves sequence s unbound).  Each bound
+ *    i-th KV buffer (handle 0 leaves sequence s unbound).  A paged
+ *    program (1.3) takes n_out + n_seqs binds instead: binds[n_out + s]
+ *    .handle is the KV sequence handle (KV_SEQ_CREATE) of sequence s (0:
+ *    unbound; offset and flags 0; a handle named twice -EINVAL).  Each bound
  *    range must hold the buffer's declared size (OUTPUT: the bytes every
  *    tensor of the buffer has at this job's rows), in a shmem buffer or a
  *    writable userptr pin.
@@ -363,7 +380,113 @@ struct drm_kllm_ctx_set {
 	__u64 reserved[2];		/* in: 0 */
 };
 #define KLLM_CTX_PRIORITY	1
+/* 1.3: value 1 makes the KV sequences this file creates from now on
+ * cache their blocks under the public partition (every uid's lookups may
+ * hit them), 0 under the file's uid (the default).  1 needs CAP_SYS_ADMIN
+ * (-EPERM).  docs/SECURITY.md says why. */
+#define KLLM_CTX_KV_PUBLIC	2
 #define KLLM_CTX_SET_FLAGS	0u
+
+/*
+ * KV sequences (1.3): the KV cache of a paged program (KLLM_PROG_BUF_PAGED)
+ * lives in the kernel, in a pool of blocks that is never mapped into any
+ * process; a job names sequences by handle (drm_kllm_job.binds) and the
+ * kernel gives each the blocks it writes.  Identical programs over the
+ * same weights (the same pinned pages) share one pool and one prefix
+ * cache: full blocks a sequence filled in order, keyed by the token ids
+ * the kernel copied in, found again by KV_SEQ_LOOKUP.  Lookups see the
+ * blocks cached under the caller's uid (the uid that opened the file),
+ * then those under the public partition (KLLM_CTX_KV_PUBLIC).
+ *
+ * A sequence with jobs unfinished is busy: FORK (either side), TRUNCATE
+ * and LOOKUP fail with -EBUSY, and a new job on it must only write
+ * positions above every position of those jobs (else -EBUSY).  A job that
+ * fails cuts its sequences back to their first position in it (once their
+ * other jobs are done).  Handles are per file: unknown, another file's, or
+ * freed -ENOENT; a program that is not paged -EINVAL.  No free block
+ * (every block held by a sequence) -ENOSPC.
+ */
+
+/* DRM_IOCTL_KLLM_KV_SEQ_CREATE: an empty sequence of paged program @prog. */
+struct drm_kllm_kv_seq_create {
+	__u32 prog;			/* in: program handle */
+	__u32 flags;			/* in: 0 */
+	__u32 handle;			/* out: sequence handle (per file, >= 1) */
+	__u32 pad;			/* in: 0 */
+	__u64 reserved[2];		/* in: 0 */
+};
+#define KLLM_KV_SEQ_CREATE_FLAGS 0u
+#define KLLM_MAX_KV_SEQS_PER_FILE 256	/* more: -EMFILE */
+
+/* DRM_IOCTL_KLLM_KV_SEQ_FREE: drop a sequence (its blocks go once its
+ * jobs are done; cached ones stay in the cache). */
+struct drm_kllm_kv_seq_free {
+	__u32 handle;			/* in */
+	__u32 flags;			/* in: 0 */
+	__u64 reserved[2];		/* in: 0 */
+};
+#define KLLM_KV_SEQ_FREE_FLAGS 0u
+
+/* DRM_IOCTL_KLLM_KV_SEQ_FORK: dst (emptied first) holds src's first n_pos
+ * positions: full blocks shared read-only, a partial last one copied.
+ * dst == src, sequences of different programs, or n_pos past what src
+ * holds -EINVAL. */
+struct drm_kllm_kv_seq_fork {
+	__u32 dst;			/* in: sequence handle */
+	__u32 src;			/* in: sequence handle */
+	__u32 n_pos;			/* in */
+	__u32 flags;			/* in: 0 */
+	__u64 reserved[2];		/* in: 0 */
+};
+#define KLLM_KV_SEQ_FORK_FLAGS 0u
+
+/* DRM_IOCTL_KLLM_KV_SEQ_TRUNCATE: keep positions [0, n_pos). */
+struct drm_kllm_kv_seq_truncate {
+	__u32 handle;			/* in */
+	__u32 n_pos;			/* in */
+	__u32 flags;			/* in: 0 */
+	__u32 pad;			/* in: 0 */
+	__u64 reserved[2];		/* in: 0 */
+};
+#define KLLM_KV_SEQ_TRUNCATE_FLAGS 0u
+
+/*
+ * DRM_IOCTL_KLLM_KV_SEQ_LOOKUP: empty sequence @handle takes the longest
+ * cached prefix of tokens[0..n_tokens): whole blocks, never the last token
+ * (its logits must be computed).  n_pos: the positions it now holds (a
+ * multiple of block_tokens, maybe 0).  n_tokens 0 or over the program's
+ * n_ctx, or a sequence that is not empty -EINVAL; unreadable tokens
+ * -EFAULT.
+ */
+struct drm_kllm_kv_seq_lookup {
+	__u32 handle;			/* in */
+	__u32 flags;			/* in: 0 */
+	__u64 tokens_ptr;		/* in: __s32[n_tokens] */
+	__u32 n_tokens;			/* in */
+	__u32 n_pos;			/* out */
+	__u64 reserved[2];		/* in: 0 */
+};
+#define KLLM_KV_SEQ_LOOKUP_FLAGS 0u
+
+/* DRM_IOCTL_KLLM_KV_STATS: the KV pool and prefix cache of paged program
+ * @prog (shared by every file running that program). */
+struct drm_kllm_kv_stats {
+	__u32 prog;			/* in: program handle */
+	__u32 flags;			/* in: 0 */
+	__u64 block_bytes;		/* out: one block, every KV buffer */
+	__u32 block_tokens;		/* out: positions per block */
+	__u32 n_blocks;			/* out: blocks in the pool */
+	__u32 n_used;			/* out: held by a sequence or cached */
+	__u32 n_cached;			/* out: in the prefix cache (held or idle) */
+	__u32 n_idle;			/* out: cached, held by none: evictable */
+	__u32 fd_seqs;			/* out: sequences of this file */
+	__u64 hits;			/* out: blocks lookups mapped */
+	__u64 misses;			/* out: lookups cut short by a missing block */
+	__u64 inserted;			/* out: blocks put in the cache */
+	__u64 evicted;			/* out: cached blocks taken back */
+	__u64 reserved[4];		/* in: 0 */
+};
+#define KLLM_KV_STATS_FLAGS 0u
 
 #define DRM_IOCTL_KLLM_GET_INFO \
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_KLLM_GET_INFO, struct drm_kllm_get_info)
@@ -389,6 +512,18 @@ struct drm_kllm_ctx_set {
 	DRM_IOWR(DRM_COMMAND_BASE + DRM_KLLM_JOB_WAIT, struct drm_kllm_job_wait)
 #define DRM_IOCTL_KLLM_CTX_SET \
 	DRM_IOW(DRM_COMMAND_BASE + DRM_KLLM_CTX_SET, struct drm_kllm_ctx_set)
+#define DRM_IOCTL_KLLM_KV_SEQ_CREATE \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_KLLM_KV_SEQ_CREATE, struct drm_kllm_kv_seq_create)
+#define DRM_IOCTL_KLLM_KV_SEQ_FREE \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_KLLM_KV_SEQ_FREE, struct drm_kllm_kv_seq_free)
+#define DRM_IOCTL_KLLM_KV_SEQ_FORK \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_KLLM_KV_SEQ_FORK, struct drm_kllm_kv_seq_fork)
+#define DRM_IOCTL_KLLM_KV_SEQ_TRUNCATE \
+	DRM_IOW(DRM_COMMAND_BASE + DRM_KLLM_KV_SEQ_TRUNCATE, struct drm_kllm_kv_seq_truncate)
+#define DRM_IOCTL_KLLM_KV_SEQ_LOOKUP \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_KLLM_KV_SEQ_LOOKUP, struct drm_kllm_kv_seq_lookup)
+#define DRM_IOCTL_KLLM_KV_STATS \
+	DRM_IOWR(DRM_COMMAND_BASE + DRM_KLLM_KV_STATS, struct drm_kllm_kv_stats)
 
 #if defined(__cplusplus)
 }

@@ -339,6 +339,26 @@ def t_reuse(c):
     expect(cached < r2.usage.prompt_tokens, "all %d prompt tokens cached" % cached)
 
 
+def t_ten_turns(c):
+    """A chat of 10 turns: each turn prefills only what it adds to the one
+    before (prompt_tokens - cached_tokens), never the earlier turns."""
+    msgs = [{"role": "system", "content": "You are a helpful assistant who answers briefly."}]
+    prev, rows = None, []
+    for k in range(1, 11):
+        msgs.append({"role": "user", "content": "Question number %d: name a colour and a fruit." % k})
+        r = chat(c, messages=msgs, max_tokens=12)
+        d = r.usage.prompt_tokens_details
+        prefilled = r.usage.prompt_tokens - (d.cached_tokens if d else 0)
+        if prev is not None:
+            # what this turn adds: its prompt minus the last turn's prompt and answer
+            new = r.usage.prompt_tokens - prev.usage.prompt_tokens - prev.usage.completion_tokens
+            rows.append((k, new, prefilled))
+        msgs.append({"role": "assistant", "content": r.choices[0].message.content})
+        prev = r
+    bad = [row for row in rows if not (0 <= row[2] - row[1] <= 1)]
+    expect(not bad, "turns (turn, new tokens, prefilled) off: %r of %r" % (bad, rows))
+
+
 def t_route_header(c):
     raw = c.chat.completions.with_raw_response.create(model=ALIAS, messages=MSGS, max_tokens=4,
                                                       temperature=0)
@@ -488,6 +508,7 @@ def main():
         check("unknown model: NotFoundError 404", t_unknown_model, c)
         check("context_length_exceeded: BadRequestError", t_context, c)
         check("prompt reuse: the next turn's cached_tokens", t_reuse, c)
+        check("10 turns: each prefills only its new tokens", t_ten_turns, c)
         check("X-Kllm-Route: local", t_route_header, c)
         check("unix socket (httpx uds transport)", t_unix, srv)
         check("README curl examples as written", t_readme, srv)

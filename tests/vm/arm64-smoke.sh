@@ -127,7 +127,7 @@ if [ -n "$guests" ]; then
 	make -s -C "$top" BUILD="$bdir" "$bdir/bin/kllm-mkmodel" > "$out/mkmodel.log" 2>&1 ||
 		{ cat "$out/mkmodel.log"; die "kllm-mkmodel did not build"; }
 	vm_models "$out" "$bdir/bin/kllm-mkmodel" || die "no guest models"
-	cp "$out/engine.gguf" "$out/submit.gguf" "$root/data/"
+	cp "$out/engine.gguf" "$out/submit.gguf" "$out/prefix.gguf" "$root/data/"
 	smollm2_cpio=
 	case " $guests " in
 	*" smollm2 "*)

@@ -4,7 +4,7 @@
 # GGUF files are the same on every architecture, so the host's
 # kllm-mkmodel writes them.
 #
-#   vm_models OUT MKMODEL      OUT/engine.gguf and OUT/submit.gguf
+#   vm_models OUT MKMODEL      OUT/engine.gguf, OUT/submit.gguf, OUT/prefix.gguf
 #   vm_smollm2_cpio OUT        OUT/smollm2.cpio (SmolLM2-135M as
 #                              /data/smollm2.gguf), its path on stdout
 # Both return non-zero after printing why.
@@ -12,7 +12,9 @@
 # guest_engine's model: a small llama (2.6M parameters, Q4_0 + F32,
 # vocabulary 512), packed as /data/engine.gguf.  kllm-bench submit's model
 # in the guest: one layer of 32, so that a job costs little next to its
-# submission (/data/submit.gguf).
+# submission (/data/submit.gguf).  guest_kv's timing model: an f32 llama
+# of 2 layers whose cold 1,000-token prefill stays well under a minute
+# under TCG, compute (not per-job overhead) dominating (/data/prefix.gguf).
 vm_models() {
 	local out=$1 mkmodel=$2
 	if ! "$mkmodel" -o "$out/engine.gguf" --arch llama --layers 4 \
@@ -20,6 +22,9 @@ vm_models() {
 		--type q4_0 --seed 1 > "$out/mkmodel.log" 2>&1 ||
 	   ! "$mkmodel" -o "$out/submit.gguf" --arch llama --layers 1 \
 		--embd 32 --heads 1 --kv-heads 1 --ffn 32 --vocab 288 --ctx 64 \
+		--type f32 --seed 1 >> "$out/mkmodel.log" 2>&1 ||
+	   ! "$mkmodel" -o "$out/prefix.gguf" --arch llama --layers 2 \
+		--embd 128 --heads 4 --kv-heads 2 --ffn 256 --vocab 288 --ctx 2048 \
 		--type f32 --seed 1 >> "$out/mkmodel.log" 2>&1; then
 		cat "$out/mkmodel.log"
 		echo "kllm-mkmodel failed"

@@ -47,7 +47,8 @@ static struct drm_kllm_job job_build(struct fz_thr *t, struct fz_slot *s, uint32
 	for (uint32_t i = 0; i < n; i++)
 		if (chance(t, 50) || i == n - 1)
 			t->out[n_o++] = (int32_t)i;
-	nb = n_out + n_seqs * n_kv;
+	/* a paged program binds one sequence handle per sequence */
+	nb = n_out + n_seqs * (ii == z->paged_img ? 1 : n_kv);
 	if (nb > FZ_MAXB)
 		nb = FZ_MAXB;
 	int tiny_out = chance(t, 50);	/* outputs past the toy's: a tiny BO */
@@ -57,7 +58,8 @@ static struct drm_kllm_job job_build(struct fz_thr *t, struct fz_slot *s, uint32
 			.handle = o >= 3 && tiny_out ? s->tiny_bo : s->out_bo,
 			.offset = o < 3 && n_out >= 3 ? g_out_off[o] : 0 };
 	for (uint32_t b = n_out; b < nb; b++)
-		t->binds[b] = (struct drm_kllm_bind){ .handle = s->kv_bo[(b - n_out) % KJ_SEQS] };
+		t->binds[b] = (struct drm_kllm_bind){ .handle = ii == z->paged_img ?
+			s->kv_seq[(b - n_out) % KJ_SEQS] : s->kv_bo[(b - n_out) % KJ_SEQS] };
 	/* a sequence left unbound now and then (its KV binding handle 0) */
 	int unbound = n_seqs > 1 && n_out + n_seqs * n_kv <= FZ_MAXB && chance(t, 10);
 
@@ -530,7 +532,8 @@ static void op_misc(struct fz_thr *t, struct fz_slot *s, int op)
 		fz_rc(t, op, rc, E_CTX, 0);
 	} else {	/* OP_BADNR: unknown numbers, and known ones of the wrong size */
 		uint8_t arg[256] = { 0 };
-		unsigned int nr = rnd(t, 2) ? 0x0c + rnd(t, 0x30) : rnd(t, 0x0c);
+		unsigned int nr = rnd(t, 2) ? DRM_KLLM_KV_STATS + 1 + rnd(t, 0x30) :
+				  rnd(t, DRM_KLLM_KV_STATS + 1);
 		unsigned long req = rnd(t, 2) ? DRM_IOWR(DRM_COMMAND_BASE + nr, uint8_t[8]) :
 				    DRM_IOWR(DRM_COMMAND_BASE + nr, uint8_t[256]);
 
@@ -538,6 +541,71 @@ static void op_misc(struct fz_thr *t, struct fz_slot *s, int op)
 		rc = fz_ioctl(s->fd, req, arg);
 		fz_rc(t, op, rc, E_BADNR, 0);
 	}
+}
+
+/*
+ * The KV sequence ioctls (1.3) on the slot's sequences of its paged toy
+ * (racing its jobs: EBUSY), its other programs (contiguous: EINVAL) and
+ * made-up, stale and extreme handles, counts and pointers.  Each must
+ * answer one of E_KV.
+ */
+static void op_kv(struct fz_thr *t, struct fz_slot *s)
+{
+	int img, rc = 0;
+	uint32_t h = chance(t, 70) ? s->kv_seq[rnd(t, KJ_SEQS)] :
+		     chance(t, 50) ? 1 + rnd(t, 8) : (uint32_t)rnd_u64_edge(t);
+	uint32_t prog = pick_prog(t, s, &img);
+	int32_t tok[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+
+	switch (rnd(t, 6)) {
+	case 0: {
+		struct drm_kllm_kv_seq_create a = { .prog = chance(t, 80) ? prog : h,
+						    .flags = chance(t, 10) };
+
+		rc = fz_ioctl(s->fd, DRM_IOCTL_KLLM_KV_SEQ_CREATE, &a);
+		break;
+	}
+	case 1: {
+		struct drm_kllm_kv_seq_free a = { .handle = h };
+
+		rc = fz_ioctl(s->fd, DRM_IOCTL_KLLM_KV_SEQ_FREE, &a);
+		break;
+	}
+	case 2: {
+		struct drm_kllm_kv_seq_fork a = { .dst = h, .src = s->kv_seq[rnd(t, KJ_SEQS)],
+						  .n_pos = chance(t, 70) ? rnd(t, 70) :
+							   (uint32_t)rnd_u64_edge(t) };
+
+		rc = fz_ioctl(s->fd, DRM_IOCTL_KLLM_KV_SEQ_FORK, &a);
+		break;
+	}
+	case 3: {
+		struct drm_kllm_kv_seq_truncate a = { .handle = h, .n_pos = rnd(t, 64),
+						      .pad = chance(t, 10) };
+
+		rc = fz_ioctl(s->fd, DRM_IOCTL_KLLM_KV_SEQ_TRUNCATE, &a);
+		break;
+	}
+	case 4: {
+		struct drm_kllm_kv_seq_lookup a = {
+			.handle = h, .n_tokens = chance(t, 70) ? 1 + rnd(t, 8) :
+				  (uint32_t)rnd_u64_edge(t),
+			.tokens_ptr = chance(t, 70) ? (uintptr_t)tok : rnd_u64_edge(t) };
+
+		rc = fz_ioctl(s->fd, DRM_IOCTL_KLLM_KV_SEQ_LOOKUP, &a);
+		break;
+	}
+	default: {
+		struct drm_kllm_kv_stats a = { .prog = chance(t, 80) ? prog : h };
+
+		if (chance(t, 10))
+			a.reserved[rnd(t, 4)] = 1;
+		rc = fz_ioctl(s->fd, DRM_IOCTL_KLLM_KV_STATS, &a);
+		break;
+	}
+	}
+	snprintf(t->desc, sizeof(t->desc), "kv handle %u prog %u", h, prog);
+	fz_rc(t, OP_KV, rc, E_KV, 0);
 }
 
 /* A child with its own file, ring and inherited ones, killed mid-job. */
@@ -634,6 +702,7 @@ static void *fz_thread(void *arg)
 		case OP_REAP: op_reap(t, s, chance(t, 20)); break;
 		case OP_SLOT: slot_close(t, s); break;
 		case OP_KILL: op_kill(t, s); break;
+		case OP_KV: op_kv(t, s); break;
 		}
 	}
 	return NULL;

@@ -62,6 +62,51 @@ static uint32_t pick_prog(struct fz_thr *t, struct fz_slot *s, int *img)
 	return h;
 }
 
+/*
+ * The toy with paged KV (1.3): its KV buffer (TM_CTX = 16 rows, one block)
+ * becomes a pool of blocks of 16 positions, 64 positions a sequence.
+ */
+static int img_paged(struct fz *z, const struct fz_img *src)
+{
+	uint8_t *img;
+	struct kllm_prog_buffer *b;
+
+	if (z->n_img >= FZ_NIMG)
+		return -1;
+	img = kt_alloc(src->size);
+	memcpy(img, src->img, src->size);
+	b = kb_buf(img, g_m.b_kv);
+	b->flags = KLLM_PROG_BUF_PAGED;
+	b->reserved[0] = 4;
+	b->reserved[1] = 4 * TM_CTX;
+	z->img[z->n_img] = (struct fz_img){ .img = img, .size = src->size };
+	return (int)z->n_img++;
+}
+
+/* A slot's paged program and its sequences (when the image is valid). */
+static void slot_paged(struct fz *z, struct fz_slot *s, int fd)
+{
+	struct drm_kllm_bind wb = { .handle = s->w_bo };
+	struct drm_kllm_prog_create pc;
+
+	if (z->paged_img < 0 || !z->img[z->paged_img].pi.n_buffers || !s->w_bo ||
+	    s->n_prog >= FZ_NP)
+		return;
+	pc = (struct drm_kllm_prog_create){ .prog_ptr = (uintptr_t)z->img[z->paged_img].img,
+		.prog_size = (uint32_t)z->img[z->paged_img].size, .binds_ptr = (uintptr_t)&wb,
+		.n_binds = 1, .kv_blocks = 512 };
+	if (fz_ioctl(fd, DRM_IOCTL_KLLM_PROG_CREATE, &pc))
+		return;
+	s->prog[s->n_prog] = pc.handle;
+	s->prog_img[s->n_prog++] = (uint32_t)z->paged_img;
+	for (int k = 0; k < KJ_SEQS; k++) {
+		struct drm_kllm_kv_seq_create c = { .prog = pc.handle };
+
+		if (!fz_ioctl(fd, DRM_IOCTL_KLLM_KV_SEQ_CREATE, &c))
+			s->kv_seq[k] = c.handle;
+	}
+}
+
 /* Open slot @i: a file with the weights pinned, the toy program, outputs,
  * KV caches, a tiny buffer, userptr pins and (half the time) a ring. */
 static void slot_open(struct fz_thr *t, struct fz_slot *s)
@@ -89,6 +134,7 @@ static void slot_open(struct fz_thr *t, struct fz_slot *s)
 	s->n_bo = s->n_prog = s->n_job = 0;
 	s->w_bo = s->out_bo = s->tiny_bo = s->up_bo = s->up_ro_bo = 0;
 	memset(s->kv_bo, 0, sizeof(s->kv_bo));
+	memset(s->kv_seq, 0, sizeof(s->kv_seq));
 	if (!kd_import(fd, z->wfd, 0, z->m->wsize, &h)) {
 		s->w_bo = h;
 		lst_add32(s->bo, &s->n_bo, FZ_NH, h);
@@ -122,6 +168,7 @@ static void slot_open(struct fz_thr *t, struct fz_slot *s)
 		s->prog_img[0] = 0;
 		s->n_prog = 1;
 	}
+	slot_paged(z, s, fd);
 	s->open = 1;
 	pthread_mutex_unlock(&z->mu);
 	/* the ring: under its own lock (io_uring_queue_init is slowish) */
@@ -226,6 +273,7 @@ static void img_setup(struct fz *z, struct kt_rng *r)
 	z->img[0] = (struct fz_img){ .img = g_m.img, .size = g_m.size };
 	z->img[1] = (struct fz_img){ .img = g_small.img, .size = g_small.size };
 	z->n_img = 2;
+	z->paged_img = img_paged(z, &z->img[0]);
 	/* declared big, rows far apart, used by no op; jobs bind a tiny BO */
 	img_extend(z, &z->img[0], KLLM_PROG_BUF_OUTPUT, 0, 65536ull * (TM_MB - 1) + 256, 65536, 64,
 		   KLLM_PROG_T_ROWS_OUTPUTS);
@@ -271,6 +319,7 @@ static void op_prog_create(struct fz_thr *t, struct fz_slot *s)
 		.prog_ptr = (uintptr_t)im->img, .prog_size = (uint32_t)im->size,
 		.binds_ptr = (uintptr_t)wb, .n_binds = 1, .handle = KD_SENTINEL,
 		.log_ptr = (uintptr_t)log, .log_size = sizeof(log),
+		.kv_blocks = ii == z->paged_img ? 512 : 0,
 	};
 
 	for (int k = 0; k < 4; k++)

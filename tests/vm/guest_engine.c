@@ -156,18 +156,18 @@ static struct drm_kllm_get_stats stats_now(void)
 }
 
 /*
- * kllm_dev_run_many: three jobs, each prompt a for its own sequence (own
- * KV and output buffer objects), in one call; each must give @want (the
- * PL prompt rows).  0, or 1 after printing what went wrong (usable in a
+ * kllm_dev_run_many: three jobs, each prompt a for its own sequence (a
+ * driver KV sequence of the context's paged program, and an output buffer
+ * object), in one call; each must give @want (the PL prompt rows).  0, or 1 after printing what went wrong (usable in a
  * forked child, where Check's assertions are not).
  */
 #define MANY 3
 static int run_many_prompts(struct kllm_ctx *ctx, const float *want)
 {
 	struct kllm_dev *d = kllm_ctx_dev(ctx);
-	const uint64_t kv_size = kllm_ctx_program(ctx)->kv_size;
 	const uint64_t out_size = (uint64_t)PL * g_vocab * sizeof(float);
-	struct kllm_dev_bo kv[MANY], out[MANY];
+	struct kllm_dev_bo out[MANY];
+	uint32_t kv[MANY];
 	struct drm_kllm_bind binds[MANY][2];
 	struct drm_kllm_job jobs[MANY];
 	int32_t status[MANY], pos[PL], sid[PL] = { 0 }, rows[PL];
@@ -178,11 +178,10 @@ static int run_many_prompts(struct kllm_ctx *ctx, const float *want)
 		rows[i] = i;
 	}
 	for (int j = 0; j < MANY; j++) {
-		if (kllm_dev_bo_create(d, kv_size, &kv[j]) ||
-		    kllm_dev_bo_create(d, out_size, &out[j]))
+		if (kllm_dev_seq_create(d, &kv[j]) || kllm_dev_bo_create(d, out_size, &out[j]))
 			return printf("vm: run_many: BO_CREATE failed\n"), 1;
 		binds[j][0] = (struct drm_kllm_bind){ .handle = out[j].handle };
-		binds[j][1] = (struct drm_kllm_bind){ .handle = kv[j].handle };
+		binds[j][1] = (struct drm_kllm_bind){ .handle = kv[j] };
 		jobs[j] = (struct drm_kllm_job){
 			.n_tokens = PL, .n_outputs = PL, .n_seqs = 1, .n_binds = 2,
 			.tokens_ptr = (uintptr_t)prompt_a, .pos_ptr = (uintptr_t)pos,
@@ -197,7 +196,7 @@ static int run_many_prompts(struct kllm_ctx *ctx, const float *want)
 			       status[j] ? "" : ", logits differ");
 			bad = 1;
 		}
-		kllm_dev_bo_free(d, &kv[j]);
+		kllm_dev_seq_free(d, kv[j]);
 		kllm_dev_bo_free(d, &out[j]);
 	}
 	if (ret)

@@ -61,16 +61,16 @@
 
 enum { OP_INFO, OP_STATS, OP_BO_CREATE, OP_IMPORT, OP_USERPTR, OP_BO_INFO, OP_BO_READ,
        OP_CLOSE, OP_PROG_CREATE, OP_PROG_DESTROY, OP_SUBMIT, OP_WAIT, OP_URING,
-       OP_REAP, OP_CTX, OP_SLOT, OP_MMAP, OP_KILL, OP_BADNR, OP_COUNT };
+       OP_REAP, OP_CTX, OP_SLOT, OP_MMAP, OP_KILL, OP_BADNR, OP_KV, OP_COUNT };
 static const char *const op_name[OP_COUNT] = {
 	"GET_INFO", "GET_STATS", "BO_CREATE", "BO_IMPORT_FILE", "BO_USERPTR", "BO_INFO",
 	"BO_READ", "GEM_CLOSE", "PROG_CREATE", "PROG_DESTROY", "JOB_SUBMIT", "JOB_WAIT",
 	"URING_CMD", "uring CQE", "CTX_SET", "open/close file", "mmap", "fork+SIGKILL",
-	"unknown ioctl",
+	"unknown ioctl", "KV_SEQ_*/KV_STATS",
 };
 /* Relative frequency of each operation. */
 static const unsigned int op_weight[OP_COUNT] = {
-	2, 2, 6, 4, 4, 3, 3, 5, 6, 3, 24, 8, 18, 6, 2, 2, 2, 1, 1,
+	2, 2, 6, 4, 4, 3, 3, 5, 6, 3, 24, 8, 18, 6, 2, 2, 2, 1, 1, 3,
 };
 
 /* errno sets each call may return (0 always allowed); 0-terminated. */
@@ -83,13 +83,14 @@ static const int E_CLOSE[] = { EINVAL, 0 };
 static const int E_PCREATE[] = { EINVAL, ENOENT, EFAULT, E2BIG, EMFILE, ENOMEM, EDQUOT,
 				 ENOSPC, 0 };
 static const int E_PDESTROY[] = { EINVAL, ENOENT, 0 };
-static const int E_SUBMIT[] = { EINVAL, ENOENT, EFAULT, EBUSY, EPERM, ENOMEM, 0 };
+static const int E_SUBMIT[] = { EINVAL, ENOENT, EFAULT, EBUSY, EPERM, ENOMEM, ENOSPC, 0 };
 static const int E_WAIT[] = { EINVAL, ENOENT, ETIMEDOUT, EFAULT, EINTR, 0 };
 static const int E_CTX[] = { EINVAL, EPERM, EFAULT, 0 };
 static const int E_STATUS[] = { ETIMEDOUT, ECANCELED, EINTR, EINVAL, ENOMEM, ERANGE, 0 };
 static const int E_CQE[] = { EINVAL, ENOENT, EFAULT, EBUSY, EPERM, ENOMEM, ETIMEDOUT,
-			     ECANCELED, EINTR, ERANGE, 0 };
+			     ECANCELED, EINTR, ERANGE, ENOSPC, 0 };
 static const int E_BADNR[] = { EINVAL, ENOTTY, EFAULT, ENOENT, EBADF, 0 };
+static const int E_KV[] = { EINVAL, ENOENT, EFAULT, EBUSY, ENOSPC, EMFILE, ENOMEM, 0 };
 
 /* Workers: uid, threads (more than one: they race on the same objects). */
 static const struct { uid_t uid; int threads; } fz_worker[] = {
@@ -126,6 +127,7 @@ struct fz_slot {
 	unsigned int n_bo;
 	uint32_t prog[FZ_NP], prog_img[FZ_NP];
 	unsigned int n_prog;
+	uint32_t kv_seq[KJ_SEQS];	/* KV sequences of the paged toy (1.3) */
 	uint64_t job[FZ_NJ];
 	unsigned int n_job;
 	struct io_uring ring;
@@ -141,6 +143,7 @@ struct fz {
 	struct fz_slot s[FZ_SLOTS];
 	struct fz_img img[FZ_NIMG];
 	unsigned int n_img;
+	int paged_img;		/* the toy with paged KV, or -1 */
 	uint8_t *up, *up_ro, *hole, *short_end;	/* userptr, read-only, unmapped, guard */
 	uint32_t stale_bo, stale_prog;
 	uint64_t budget;

@@ -272,6 +272,7 @@ pack() {
 	fi
 	cp "$out/engine.gguf" "$root/data/engine.gguf"	# guest_engine's model
 	cp "$out/submit.gguf" "$root/data/submit.gguf"	# kllm-bench submit's
+	cp "$out/prefix.gguf" "$root/data/prefix.gguf"	# guest_kv's timing model
 	cp "$gbin/kllm-run" "$gbin/kllm-bench" "$gbin/kllm-top" "$root/usr/local/bin/"
 	# (SmolLM2 comes in its own archive, appended below.)  The debug
 	# kernel runs the driver's own suites; the real model, minutes per

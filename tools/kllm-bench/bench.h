@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench.h - shared pieces of kllm-bench: one file per mode (kernels.c,
- * pp_tg.c, batched.c, compare.c, submit.c, serve.c, http.c), helpers in
+ * pp_tg.c, batched.c, compare.c, submit.c, serve.c, http.c, prefix.c), helpers in
  * common.c (shapes, timing, options) and lm.c (whole models in process).
  */
 #ifndef KLLM_BENCH_H
@@ -49,6 +49,8 @@ int bench_serve_main(int argc, char **argv);	/* serve.c */
 void bench_serve_usage(void);
 int bench_http_main(int argc, char **argv);	/* http.c */
 void bench_http_usage(void);
+int bench_prefix_main(int argc, char **argv);	/* prefix.c */
+void bench_prefix_usage(void);
 
 /* ------------------------------------------------------------ output */
 

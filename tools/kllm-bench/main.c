@@ -29,6 +29,8 @@ static const struct bench_mode modes[] = {
 	  bench_serve_main, bench_serve_usage },
 	{ "http", "streaming clients against an OpenAI-compatible server: TTFT, tokens/s",
 	  bench_http_main, bench_http_usage },
+	{ "prefix", "TTFT after a system prompt, cold and from the prefix cache; KV of K apps",
+	  bench_prefix_main, bench_prefix_usage },
 };
 
 #define N_MODES (sizeof(modes) / sizeof(modes[0]))

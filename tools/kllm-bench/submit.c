@@ -11,7 +11,7 @@
  *               up as the runtime sets up its own: kllm_dev_ring_init).
  *
  * for batch sizes 1..64 (jobs in flight at once; each job of a batch has
- * its own KV and output buffer objects, so they are independent).  The
+ * its own KV sequence and output buffer object, so they are independent).  The
  * table gives, per job (best of -r runs of -n jobs): wall µs; this
  * process's CPU µs (CLOCK_PROCESS_CPUTIME_ID: for the device columns what
  * submitting and reaping cost the app, the engine's own work being
@@ -73,7 +73,8 @@ struct sdev {
 	uint64_t syscalls;
 #ifdef KLLM_HAVE_DEV
 	struct io_uring ring;
-	struct kllm_dev_bo kv[MAX_BATCH], out[MAX_BATCH];
+	uint32_t kv[MAX_BATCH];		/* the driver's KV sequences */
+	struct kllm_dev_bo out[MAX_BATCH];
 	struct drm_kllm_bind binds[MAX_BATCH][2];
 	struct drm_kllm_job jobs[MAX_BATCH];
 #endif
@@ -198,20 +199,22 @@ static int run_cpu(struct kllm_ctx *ctx, float *logits, int n)
 /* Buffers and the job of each batch slot; the ring where the kernel lets us. */
 static int dev_prepare(struct sdev *s, const struct bench_lm *lm)
 {
-	const uint64_t kv_size = kllm_ctx_program(s->ctx)->kv_size;
 	const uint64_t out_size = (uint64_t)lm->m->hp.n_vocab * sizeof(float);
 	int ret;
 
 	for (int j = 0; j < MAX_BATCH; j++) {
-		ret = kllm_dev_bo_create(s->d, kv_size, &s->kv[j]);
-		if (!ret)
-			ret = kllm_dev_bo_create(s->d, out_size, &s->out[j]);
+		ret = kllm_dev_seq_create(s->d, &s->kv[j]);
+		if (ret) {
+			fprintf(stderr, "kllm-bench: KV_SEQ_CREATE: %s\n", strerror(-ret));
+			return ret;
+		}
+		ret = kllm_dev_bo_create(s->d, out_size, &s->out[j]);
 		if (ret) {
 			fprintf(stderr, "kllm-bench: BO_CREATE: %s\n", strerror(-ret));
 			return ret;
 		}
 		s->binds[j][0] = (struct drm_kllm_bind){ .handle = s->out[j].handle };
-		s->binds[j][1] = (struct drm_kllm_bind){ .handle = s->kv[j].handle };
+		s->binds[j][1] = (struct drm_kllm_bind){ .handle = s->kv[j] };
 		s->jobs[j] = (struct drm_kllm_job){
 			.prog = kllm_dev_prog(s->d), .n_tokens = 1, .n_outputs = 1,
 			.n_seqs = 1, .n_binds = 2, .tokens_ptr = (uintptr_t)&j_token,
@@ -231,7 +234,8 @@ static void dev_release(struct sdev *s)
 	if (s->have_ring)
 		io_uring_queue_exit(&s->ring);
 	for (int j = 0; j < MAX_BATCH; j++) {
-		kllm_dev_bo_free(s->d, &s->kv[j]);
+		if (s->kv[j])
+			kllm_dev_seq_free(s->d, s->kv[j]);
 		kllm_dev_bo_free(s->d, &s->out[j]);
 	}
 }
@@ -357,7 +361,9 @@ static int measure(const struct sopts *o, struct kllm_ctx *cpu, struct sdev *s, 
 /* The device context (KLLM_ENGINE=dev); 1 and s->why when there is none. */
 static int dev_open(const struct sopts *o, const struct bench_lm *lm, struct sdev *s)
 {
-	struct kllm_ctx_opts co = { .n_ctx = N_CTX, .max_batch = 1, .n_seqs = 1 };
+	/* MAX_BATCH sequences: the driver's KV pool then has a block for
+	 * each of the raw jobs' sequences (dev_prepare) */
+	struct kllm_ctx_opts co = { .n_ctx = N_CTX, .max_batch = 1, .n_seqs = MAX_BATCH };
 	char err[256];
 	const char *e;
 	int ret;

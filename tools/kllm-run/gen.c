@@ -147,9 +147,22 @@ static void show_progress(int done, int total, double t)
 	fflush(stderr);
 }
 
+/* --verbose-prompt: what the prefill computed, and took from the cache. */
+static void show_prefilled(struct gen *g, const struct kllm_engine_stats *a, int total)
+{
+	struct kllm_engine_stats b;
+
+	if (!g->o->verbose_prompt || kllm_engine_get_stats(g->e, &b))
+		return;
+	fprintf(stderr, "kllm-run: prefilled %llu of %d pending tokens (%llu from the "
+		"prefix cache)\n", (unsigned long long)(b.tokens_computed - a->tokens_computed),
+		total, (unsigned long long)(b.tokens_cached - a->tokens_cached));
+}
+
 int gen_prefill(struct gen *g, const int32_t *ids, int n)
 {
 	double t0 = run_now();
+	struct kllm_engine_stats st0 = { 0 };
 	int ret = 0, total, left, shown = 0;
 
 	if (n <= 0)
@@ -164,6 +177,7 @@ int gen_prefill(struct gen *g, const int32_t *ids, int n)
 	/* what is pending now: this input, and a token a generation left */
 	total = kllm_seq_pending(g->e, g->seq);
 	left = total;
+	kllm_engine_get_stats(g->e, &st0);
 	catch_sigint(g, 1);
 	/* one forward pass of -b tokens at a time: the abort flag is checked
 	 * and the progress drawn between them (kllm_seq_decode would hand a
@@ -191,6 +205,7 @@ int gen_prefill(struct gen *g, const int32_t *ids, int n)
 	left = kllm_seq_pending(g->e, g->seq);
 	g->t_prompt += run_now() - t0;
 	g->n_prompt += (uint64_t)(total - (left > 0 ? left : 0));
+	show_prefilled(g, &st0, total);
 	if (ret == -ECANCELED) {
 		kllm_abort_clear(g->e);
 		fprintf(stderr, "kllm-run: interrupted\n");

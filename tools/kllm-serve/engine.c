@@ -326,7 +326,9 @@ static void job_finish(struct sv_eng *g, struct sv_job *j, enum sv_finish why)
 {
 	struct sv_usage u = { .prompt_tokens = j->n_prompt, .completion_tokens = j->n_gen,
 			      .cached_tokens = j->n_cached };
+	int c = j->seq >= 0 ? kllm_seq_cached(g->e, j->seq) : 0;
 
+	u.cached_tokens += c > 0 ? (uint32_t)c : 0;	/* the engine's prefix cache */
 	j->ended = 1;
 	if (why == SV_FINISH_CANCELLED)
 		seq_drop(g, j);

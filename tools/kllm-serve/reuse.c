@@ -15,6 +15,10 @@
  * the end of a public prefix both start with (config public_prefixes:
  * sharing leaks timing between apps, so only text marked public is).
  * A held sequence that a newer one of its app extends is dropped.
+ *
+ * Below that, the engine's prefix cache (kllm.h) keeps the full KV blocks
+ * of sequences no longer held: a new sequence is put in its app's
+ * partition (a hash of the app's key), so it finds only its own app's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -234,6 +238,16 @@ static struct sv_held *held_best(struct sv_eng *g, const struct sv_job *j, uint3
 	return best;
 }
 
+/* The prefix-cache partition of an app: FNV-1a of its key. */
+static uint32_t app_partition(const char *key)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *key; key++)
+		h = (h ^ (uint8_t)*key) * 16777619u;
+	return h;
+}
+
 int sv_reuse_start(struct sv_eng *g, struct sv_job *j)
 {
 	uint32_t n_keep = 0;
@@ -254,6 +268,8 @@ int sv_reuse_start(struct sv_eng *g, struct sv_job *j)
 		return seq;
 	if (h)
 		h->t_used = sv_now();
+	else
+		kllm_seq_set_partition(g->e, seq, app_partition(j->r->app.key));
 	ret = kllm_seq_feed(g->e, seq, j->ids + n_keep, j->n_prompt - n_keep);
 	if (ret) {
 		kllm_seq_free(g->e, seq);
