@@ -513,6 +513,60 @@ START_TEST(test_prefix_second_process)
 }
 END_TEST
 
+/*
+ * kllm-bench prefix --engine dev: apps as processes of their own over the
+ * driver's cache (the bench's parent keeps the program, and so the store,
+ * alive between them).  Its JSON: the cached app reused every whole block
+ * of the system prompt, the same question gave the same logits, and 3
+ * apps hold less than 3 copies.
+ */
+#define KLLM_BENCH "/usr/local/bin/kllm-bench"
+START_TEST(test_bench_prefix)
+{
+	char *const argv[] = { KLLM_BENCH, "prefix", "-m", FAST_PATH, "--system", "200",
+			       "--question", "8", "--apps", "3", "-t", "2", "--engine", "dev",
+			       "-o", "jsonl", NULL };
+	long long one = 0, k = 0, copies = 0, reused = -1;
+	char line[1024], *p;
+	int status, same = 0;
+	pid_t pid;
+	FILE *f;
+
+	fflush(stdout);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fo = open("/tmp/prefix.out", O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fo < 0 || dup2(fo, 1) < 0)
+			_exit(126);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x", status);
+	f = fopen("/tmp/prefix.out", "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(line, sizeof(line), f));
+	fclose(f);
+	printf("vm: guest_kv: kllm-bench prefix: %s", line);
+	ck_assert_ptr_nonnull(strstr(line, "\"backend\": \"dev"));
+	same = strstr(line, "\"same_logits\": true") != NULL;
+	if ((p = strstr(line, "\"reused_tokens\": ")))
+		reused = strtoll(p + 17, NULL, 10);
+	if ((p = strstr(line, "\"kv_bytes_one_app\": ")))
+		one = strtoll(p + 20, NULL, 10);
+	if ((p = strstr(line, "\"kv_bytes_k_apps\": ")))
+		k = strtoll(p + 19, NULL, 10);
+	if ((p = strstr(line, "\"kv_bytes_k_copies\": ")))
+		copies = strtoll(p + 21, NULL, 10);
+	ck_assert_msg(same, "the cached app's logits differ");
+	ck_assert_int_eq(reused, 192);	/* 200 system tokens: 12 whole blocks */
+	ck_assert_msg(one > 0 && one < k && k < copies, "KV bytes: one %lld, 3 apps %lld, "
+		      "3 copies %lld", one, k, copies);
+}
+END_TEST
+
 START_TEST(test_partitions)
 {
 	struct kv_child a = kv_spawn(UID_A, 0, 1), b, r, b2, n;
@@ -749,6 +803,7 @@ static Suite *kv_suite(void)
 	tcase_add_test(tc, test_busy_and_close);
 	tcase_add_test(tc, test_evict_idle_not_held);
 	tcase_add_test(tc, test_prefix_second_process);
+	tcase_add_test(tc, test_bench_prefix);
 	tcase_add_test(tc, test_partitions);
 	tcase_add_test(tc, test_k_apps_hold_once);
 	suite_add_tcase(s, tc);
