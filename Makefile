@@ -325,6 +325,10 @@ $(foreach t,$(TOOL_DIRS),$(eval $(call tool_rule,$(t))))
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBA) $(CONFIG)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(KLLM_LDFLAGS) -o $@ $(filter-out $(CONFIG),$^) $(CHECK_LIBS) $(LDLIBS)
+# test_ppl checks kllm-bench ppl's computation, tools/kllm-bench/ppl_eval.c
+# (linked after libkllm.a: the archive again for what only it calls).
+$(BUILD)/tests/test_ppl: $(BUILD)/obj/tools/kllm-bench/ppl_eval.o
+$(BUILD)/tests/test_ppl: LDLIBS := $(LIBA) $(LDLIBS)
 
 # make unit [T=name]: run unit tests; RUN wraps each (qemu for cross builds).
 UNIT_SEL := $(if $(T),$(BUILD)/tests/test_$(T),$(TEST_BINS))

@@ -302,7 +302,9 @@ static void attn_span_item(const struct kk_op *op, const struct kk_attn_geo *g,
 			sp.first = (kk_u32)a;
 		}
 	}
-	if (p->kv_type == KK_TYPE_Q8_0)
+	if (p->kv_type == KK_TYPE_Q8_0 && kk_impl_cur->ops.attn_q8_0)
+		kk_impl_cur->ops.attn_q8_0(&sp);
+	else if (p->kv_type == KK_TYPE_Q8_0)
 		attn_q8_0_span(&sp);
 	else
 		kk_impl_cur->ops.attn_f16(&sp);

@@ -18,45 +18,60 @@
 
 /* Positions per block of the scalar span functions. */
 #define KK_ATTN_SCALAR_BLOCK 8
+/* The most positions a path asks kk_attn_rows() for at once. */
+#define KK_ATTN_ROWS_MAX 16
 
 /*
- * The K and V rows (the span's KV head) of the span's positions j ..
- * j + n - 1, F16 cache: contiguous or paged alike, so that a path reads
- * the same values in the same order either way.  One table look-up per
- * run of positions in one block (K and V share it).
+ * The K and V rows (the span's KV head; @rb bytes apart in the cache) of
+ * the span's positions j .. j + n - 1: contiguous or paged alike, so that
+ * a path reads the same values in the same order either way.  One table
+ * look-up per run of positions in one block (K and V share it).
  */
-static inline void kk_attn_f16_rows(const struct kk_attn_span *sp, kk_u32 j,
-				    kk_u32 n, const kk_u16 **k, const kk_u16 **v)
+static inline void kk_attn_rows(const struct kk_attn_span *sp, kk_u32 j, kk_u32 n,
+				kk_u64 rb, const kk_u8 **k, const kk_u8 **v)
 {
-	const kk_u64 rb = sp->kv_stride;	/* in elements */
 	kk_u32 pos = sp->first + j, jj = 0, run;
-	const kk_u16 *kr, *vr;
+	const kk_u8 *kr, *vr;
 	kk_u64 o, step;
 
 	while (jj < n) {
 		run = n - jj;
 		step = rb;
 		if (!sp->pages) {
-			kr = (const kk_u16 *)sp->k + pos * rb;
-			vr = (const kk_u16 *)sp->v + pos * rb;
+			kr = (const kk_u8 *)sp->k + pos * rb;
+			vr = (const kk_u8 *)sp->v + pos * rb;
 		} else {
 			const kk_u32 left = (1u << sp->pages->block_shift) -
 					    (pos & ((1u << sp->pages->block_shift) - 1));
 
 			run = run < left ? run : left;
-			o = kk_kv_paged_off(sp->pages, pos, rb * sizeof(kk_u16));
+			o = kk_kv_paged_off(sp->pages, pos, rb);
 			if (o == KK_KV_NO_ROW) {
-				kr = vr = kk_kv_zeros;
+				kr = vr = (const kk_u8 *)kk_kv_zeros;
 				step = 0;
 			} else {
-				kr = (const kk_u16 *)((const kk_u8 *)sp->k + o);
-				vr = (const kk_u16 *)((const kk_u8 *)sp->v + o);
+				kr = (const kk_u8 *)sp->k + o;
+				vr = (const kk_u8 *)sp->v + o;
 			}
 		}
 		for (pos += run; run; run--, jj++, kr += step, vr += step) {
 			k[jj] = kr;
 			v[jj] = vr;
 		}
+	}
+}
+
+/* The same for an F16 cache (kv_stride counts elements). */
+static inline void kk_attn_f16_rows(const struct kk_attn_span *sp, kk_u32 j,
+				    kk_u32 n, const kk_u16 **k, const kk_u16 **v)
+{
+	const kk_u8 *kb[KK_ATTN_ROWS_MAX], *vb[KK_ATTN_ROWS_MAX];
+	kk_u32 jj;
+
+	kk_attn_rows(sp, j, n, sp->kv_stride * sizeof(kk_u16), kb, vb);
+	for (jj = 0; jj < n; jj++) {
+		k[jj] = (const kk_u16 *)kb[jj];
+		v[jj] = (const kk_u16 *)vb[jj];
 	}
 }
 

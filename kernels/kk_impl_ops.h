@@ -104,6 +104,13 @@ struct kk_ops_impl {
 	/* One span of attention over an F16 cache (struct kk_attn_span). */
 	void (*attn_f16)(const struct kk_attn_span *sp);
 	/*
+	 * NULL (the scalar reference of kk_attention.c, ggml's arithmetic),
+	 * or one span over a Q8_0 cache: k, v bytes, kv_stride in elements;
+	 * q of each head is quantized to Q8_0 and meets K in integers per
+	 * block.
+	 */
+	void (*attn_q8_0)(const struct kk_attn_span *sp);
+	/*
 	 * NULL, or whole rows of attention over an F16 cache instead of
 	 * spans (struct kk_attn_row): kk_attention.c then runs one stage of
 	 * rows * n_head items.

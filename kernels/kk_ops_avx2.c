@@ -15,6 +15,7 @@
 #include "kk_fp.h"
 #include "kk_math.h"
 #include "kk_attn.h"
+#include "kk_quant.h"
 
 #define V8(c) _mm256_set1_ps(c)
 
@@ -507,6 +508,161 @@ static void attn_f16_avx2(const struct kk_attn_span *sp)
 	}
 }
 
+/* ---- Q8_0 cache ---- */
+
+/* The 8 int32 lanes of sum x_i y_i over 32 int8 pairs (ggml's way). */
+static inline __m256i dot_i8x32(__m256i x, __m256i y)
+{
+	const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x),
+					       _mm256_sign_epi8(y, x));
+
+	return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+/*
+ * Scores of one head for a block of nb <= 8 positions (Q8_0 K rows
+ * k[0 .. nb)) against q quantized to Q8_0 (qq): per 32-dimension block
+ * the integer dot product, times both scales, summed over the head in 8
+ * float lanes.
+ */
+/* An f16 block scale as a float (F16C: one instruction, exact). */
+static inline float q8_0_scale(const struct kk_block_q8_0 *b)
+{
+	return _cvtsh_ss(b->d);
+}
+
+static __m256 attn_scores_q8_0_avx2(const struct kk_attn_span *sp,
+				    const struct kk_block_q8_0 *qq,
+				    const kk_u8 *const *k, kk_u32 nb)
+{
+	const kk_u32 nblk = sp->head_dim / QK8_0;
+	__m256 dot[AB];
+	kk_u32 b, jj;
+
+	for (jj = 0; jj < AB; jj++)
+		dot[jj] = _mm256_setzero_ps();
+	for (b = 0; b < nblk; b++) {
+		const __m256i q = _mm256_loadu_si256((const __m256i *)qq[b].qs);
+		const float dq = q8_0_scale(&qq[b]);
+
+		for (jj = 0; jj < nb; jj++) {
+			const struct kk_block_q8_0 *kb =
+				(const struct kk_block_q8_0 *)k[jj] + b;
+			const __m256i kv = _mm256_loadu_si256((const __m256i *)kb->qs);
+
+			dot[jj] = _mm256_fmadd_ps(V8(dq * q8_0_scale(kb)),
+						  _mm256_cvtepi32_ps(dot_i8x32(q, kv)),
+						  dot[jj]);
+		}
+	}
+	return _mm256_mul_ps(reduce8_v8(dot), V8(sp->scale));
+}
+
+/* 8 int8 as floats */
+static inline __m256 load_i8x8(const kk_i8 *p)
+{
+	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+		_mm_loadl_epi64((const __m128i *)p)));
+}
+
+/* acc_h = acc_h * alpha_h + sum_jj p[h][jj] v_jj, V rows of Q8_0 blocks. */
+static inline __attribute__((always_inline)) void
+attn_values_q8_0_avx2_n(const struct kk_attn_span *sp, const kk_u8 *const *v,
+			kk_u32 nb, const float p[KK_ATTN_MAX_GROUP][AB],
+			const float *alpha, int first, const kk_u32 NQ)
+{
+	const kk_u32 hd = sp->head_dim;
+	__m256 a[KK_ATTN_MAX_GROUP], vv;
+	kk_u32 c, jj, h;
+
+	for (c = 0; c < hd; c += 8) {
+		for (h = 0; h < NQ; h++)
+			a[h] = first ? _mm256_setzero_ps() :
+			       _mm256_mul_ps(_mm256_loadu_ps(sp->acc + h * sp->acc_stride + c),
+					     _mm256_broadcast_ss(&alpha[h]));
+		for (jj = 0; jj < nb; jj++) {
+			const struct kk_block_q8_0 *vb =
+				(const struct kk_block_q8_0 *)v[jj] + c / QK8_0;
+
+			vv = _mm256_mul_ps(load_i8x8(vb->qs + c % QK8_0),
+					   V8(q8_0_scale(vb)));
+			for (h = 0; h < NQ; h++)
+				a[h] = _mm256_fmadd_ps(_mm256_broadcast_ss(&p[h][jj]), vv, a[h]);
+		}
+		for (h = 0; h < NQ; h++)
+			_mm256_storeu_ps(sp->acc + h * sp->acc_stride + c, a[h]);
+	}
+}
+
+static void attn_values_q8_0_avx2(const struct kk_attn_span *sp,
+				  const kk_u8 *const *v, kk_u32 nb,
+				  const float p[KK_ATTN_MAX_GROUP][AB],
+				  const float *alpha, int first)
+{
+	switch (sp->n_q) {
+	case 1: attn_values_q8_0_avx2_n(sp, v, nb, p, alpha, first, 1); break;
+	case 2: attn_values_q8_0_avx2_n(sp, v, nb, p, alpha, first, 2); break;
+	case 3: attn_values_q8_0_avx2_n(sp, v, nb, p, alpha, first, 3); break;
+	case 4: attn_values_q8_0_avx2_n(sp, v, nb, p, alpha, first, 4); break;
+	default: attn_values_q8_0_avx2_n(sp, v, nb, p, alpha, first, 8); break;
+	}
+}
+
+/* Dimensions of q that one call of attn_q8_0_heads quantizes (stack). */
+#define Q8_QDIMS 1024
+
+/*
+ * Heads of one span over a Q8_0 cache, n_q * head_dim <= Q8_QDIMS: q of
+ * each head quantized to Q8_0 once (as ggml's vec_dot_q8_0_q8_0 meets
+ * it), then blocks of 8 positions as the F16 span does.
+ */
+static void attn_q8_0_heads(const struct kk_attn_span *sp)
+{
+	struct kk_block_q8_0 qq[Q8_QDIMS / QK8_0];
+	float p[KK_ATTN_MAX_GROUP][AB] __attribute__((aligned(32)));
+	const kk_u32 nblk = sp->head_dim / QK8_0;
+	const kk_u64 rb = sp->kv_stride / QK8_0 * sizeof(struct kk_block_q8_0);
+	float alpha[KK_ATTN_MAX_GROUP];
+	const kk_u8 *k[AB], *v[AB];
+	kk_u32 j, nb, h;
+	__m256 s;
+
+	kk_attn_ml_init(sp->ml, sp->n_q);
+	for (h = 0; h < sp->n_q; h++) {
+		kk_ref_quantize_row(KK_TYPE_Q8_0, sp->q + h * sp->q_stride,
+				    qq + h * (sp->head_dim / QK8_0), sp->head_dim);
+		if (!sp->n_pos)
+			__builtin_memset(sp->acc + h * sp->acc_stride, 0,
+					 sp->head_dim * sizeof(float));
+	}
+	for (j = 0; j < sp->n_pos; j += nb) {
+		nb = sp->n_pos - j < AB ? sp->n_pos - j : AB;
+		kk_attn_rows(sp, j, nb, rb, k, v);
+		for (h = 0; h < sp->n_q; h++) {
+			s = attn_scores_q8_0_avx2(sp, qq + h * nblk, k, nb);
+			alpha[h] = attn_update_avx2(s, nb, sp->softcap,
+						    sp->ml + 2 * h, p[h]);
+		}
+		attn_values_q8_0_avx2(sp, v, nb, p, alpha, j == 0);
+	}
+}
+
+/* A span over a Q8_0 cache, in groups of heads whose q fits the stack. */
+static void attn_q8_0_avx2(const struct kk_attn_span *sp)
+{
+	const kk_u32 per = Q8_QDIMS / sp->head_dim;
+	struct kk_attn_span sub = *sp;
+	kk_u32 h;
+
+	for (h = 0; h < sp->n_q; h += per) {
+		sub.n_q = sp->n_q - h < per ? sp->n_q - h : per;
+		sub.q = sp->q + h * sp->q_stride;
+		sub.acc = sp->acc + h * sp->acc_stride;
+		sub.ml = sp->ml + 2 * h;
+		attn_q8_0_heads(&sub);
+	}
+}
+
 #undef AB
 
 static kk_u32 argmax_avx2(const float *x, kk_u32 n)
@@ -548,6 +704,7 @@ void kk_ops_init_avx2(struct kk_ops_impl *ops, kk_u32 cpu_flags)
 	ops->scale = scale_avx2;
 	ops->f32_to_f16 = f32_to_f16_avx2;
 	ops->attn_f16 = attn_f16_avx2;
+	ops->attn_q8_0 = attn_q8_0_avx2;
 	ops->argmax = argmax_avx2;
 }
 #endif /* __x86_64__ */

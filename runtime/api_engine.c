@@ -16,6 +16,7 @@
 
 #include "api_int.h"
 #include "kllm_prog.h"
+#include "lookup.h"
 
 void kllm_engine_default_params(struct kllm_engine_params *p)
 {
@@ -27,6 +28,8 @@ static int resolve_params(const struct kllm_llm *llm, struct kllm_engine_params 
 {
 	if (p->priority > KLLM_PRIORITY_BACKGROUND)
 		return api_fail(-EINVAL, "priority %u: must be KLLM_PRIORITY_*", p->priority);
+	if (p->kv_type > KLLM_KV_Q8_0)
+		return api_fail(-EINVAL, "kv_type %u: must be KLLM_KV_*", p->kv_type);
 	if (!p->n_seqs || p->n_seqs > KLLM_PROG_MAX_SEQS)
 		return api_fail(-EINVAL, "n_seqs %u: must be 1..%u", p->n_seqs,
 				KLLM_PROG_MAX_SEQS);
@@ -46,9 +49,11 @@ static int engine_alloc(struct kllm_engine *e)
 {
 	const struct kllm_engine_params *p = &e->p;
 	uint32_t n_out = p->n_seqs < p->max_batch ? p->n_seqs : p->max_batch;
+	void *out = NULL;
 
 	e->seqs = calloc(p->n_seqs, sizeof(*e->seqs));
-	e->out = malloc(4ull * e->n_vocab * n_out);
+	/* aligned for the CPU backend to write the logits in place */
+	e->out = posix_memalign(&out, 64, 4ull * e->n_vocab * n_out) ? NULL : out;
 	e->b_tok = malloc(4ull * p->max_batch);
 	e->b_pos = malloc(4ull * p->max_batch);
 	e->b_seq = malloc(4ull * p->max_batch);
@@ -88,10 +93,12 @@ int kllm_engine_create(const struct kllm_llm *llm, const struct kllm_engine_para
 	if (!ret) {
 		co = (struct kllm_ctx_opts){ .n_ctx = e->p.n_ctx, .max_batch = e->p.max_batch,
 					     .n_seqs = e->p.n_seqs, .n_threads = e->p.n_threads,
-					     .priority = e->p.priority };
+					     .priority = e->p.priority, .kv_type = e->p.kv_type };
 		ret = kllm_ctx_create(&e->ctx, llm->m, &co, err, sizeof(err));
 		if (ret)
 			api_fail(ret, "%s", err);
+		else
+			e->p.kv_type = kllm_ctx_program(e->ctx)->kv_type;
 	}
 	if (ret) {
 		kllm_engine_free(e);
@@ -108,6 +115,7 @@ void kllm_engine_free(struct kllm_engine *e)
 	for (uint32_t i = 0; e->seqs && i < e->p.n_seqs; i++) {
 		free(e->seqs[i].pending);
 		free(e->seqs[i].logits);
+		free(e->seqs[i].toks);
 	}
 	free(e->seqs);
 	free(e->out);
@@ -199,6 +207,24 @@ static int pending_reserve(struct api_seq *s, uint32_t n)
 	return 0;
 }
 
+/* Room for @n tokens in the sequence's list of all its tokens. */
+static int toks_reserve(struct api_seq *s, uint32_t n)
+{
+	uint32_t cap = s->toks_cap ? s->toks_cap : 256;
+	int32_t *p;
+
+	if (n <= s->toks_cap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	p = realloc(s->toks, 4ull * cap);
+	if (!p)
+		return api_fail(-ENOMEM, "out of memory for the sequence's tokens");
+	s->toks = p;
+	s->toks_cap = cap;
+	return 0;
+}
+
 int kllm_seq_fork(struct kllm_engine *e, int seq, uint32_t n_keep)
 {
 	const struct api_seq *p = api_seq_get(e, seq, "kllm_seq_fork");
@@ -222,6 +248,8 @@ int kllm_seq_fork(struct kllm_engine *e, int seq, uint32_t n_keep)
 		ret = pending_reserve(c, n_pend);
 	else
 		api_fail(ret, "kllm_seq_fork: %s", kllm_ctx_error(e->ctx));
+	if (!ret)
+		ret = toks_reserve(c, n_keep);
 	if (ret) {
 		c->used = 0;
 		kllm_seq_clear(e->ctx, (uint32_t)id);
@@ -229,6 +257,8 @@ int kllm_seq_fork(struct kllm_engine *e, int seq, uint32_t n_keep)
 	}
 	if (n_pend)
 		memcpy(c->pending, p->pending, 4ull * n_pend);
+	if (n_keep)
+		memcpy(c->toks, p->toks, 4ull * n_keep);
 	c->n_pending = n_pend;
 	c->n_past = n_kv;
 	c->partition = p->partition;
@@ -319,9 +349,12 @@ int kllm_seq_feed(struct kllm_engine *e, int seq, const int32_t *ids, size_t n)
 	if (!n)
 		return 0;
 	ret = pending_reserve(s, s->n_pending + (uint32_t)n);
+	if (!ret)
+		ret = toks_reserve(s, (uint32_t)len + (uint32_t)n);
 	if (ret)
 		return ret;
 	memcpy(s->pending + s->n_pending, ids, 4 * n);
+	memcpy(s->toks + len, ids, 4 * n);
 	s->n_pending += (uint32_t)n;
 	s->has_logits = 0;
 	return 0;
@@ -465,6 +498,59 @@ int api_step(struct kllm_engine *e, int only)
 	batch_commit(e, n_list);
 	e->n_computed += k;
 	return (int)k;
+}
+
+int api_seq_verify(struct kllm_engine *e, int seq, const int32_t *draft, uint32_t n_draft,
+		   float *rows)
+{
+	struct api_seq *s = &e->seqs[seq];
+	const uint32_t len = s->n_past + s->n_pending, n = s->n_pending + n_draft;
+	int32_t out[KLLM_LOOKUP_DRAFT_MAX + 1];
+	int ret;
+
+	if (!s->n_pending || n_draft > KLLM_LOOKUP_DRAFT_MAX || n > e->p.max_batch ||
+	    len + n_draft > e->p.n_ctx)
+		return api_fail(-EINVAL, "verify: %u pending and %u draft tokens after %u",
+				s->n_pending, n_draft, s->n_past);
+	if (atomic_load(&e->abort))
+		return api_fail(-ECANCELED, "aborted (kllm_abort)");
+	ret = pending_reserve(s, n);
+	if (!ret)
+		ret = toks_reserve(s, len + n_draft);
+	if (ret)
+		return ret;
+	memcpy(s->pending + s->n_pending, draft, 4ull * n_draft);
+	memcpy(s->toks + len, draft, 4ull * n_draft);
+	for (uint32_t j = 0; j < n; j++) {
+		e->b_tok[j] = s->pending[j];
+		e->b_pos[j] = (int32_t)(s->n_past + j);
+		e->b_seq[j] = seq;
+	}
+	for (uint32_t o = 0; o <= n_draft; o++)
+		out[o] = (int32_t)(s->n_pending + o) - 1;
+	ret = kllm_forward(e->ctx, n, e->b_tok, e->b_pos, e->b_seq, out, n_draft + 1, rows);
+	if (ret)
+		return api_fail(ret, "%s", kllm_ctx_error(e->ctx));
+	s->n_past += n;
+	s->n_pending = 0;
+	s->has_logits = 0;
+	e->n_computed += n;
+	return 0;
+}
+
+void api_seq_rewind(struct kllm_engine *e, int seq, uint32_t n_keep, const float *logits)
+{
+	struct api_seq *s = &e->seqs[seq];
+
+	if (n_keep < s->n_past) {
+		s->n_past = n_keep;
+		s->n_cached = s->n_cached < n_keep ? s->n_cached : n_keep;
+		kllm_seq_keep(e->ctx, (uint32_t)seq, n_keep);	/* in range: cannot fail */
+	}
+	s->n_pending = 0;
+	if (logits)
+		memcpy(s->logits, logits, 4ull * e->n_vocab);
+	s->has_logits = logits != NULL;
 }
 
 int kllm_engine_step(struct kllm_engine *e)

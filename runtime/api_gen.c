@@ -4,6 +4,15 @@
  * token at a time, streaming whole UTF-8 characters through the caller's
  * callback.  Text that might be the start of a stop string is held back
  * until it is known not to be one, so a stop string is never shown.
+ *
+ * Prompt-lookup decoding (n_draft > 0): after a token, the tokens that
+ * followed an earlier occurrence of the context's last n-gram (lookup.h)
+ * run with it in one forward pass, with logits for every row.  Row i's
+ * logits are those a decode of position i alone would give (kllm_forward
+ * does not depend on batching), so sampling row after row exactly as the
+ * plain loop would, while the sampled token equals the draft, gives the
+ * plain loop's tokens; at the first difference (or a stop) the sequence
+ * is cut back to what the plain loop would hold.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,9 +21,24 @@
 #include <time.h>
 
 #include "api_int.h"
+#include "lookup.h"
+
+/* The last verify pass of prompt-lookup decoding. */
+struct draft {
+	uint32_t n_max, g_min, g_max;	/* from kllm_gen_params */
+	uint32_t k;		/* tokens to draft next: 1..n_max */
+	uint32_t misses;	/* passes in a row that kept nothing (at most 8) */
+	uint32_t skip;		/* tokens to decode without looking up */
+	int32_t tok[KLLM_LOOKUP_DRAFT_MAX];
+	uint32_t n;		/* draft tokens in the pass; 0: its rows are spent */
+	uint32_t at;		/* the row to sample next */
+	uint32_t base;		/* the position of the pass's first token */
+	float *rows;		/* its logits: n_max + 1 rows */
+};
 
 struct gen {
 	struct kllm_engine *e;
+	struct draft d;
 	const struct kllm_gen_params *p;
 	struct kllm_detok dt;
 	char *piece;		/* detokenizer output */
@@ -146,6 +170,125 @@ static int check_params(const struct kllm_gen_params *p)
 	for (size_t i = 0; i < p->n_stop; i++)
 		if (!p->stop[i] || !p->stop[i][0])
 			return api_fail(-EINVAL, "kllm_generate: stop string %zu is empty", i);
+	if (p->n_draft > KLLM_LOOKUP_DRAFT_MAX)
+		return api_fail(-EINVAL, "kllm_generate: n_draft %u: at most %u", p->n_draft,
+				KLLM_LOOKUP_DRAFT_MAX);
+	if (p->ngram_max > KLLM_LOOKUP_NGRAM_LIMIT)
+		return api_fail(-EINVAL, "kllm_generate: ngram_max %u: at most %u",
+				p->ngram_max, KLLM_LOOKUP_NGRAM_LIMIT);
+	return 0;
+}
+
+/* Drafting set up from @p: 0, or a negative errno. */
+static int draft_init(struct gen *g, const struct kllm_gen_params *p)
+{
+	struct draft *d = &g->d;
+
+	if (!p->n_draft)
+		return 0;
+	d->g_min = p->ngram_min ? p->ngram_min : KLLM_LOOKUP_NGRAM_MIN;
+	d->g_max = p->ngram_max ? p->ngram_max : KLLM_LOOKUP_NGRAM_MAX;
+	if (d->g_min > d->g_max)
+		return api_fail(-EINVAL, "kllm_generate: ngram_min %u over ngram_max %u",
+				d->g_min, d->g_max);
+	d->rows = malloc(4ull * g->e->n_vocab * (p->n_draft + 1));
+	if (!d->rows)
+		return api_fail(-ENOMEM, "out of memory for draft logits");
+	d->n_max = p->n_draft;
+	d->k = p->n_draft;
+	return 0;
+}
+
+static const float *draft_row(const struct gen *g, uint32_t i)
+{
+	return g->d.rows + (size_t)i * g->e->n_vocab;
+}
+
+/* The next token: from the verify pass's next row, or the sequence's logits. */
+static int32_t sample_next(struct gen *g, int seq, struct kllm_sampler *smp)
+{
+	int32_t id;
+
+	if (!g->d.n)
+		return kllm_seq_sample(g->e, seq, smp);
+	id = kllm_sample(smp, draft_row(g, g->d.at), (int32_t)g->e->n_vocab);
+	return id < 0 ? api_fail(id, "sample: out of memory") : id;
+}
+
+/*
+ * A pass of n draft tokens kept @kept: draft more next time when all were
+ * right, else one more than were; after passes that kept nothing, decode
+ * as many tokens plainly as there were such passes in a row.  A row costs
+ * nearly what a decode does on a CPU, so drafting pays only where the
+ * text keeps matching.  (Only the speed depends on this, never the
+ * tokens.)
+ */
+static void draft_adapt(struct draft *d, uint32_t kept)
+{
+	if (kept == d->n)
+		d->k = d->k * 2 < d->n_max ? d->k * 2 : d->n_max;
+	else
+		d->k = kept + 1;
+	if (kept) {
+		d->misses = 0;
+		return;
+	}
+	if (d->misses < 8)
+		d->misses++;
+	d->skip = d->misses;
+}
+
+/*
+ * Token @id, sampled from the pass's row at, becomes pending input, as the
+ * plain loop would leave it: the positions after that row are cut.
+ */
+static int settle(struct gen *g, int seq, int32_t id)
+{
+	struct draft *d = &g->d;
+
+	if (d->n) {
+		api_seq_rewind(g->e, seq, d->base + d->at + 1, NULL);
+		draft_adapt(d, d->at);
+		d->n = 0;
+	}
+	return kllm_seq_feed(g->e, seq, &id, 1);
+}
+
+/*
+ * Run the pending token: with draft tokens in one verify pass when the
+ * context has a match and there is room, else as a plain decode.
+ */
+static int advance(struct gen *g, int seq, struct kllm_gen_result *r)
+{
+	struct kllm_engine *e = g->e;
+	const struct api_seq *s = &e->seqs[seq];
+	const uint32_t len = s->n_past + s->n_pending;
+	struct draft *d = &g->d;
+	uint32_t room = d->k, k = 0;
+	int ret;
+
+	if (room > e->p.n_ctx - len)
+		room = e->p.n_ctx - len;
+	if (room > e->p.max_batch - s->n_pending)
+		room = e->p.max_batch - s->n_pending;
+	/* the tokens still to sample after the pending one's: n_predict - n_gen */
+	if (g->p->n_predict >= 0 && room >= (uint32_t)g->p->n_predict - r->n_gen)
+		room = (uint32_t)g->p->n_predict - r->n_gen - 1;
+	if (d->skip) {
+		d->skip--;
+		room = 0;
+	}
+	if (room)
+		k = kllm_lookup_draft(s->toks, len, d->g_min, d->g_max, d->tok, room);
+	if (!k)
+		return kllm_seq_decode(e, seq);
+	ret = api_seq_verify(e, seq, d->tok, k, d->rows);
+	if (ret)
+		return ret;
+	d->n = k;
+	d->at = 0;
+	d->base = s->n_past - k - 1;
+	r->n_draft += k;
 	return 0;
 }
 
@@ -154,8 +297,9 @@ static int gen_loop(struct gen *g, int seq, struct kllm_sampler *smp,
 		    struct kllm_gen_result *r)
 {
 	const int32_t limit = g->p->n_predict;
+	struct draft *d = &g->d;
+	int ret, ret2, hit, last;
 	int32_t id;
-	int ret;
 
 	for (;;) {
 		if (limit >= 0 && r->n_gen >= (uint32_t)limit) {
@@ -164,27 +308,43 @@ static int gen_loop(struct gen *g, int seq, struct kllm_sampler *smp,
 		}
 		if (atomic_load(&g->e->abort))
 			return api_fail(-ECANCELED, "aborted (kllm_abort)");
-		id = kllm_seq_sample(g->e, seq, smp);
+		id = sample_next(g, seq, smp);
 		if (id < 0)
 			return id;
 		kllm_sampler_accept(smp, id);
 		if (kllm_token_is_eog(g->e->llm, id)) {
+			if (d->n)	/* the plain loop holds the row's logits */
+				api_seq_rewind(g->e, seq, d->base + d->at + 1,
+					       draft_row(g, d->at));
 			r->stop = KLLM_STOP_EOG;
 			return 0;
 		}
-		ret = kllm_seq_feed(g->e, seq, &id, 1);
-		if (ret)
-			return ret;
+		hit = d->at < d->n && id == d->tok[d->at];
+		if (hit) {	/* computed already, at position base + at */
+			d->at++;
+			r->n_draft_accepted++;
+		} else {
+			ret = settle(g, seq, id);
+			if (ret)
+				return ret;
+		}
 		r->n_gen++;
 		ret = emit(g, id);
+		last = limit >= 0 && r->n_gen >= (uint32_t)limit;
+		if (hit && (ret || last)) {	/* @id pending, as the plain loop has it */
+			d->at--;
+			ret2 = settle(g, seq, id);
+			if (ret2 && ret >= 0)
+				ret = ret2;
+		}
 		if (ret) {
 			r->stop = ret > 0 ? ret : 0;
 			return ret > 0 ? 0 : ret;
 		}
 		/* the last token is left pending: no forward pass it may not need */
-		if (limit >= 0 && r->n_gen >= (uint32_t)limit)
+		if (last || hit)
 			continue;
-		ret = kllm_seq_decode(g->e, seq);
+		ret = advance(g, seq, r);
 		if (ret)
 			return ret;
 	}
@@ -211,6 +371,9 @@ int kllm_generate(struct kllm_engine *e, int seq, struct kllm_sampler *smp,
 	if (!s->n_pending && !s->has_logits)
 		return api_fail(-EINVAL, "kllm_generate: sequence %d is empty "
 				"(feed a prompt first)", seq);
+	ret = draft_init(&g, p);
+	if (ret)
+		return ret;
 	r.n_prompt = s->n_pending;
 	ret = kllm_seq_decode(e, seq);
 	t1 = now_s();
@@ -223,6 +386,7 @@ int kllm_generate(struct kllm_engine *e, int seq, struct kllm_sampler *smp,
 	r.t_gen_s = now_s() - t1;
 	free(g.piece);
 	free(g.held);
+	free(g.d.rows);
 	if (res)
 		*res = r;
 	return ret;

@@ -33,6 +33,8 @@ struct api_seq {
 	uint32_t partition;	/* prefix-cache partition (kllm_seq_set_partition) */
 	int looked;		/* the prefix cache was asked (while n_past was 0) */
 	uint32_t n_cached;	/* of n_past, positions the prefix cache gave */
+	int32_t *toks;		/* every token, computed and pending (lookup) */
+	uint32_t toks_cap;
 };
 
 struct kllm_engine {
@@ -64,5 +66,22 @@ struct api_seq *api_seq_get(const struct kllm_engine *e, int seq, const char *fn
  * sequence.  Tokens run, 0 when nothing was pending, or a negative errno.
  */
 int api_step(struct kllm_engine *e, int only);
+
+/*
+ * Prompt-lookup verification (api_gen.c): sequence @seq's pending input
+ * (1..max_batch - n_draft tokens) and then @draft[0..n_draft) in one
+ * forward pass, all of it computed afterwards; the logits after each of
+ * the last 1 + n_draft positions, in order, to @rows.  The sequence has
+ * no logits then: api_seq_rewind says which of them hold.  0 or a
+ * negative errno (nothing changed).
+ */
+int api_seq_verify(struct kllm_engine *e, int seq, const int32_t *draft, uint32_t n_draft,
+		   float *rows);
+
+/*
+ * Keep the first @n_keep (<= n_past) positions of sequence @seq, nothing
+ * pending; @logits (n_vocab floats; NULL: none) become its logits.
+ */
+void api_seq_rewind(struct kllm_engine *e, int seq, uint32_t n_keep, const float *logits);
 
 #endif /* KLLM_RUNTIME_API_INT_H */

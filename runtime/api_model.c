@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "api_int.h"
 #include "chat.h"
@@ -60,6 +62,21 @@ static int load_fail(const char *path, int ret, const char *msg)
 	return api_fail(ret, "%s: %s", path, msg[0] ? msg : strerror(-ret));
 }
 
+/*
+ * The file's header (metadata: the tokenizer's strings, now copied) is
+ * read once at load: its clean file pages go back to the page cache, and
+ * a later metadata read faults them in again.  The tensors stay.
+ */
+static void release_header(const struct kllm_model *m)
+{
+	uintptr_t base = (uintptr_t)gguf_file_base(m->gguf);
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t end = (base + m->data_offset) & ~(uintptr_t)(page - 1);
+
+	if (page > 0 && !(base % (uintptr_t)page) && end > base)
+		madvise((void *)base, end - base, MADV_DONTNEED);
+}
+
 int kllm_llm_load(const char *path, struct kllm_llm **out)
 {
 	struct kllm_llm *llm;
@@ -91,6 +108,7 @@ int kllm_llm_load(const char *path, struct kllm_llm **out)
 		kllm_llm_free(llm);
 		return load_fail(path, ret, err);
 	}
+	release_header(llm->m);
 	*out = llm;
 	return 0;
 }

@@ -29,7 +29,7 @@ struct cpu_backend {
 	const struct kllm_prog_mem *kv_pool;	/* the pass's: kv_cpu_prepare's */
 	const struct kllm_prog_table *tables;
 	void *act;
-	float *logits;		/* max_batch rows: outputs need 32-byte alignment */
+	float *logits;		/* max_batch rows, for callers' misaligned outputs */
 	void *scratch;
 	uint64_t scratch_size;
 	struct kllm_prog_mem buf[KLLM_PROG_MAX_BUFFERS];
@@ -240,10 +240,22 @@ static int ensure_scratch(struct cpu_backend *cb)
 	return 0;
 }
 
-/* One pass of the in-process engine: outputs land in cb->logits. */
+/*
+ * Where a pass writes its @n_out rows of logits that belong at row @o of
+ * the caller's @logits: there, when the binding's alignment allows (no
+ * copy, and no second resident copy of them), else cb->logits.
+ */
+static float *out_dest(const struct cpu_backend *cb, float *logits, uint32_t o)
+{
+	float *p = logits + (uint64_t)o * cb->c->n_vocab;
+
+	return !logits || (uintptr_t)p % KLLM_PROG_BIND_ALIGN ? cb->logits : p;
+}
+
+/* One pass of the in-process engine: outputs land in @out. */
 static int forward_pass(struct cpu_backend *cb, uint32_t n_tokens, const int32_t *tokens,
 			const int32_t *pos, const int32_t *seq_ids, const int32_t *out_rows,
-			uint32_t n_out)
+			uint32_t n_out, float *out)
 {
 	const struct kllm_compiled *c = cb->c;
 	struct kllm_prog_bindings bind = { .buf = cb->buf };
@@ -258,8 +270,7 @@ static int forward_pass(struct cpu_backend *cb, uint32_t n_tokens, const int32_t
 	ret = ensure_scratch(cb);
 	if (ret)
 		return ret;
-	cb->buf[c->b_logits] = (struct kllm_prog_mem){ cb->logits,
-		4ull * c->n_vocab * n_out };
+	cb->buf[c->b_logits] = (struct kllm_prog_mem){ out, 4ull * c->n_vocab * n_out };
 	bind.scratch = cb->scratch;
 	bind.scratch_size = cb->scratch_size;
 	ret = kllm_engine_cpu_run(cb->env->info, &bind, &batch, cb->pool, &perr);
@@ -311,7 +322,8 @@ static int rows_rise(const struct cpu_backend *cb, uint32_t n, const int32_t *po
 	return ok;
 }
 
-/* The batch in passes of @per rows; each output's logits to its place. */
+/* The batch in passes of @per rows; each output's logits to its place
+ * (written there when a pass's outputs are consecutive ones). */
 static int forward_passes(struct cpu_backend *cb, uint32_t per,
 			  const struct kllm_backend_batch *bt, float *logits)
 {
@@ -323,6 +335,7 @@ static int forward_passes(struct cpu_backend *cb, uint32_t per,
 
 	for (uint32_t a = 0; a < n && !ret; a += per) {
 		uint32_t len = n - a < per ? n - a : per, k = 0;
+		float *out;
 
 		for (uint32_t o = 0; o < n_out; o++) {
 			if ((uint32_t)bt->out_rows[o] < a ||
@@ -331,9 +344,11 @@ static int forward_passes(struct cpu_backend *cb, uint32_t per,
 			rows[k] = bt->out_rows[o] - (int32_t)a;
 			which[k++] = o;
 		}
+		out = k && which[k - 1] - which[0] == k - 1 ? out_dest(cb, logits, which[0]) :
+		      cb->logits;
 		ret = forward_pass(cb, len, bt->tokens + a, bt->pos + a, bt->seq + a,
-				   rows, k);
-		for (uint32_t j = 0; j < k && !ret; j++)
+				   rows, k, out);
+		for (uint32_t j = 0; j < k && !ret && out == cb->logits; j++)
 			memcpy((char *)logits + which[j] * row_bytes,
 			       (char *)cb->logits + j * row_bytes, row_bytes);
 	}
@@ -345,6 +360,7 @@ static int forward_passes(struct cpu_backend *cb, uint32_t per,
 static int forward_rows(struct cpu_backend *cb, const struct kllm_backend_batch *bt,
 			float *logits)
 {
+	float *out = out_dest(cb, logits, 0);
 	int32_t max_pos = 0;
 	uint32_t per;
 	int ret;
@@ -355,8 +371,8 @@ static int forward_rows(struct cpu_backend *cb, const struct kllm_backend_batch 
 	if (per < bt->n_tokens && rows_rise(cb, bt->n_tokens, bt->pos, bt->seq))
 		return forward_passes(cb, per, bt, logits);
 	ret = forward_pass(cb, bt->n_tokens, bt->tokens, bt->pos, bt->seq, bt->out_rows,
-			   bt->n_out);
-	if (!ret && bt->n_out)
+			   bt->n_out, out);
+	if (!ret && bt->n_out && out == cb->logits)
 		memcpy(logits, cb->logits, 4ull * cb->c->n_vocab * bt->n_out);
 	return ret;
 }

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "kk.h"
+#include "kk_blocks.h"
 #include "kllm_prog_check.h"
 #include "prog_build.h"
 
@@ -129,7 +130,8 @@ static void emit_layer(struct cc *cc, uint32_t il)
 	const struct kllm_layer *ly = &cc->m->layers[il];
 	struct kllm_pb *b = cc->b;
 	const uint32_t kvd = hp->n_head_kv * hp->head_dim, rows = kv_rows(cc->c);
-	const uint64_t cache = (uint64_t)rows * kvd * 2;
+	const uint64_t rb = cc->c->kv_row_bytes, cache = rows * rb;
+	const uint32_t kt = cc->c->kv_type == KLLM_KV_Q8_0 ? KK_TYPE_Q8_0 : KK_TYPE_F16;
 	const uint64_t base = il * cc->c->kv_layer_size;
 	const uint32_t eps = kk_fbits(hp->rms_eps);
 	/* gemma3 scales q itself before attention, as llama.cpp does (q
@@ -138,10 +140,8 @@ static void emit_layer(struct cc *cc, uint32_t il)
 	const uint32_t scale = kk_fbits(scale_q ? 1.0f : hp->attn_scale);
 	uint32_t kc, vc;
 
-	kc = kllm_pb_tensor(b, cc->c->b_kv, KK_TYPE_F16, base, kvd * 2ull, kvd,
-			    rows, 0);
-	vc = kllm_pb_tensor(b, cc->c->b_kv, KK_TYPE_F16, base + cache, kvd * 2ull, kvd,
-			    rows, 0);
+	kc = kllm_pb_tensor(b, cc->c->b_kv, kt, base, rb, kvd, rows, 0);
+	vc = kllm_pb_tensor(b, cc->c->b_kv, kt, base + cache, rb, kvd, rows, 0);
 	KLLM_PB_OP(b, KK_OP_RMSNORM, 0, T(cc->x, weight(cc, &ly->attn_norm), cc->xn), T(eps));
 	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->wq), cc->xn, cc->q), KLLM_PB_P0);
 	KLLM_PB_OP(b, KK_OP_MATMUL, 0, T(weight(cc, &ly->wk), cc->xn, cc->k), KLLM_PB_P0);
@@ -228,6 +228,37 @@ static int check(struct kllm_compiled *c, char *err, size_t errlen)
 	return -EINVAL;
 }
 
+/*
+ * The cache's element type and one position's bytes: F16 rows, or Q8_0
+ * blocks (32 int8 and an f16 scale), which must not straddle heads.
+ */
+static int kv_layout(const struct kllm_model *m, const struct kllm_compile_opts *opts,
+		     struct kllm_compiled *c, char *err, size_t errlen)
+{
+	const struct kllm_hparams *hp = &m->hp;
+	const uint64_t kvd = (uint64_t)hp->n_head_kv * hp->head_dim;
+
+	switch (opts->kv_type) {
+	case 0:
+	case KLLM_KV_F16:
+		c->kv_type = KLLM_KV_F16;
+		c->kv_row_bytes = kvd * 2;
+		return 0;
+	case KLLM_KV_Q8_0:
+		if (hp->head_dim % QK8_0) {
+			snprintf(err, errlen, "a q8_0 KV cache needs a head size that is a "
+				 "multiple of %u (this model's is %u)", QK8_0, hp->head_dim);
+			return -EINVAL;
+		}
+		c->kv_type = KLLM_KV_Q8_0;
+		c->kv_row_bytes = kvd / QK8_0 * sizeof(struct kk_block_q8_0);
+		return 0;
+	}
+	snprintf(err, errlen, "KV type %u: expected KLLM_KV_F16 or KLLM_KV_Q8_0",
+		 opts->kv_type);
+	return -EINVAL;
+}
+
 int kllm_compile(const struct kllm_model *m, const struct kllm_compile_opts *opts,
 		 struct kllm_compiled *out, char *err, size_t errlen)
 {
@@ -252,6 +283,8 @@ int kllm_compile(const struct kllm_model *m, const struct kllm_compile_opts *opt
 			 KLLM_PROG_MAX_CTX);
 		return -EINVAL;
 	}
+	if (kv_layout(m, opts, c, err, errlen))
+		return -EINVAL;
 	c->n_ctx = opts->n_ctx;
 	c->max_batch = opts->max_batch;
 	c->n_vocab = hp->n_vocab;
@@ -260,7 +293,7 @@ int kllm_compile(const struct kllm_model *m, const struct kllm_compile_opts *opt
 	if (c->kv_block_shift)
 		c->kv_blocks_per_seq = (c->n_ctx + (1u << c->kv_block_shift) - 1) >>
 				       c->kv_block_shift;
-	c->kv_layer_size = 2ull * 2 * kv_rows(c) * hp->n_head_kv * hp->head_dim;
+	c->kv_layer_size = 2ull * kv_rows(c) * c->kv_row_bytes;
 	c->kv_size = c->kv_layer_size * hp->n_layer;
 	if (c->kv_size > KLLM_PROG_MAX_BUFFER_BYTES) {
 		snprintf(err, errlen, "KV cache of %llu bytes per %s is too large",

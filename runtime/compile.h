@@ -20,12 +20,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kllm.h"
 #include "model.h"
 
 struct kllm_compile_opts {
 	uint32_t n_ctx;		/* positions each sequence's cache holds */
 	uint32_t max_batch;	/* tokens per forward pass, 1..4096 */
 	uint32_t kv_block_shift; /* 0: a contiguous cache per sequence; else paged */
+	uint32_t kv_type;	/* KLLM_KV_F16 (also 0) or KLLM_KV_Q8_0 */
 };
 
 struct kllm_compiled {
@@ -39,6 +41,8 @@ struct kllm_compiled {
 	uint64_t kv_layer_size;	/* of which one layer's K and V caches */
 	uint32_t kv_block_shift; /* 0: contiguous; else positions per block, log2 */
 	uint32_t kv_blocks_per_seq; /* paged: ceil(n_ctx / B), a full table */
+	uint32_t kv_type;	/* KLLM_KV_F16 or KLLM_KV_Q8_0 */
+	uint64_t kv_row_bytes;	/* one position's K (or V) of one layer */
 };
 
 /*

@@ -259,13 +259,26 @@ struct kllm_engine_params {
 	 * it.
 	 */
 	uint32_t priority;
+	/*
+	 * KLLM_KV_*: how the KV cache stores keys and values.  DEFAULT is
+	 * env KLLM_KV_TYPE (f16 or q8_0), else F16.  Q8_0 (blocks of 32
+	 * int8 with an f16 scale, llama.cpp's -ctk/-ctv q8_0) takes 34/64
+	 * of F16's memory and needs a head size that is a multiple of 32,
+	 * else kllm_engine_create fails with -EINVAL.
+	 */
+	uint32_t kv_type;
 };
+
+#define KLLM_KV_DEFAULT 0
+#define KLLM_KV_F16 1
+#define KLLM_KV_Q8_0 2
 
 #define KLLM_PRIORITY_NORMAL 0
 #define KLLM_PRIORITY_INTERACTIVE 1
 #define KLLM_PRIORITY_BACKGROUND 2
 
-/* n_seqs 1, n_ctx 0, max_batch 256, n_threads 0, priority normal. */
+/* n_seqs 1, n_ctx 0, max_batch 256, n_threads 0, priority normal, kv_type
+ * default. */
 void kllm_engine_default_params(struct kllm_engine_params *p);
 
 /*
@@ -276,7 +289,8 @@ void kllm_engine_default_params(struct kllm_engine_params *p);
 int kllm_engine_create(const struct kllm_llm *llm, const struct kllm_engine_params *p,
 		       struct kllm_engine **out);
 void kllm_engine_free(struct kllm_engine *e);	/* NULL: no-op */
-/* The parameters in effect (n_ctx and max_batch resolved); NULL for NULL. */
+/* The parameters in effect (n_ctx, max_batch and kv_type resolved); NULL
+ * for NULL. */
 const struct kllm_engine_params *kllm_engine_params(const struct kllm_engine *e);
 
 /*
@@ -444,6 +458,20 @@ struct kllm_gen_params {
 	int special;			/* render control tokens' text */
 	kllm_token_fn on_token;		/* NULL: no streaming */
 	void *arg;
+	/*
+	 * Prompt-lookup decoding (llama.cpp's lookup / ngram speculation):
+	 * after each token, draft up to n_draft tokens (0: off; at most 32)
+	 * that followed an earlier occurrence, in the sequence or in what
+	 * was generated, of its last n tokens (n from ngram_max down to
+	 * ngram_min; 0: 4 and 1), run them in one forward pass and keep
+	 * those the sampler picks anyway (fewer are drafted while drafts
+	 * miss).  The output, the counts and the sequence left behind are
+	 * the same as without it, bit for bit, with any sampler; it only
+	 * saves time where the text repeats the context (quoting, code
+	 * edits), and costs some where it does not.
+	 */
+	uint32_t n_draft;
+	uint32_t ngram_min, ngram_max;
 };
 
 struct kllm_gen_result {
@@ -451,6 +479,8 @@ struct kllm_gen_result {
 	uint32_t n_prompt;		/* pending tokens run before sampling */
 	uint32_t n_gen;			/* tokens sampled, EOG excluded */
 	double t_prompt_s, t_gen_s;	/* wall time of prefill and generation */
+	uint32_t n_draft;		/* draft tokens run (n_draft > 0) */
+	uint32_t n_draft_accepted;	/* of those, tokens the sampler chose */
 };
 
 /*

@@ -29,6 +29,7 @@ struct kv_cpu {
 	uint32_t *in;		/* the batch's sequences (max_batch) */
 	int32_t *rp, *rt;	/* one sequence's rows of a batch: positions, tokens */
 	uint32_t n_in, max_batch;
+	uint8_t *touched;	/* n_blocks: pages written since the block was last free */
 };
 
 static void *map_zero(uint64_t n)
@@ -77,6 +78,7 @@ void kv_cpu_destroy(struct kv_cpu *kv)
 		kv->seqs ? kv->seqs[0].cap : 0, kv->shift));
 	free(kv->seqs);
 	free(kv->tables);
+	free(kv->touched);
 	free(kv->w.copy);
 	free(kv->w.zero);
 	free(kv->lo);
@@ -105,7 +107,8 @@ static int kv_alloc(struct kv_cpu *kv, uint32_t cap, uint32_t max_batch)
 	kv->in = malloc(4ull * max_batch);
 	kv->rp = malloc(4ull * max_batch);
 	kv->rt = malloc(4ull * max_batch);
-	if (!kv->pool.base || !kv->store_mem || !kv->seq_mem || !kv->seqs ||
+	kv->touched = calloc(kv->n_blocks, 1);
+	if (!kv->touched || !kv->pool.base || !kv->store_mem || !kv->seq_mem || !kv->seqs ||
 	    !kv->tables || !kv->w.copy || !kv->w.zero || !kv->lo || !kv->hi ||
 	    !kv->in || !kv->rp || !kv->rt)
 		return -ENOMEM;
@@ -171,6 +174,21 @@ static void *block(const struct kv_cpu *kv, uint32_t id)
 	return (char *)kv->pool.base + (uint64_t)id * kv->block_bytes;
 }
 
+/*
+ * Free blocks' pages back to the system: a freed block keeps nobody's
+ * data, and one taken again is zeroed (do_work) before any use, so the
+ * pool stays resident only where blocks are held or cached.
+ */
+static void release_free(struct kv_cpu *kv)
+{
+	for (uint32_t b = 0; b < kv->n_blocks; b++) {
+		if (!kv->touched[b] || !(kv->store.blocks[b].flags & KLLM_KVB_B_FREE))
+			continue;
+		madvise(block(kv, b), (size_t)kv->block_bytes, MADV_DONTNEED);
+		kv->touched[b] = 0;
+	}
+}
+
 /* What the bookkeeping asked for: rows copied, then blocks zeroed. */
 static void do_work(struct kv_cpu *kv)
 {
@@ -182,6 +200,7 @@ static void do_work(struct kv_cpu *kv)
 		char *d = block(kv, cp->dst);
 		const char *s = block(kv, cp->src);
 
+		kv->touched[cp->dst] = 1;
 		/* [layer][K, V][B][row]: the first rows of each half; the
 		 * rest zeroed, as a fresh block's (no earlier owner's rows) */
 		for (uint64_t h = 0; h < n_half; h++) {
@@ -191,18 +210,22 @@ static void do_work(struct kv_cpu *kv)
 			       (size_t)(kv->half_bytes - cp->rows * row));
 		}
 	}
-	for (uint32_t i = 0; i < kv->w.n_zero; i++)
+	for (uint32_t i = 0; i < kv->w.n_zero; i++) {
 		memset(block(kv, kv->w.zero[i]), 0, (size_t)kv->block_bytes);
+		kv->touched[kv->w.zero[i]] = 1;
+	}
 }
 
 void kv_cpu_clear(struct kv_cpu *kv, uint32_t seq)
 {
 	kllm_kvb_clear(&kv->store, &kv->seqs[seq]);
+	release_free(kv);
 }
 
 void kv_cpu_truncate(struct kv_cpu *kv, uint32_t seq, uint32_t n_pos)
 {
 	kllm_kvb_truncate(&kv->store, &kv->seqs[seq], n_pos);
+	release_free(kv);
 }
 
 int kv_cpu_copy(struct kv_cpu *kv, uint32_t dst, uint32_t src, uint32_t n_pos)
@@ -304,6 +327,7 @@ void kv_cpu_commit(struct kv_cpu *kv, uint32_t n, const int32_t *tokens,
 		kllm_kvb_commit(&kv->store, q, kv->rp, kv->rt, k);
 	}
 	batch_seqs_done(kv);
+	release_free(kv);
 }
 
 void kv_cpu_stats(const struct kv_cpu *kv, struct kllm_kv_stats *st)

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,10 +43,37 @@ struct kllm_sampler {
 	int32_t hist_len;
 	int32_t hist_pos;	/* where the next token goes */
 
-	struct cand *cand;	/* scratch: one per vocabulary entry */
-	int32_t *count;		/* scratch: per-token counts, kept all zero */
+	struct cand *cand;	/* the thread's scratch (struct scratch), */
+	int32_t *count;		/* set by grow for the call */
+};
+
+/*
+ * Scratch of the calling thread, shared by every sampler it runs: one
+ * per vocabulary entry, whatever the number of samplers alive.
+ */
+struct scratch {
+	struct cand *cand;
+	int32_t *count;		/* per-token counts, kept all zero */
 	int32_t cap;
 };
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_free(void *p)
+{
+	struct scratch *sc = p;
+
+	free(sc->cand);
+	free(sc->count);
+	free(sc);
+}
+
+static void scratch_key_init(void)
+{
+	scratch_key_ok = !pthread_key_create(&scratch_key, scratch_free);
+}
 
 /* ------------------------------------------------------------------ */
 /* Generator: xoshiro256** seeded through splitmix64                   */
@@ -385,23 +413,37 @@ static int32_t argmax(const struct cand *c, int32_t n)
 
 static int grow(struct kllm_sampler *s, int32_t n_vocab)
 {
+	struct scratch *sc;
 	struct cand *c;
 	int32_t *cnt;
 
-	if (n_vocab <= s->cap)
-		return 0;
-	c = malloc((size_t)n_vocab * sizeof(*c));
-	cnt = calloc((size_t)n_vocab, sizeof(*cnt));
-	if (!c || !cnt) {
-		free(c);
-		free(cnt);
+	pthread_once(&scratch_once, scratch_key_init);
+	if (!scratch_key_ok)
 		return -ENOMEM;
+	sc = pthread_getspecific(scratch_key);
+	if (!sc) {
+		sc = calloc(1, sizeof(*sc));
+		if (!sc || pthread_setspecific(scratch_key, sc)) {
+			free(sc);
+			return -ENOMEM;
+		}
 	}
-	free(s->cand);
-	free(s->count);
-	s->cand = c;
-	s->count = cnt;
-	s->cap = n_vocab;
+	if (n_vocab > sc->cap) {
+		c = malloc((size_t)n_vocab * sizeof(*c));
+		cnt = calloc((size_t)n_vocab, sizeof(*cnt));
+		if (!c || !cnt) {
+			free(c);
+			free(cnt);
+			return -ENOMEM;
+		}
+		free(sc->cand);
+		free(sc->count);
+		sc->cand = c;
+		sc->count = cnt;
+		sc->cap = n_vocab;
+	}
+	s->cand = sc->cand;
+	s->count = sc->count;
 	return 0;
 }
 
@@ -502,8 +544,6 @@ void kllm_sampler_free(struct kllm_sampler *s)
 	if (!s)
 		return;
 	free(s->hist);
-	free(s->cand);
-	free(s->count);
 	free(s);
 }
 

@@ -97,11 +97,32 @@ static int block_shift(struct kllm_ctx *ctx, uint32_t shift, uint32_t *out)
 	return 0;
 }
 
+/*
+ * The cache's element type: opts' KLLM_KV_*, or for KLLM_KV_DEFAULT env
+ * KLLM_KV_TYPE (f16 or q8_0, llama.cpp's -ctk names), else f16.
+ */
+static int kv_type(struct kllm_ctx *ctx)
+{
+	const char *e = getenv("KLLM_KV_TYPE");
+
+	if (ctx->opts.kv_type != KLLM_KV_DEFAULT)
+		return 0;
+	ctx->opts.kv_type = KLLM_KV_F16;
+	if (!e || !*e || !strcmp(e, "f16"))
+		return 0;
+	if (!strcmp(e, "q8_0")) {
+		ctx->opts.kv_type = KLLM_KV_Q8_0;
+		return 0;
+	}
+	return ctx_fail(ctx, -EINVAL, "KLLM_KV_TYPE=%s: expected f16 or q8_0", e);
+}
+
 /* The program for a KV layout, checked (kept if it already is that one). */
 static int ctx_compile(struct kllm_ctx *ctx, uint32_t shift)
 {
 	struct kllm_compile_opts co = { .n_ctx = ctx->opts.n_ctx,
-		.max_batch = ctx->opts.max_batch, .kv_block_shift = shift };
+		.max_batch = ctx->opts.max_batch, .kv_block_shift = shift,
+		.kv_type = ctx->opts.kv_type };
 	const struct kllm_compiled *c = &ctx->prog;
 	struct kllm_prog_err perr;
 	int ret;
@@ -183,7 +204,9 @@ int kllm_ctx_create(struct kllm_ctx **out, const struct kllm_model *m,
 	}
 	ctx->m = m;
 	ctx->opts = *opts;
-	ret = backend_open(ctx);
+	ret = kv_type(ctx);
+	if (!ret)
+		ret = backend_open(ctx);
 	if (ret) {
 		snprintf(err, errlen, "%s", ctx->err);
 		kllm_ctx_free(ctx);

@@ -43,6 +43,7 @@ struct kllm_ctx_opts {
 	uint32_t n_seqs;	/* sequence indices 0..n_seqs-1 */
 	uint32_t n_threads;	/* 0: every CPU this process may use */
 	uint32_t priority;	/* KLLM_PRIORITY_* (device engine only) */
+	uint32_t kv_type;	/* KLLM_KV_*: the cache's element type */
 };
 
 /*

@@ -7,7 +7,7 @@
 # -ngl accepted with a note, -sys turning the chat on, -i -no-cnv, the
 # --chat-template spellings, --help and --version; nonsense refused with
 # one line and exit status 2, runtime errors exit 1, warnings for -t and
-# -c that go on.
+# -c that go on; -ctk/-ctv; --draft-max.
 #
 #   tests/chat/test_options.sh KLLM_RUN MODEL.gguf
 set -uo pipefail
@@ -129,6 +129,24 @@ got=$(run -p "The capital of France is" --temp -1 -n 16 --ids 2>/dev/null)
 [ "$got" = "$ref" ] && ok "--temp -1: greedy" || bad "--temp -1: '$got'"
 got=$(run -p "The capital of France is" --temperature 0 -n 16 --predict 16 --ids 2>/dev/null)
 [ "$got" = "$ref" ] && ok "--temperature, --predict" || bad "--temperature: '$got'"
+
+# -ctk/-ctv q8_0: a Q8_0 KV cache answers (its own ids: Q8_0 rounds K and
+# V), f16 spelled out is the default; K and V of different types, or a
+# type kllm lacks, are usage errors.
+got=$(run -p "The capital of France is" --temp 0 -n 16 --ids -ctk f16 --cache-type-v f16 2>/dev/null)
+[ "$got" = "$ref" ] && ok "-ctk f16 -ctv f16: the default" || bad "-ctk f16: '$got'"
+got=$(run -p "The capital of France is" --temp 0 -n 16 --ids -ctk q8_0 -ctv q8_0 2>/dev/null)
+[[ "$got" =~ ^[0-9]+( [0-9]+){15}$ ]] && ok "-ctk q8_0 -ctv q8_0: $got" || bad "-ctk q8_0: '$got'"
+for o in "-ctk q8_0 -ctv f16" "--cache-type-k q4_0"; do
+	# shellcheck disable=SC2086
+	run -p "Hi" -n 4 $o >/dev/null 2>"$TMP/err"; rc=$?
+	[ $rc -eq 2 ] && [ "$(wc -l <"$TMP/err")" = 1 ] && ok "$o: $(cat "$TMP/err")" ||
+		bad "$o: rc $rc"
+done
+
+# --draft-max: prompt-lookup decoding gives the plain run's ids.
+got=$(run -p "The capital of France is" --temp 0 -n 16 --ids --draft-max 4 2>/dev/null)
+[ "$got" = "$ref" ] && ok "--draft-max 4: the same ids" || bad "--draft-max 4: '$got'"
 
 # -ngl: accepted with a one-line note, nothing else changes.
 for g in "-ngl 99" "--gpu-layers all" "--n-gpu-layers auto"; do

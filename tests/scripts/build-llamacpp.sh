@@ -14,8 +14,9 @@
 # is the number of compile jobs; the build runs under nice.
 #
 # Targets: llama-bench, llama-batched-bench, llama-tokenize, llama-simple
-# (kllm-bench compare) and llama-server (kllm-bench http, against
-# kllm-serve), without curl or OpenSSL (loopback benchmarks only).
+# (kllm-bench compare), llama-server (kllm-bench http, against
+# kllm-serve), without curl or OpenSSL (loopback benchmarks only), and
+# llama-perplexity (beside kllm-bench ppl).
 #
 # Why AMX is off where the CPU has it: on a CPU with AMX, -march=native turns
 # on ggml's AMX weight-repacking buffer, which dies with SIGILL on quantized
@@ -60,7 +61,8 @@ cmake -S "$SRC" -B "$BUILD" \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF
 
 nice -n 10 cmake --build "$BUILD" -j"$JOBS" \
-	--target llama-bench llama-batched-bench llama-tokenize llama-simple llama-server
+	--target llama-bench llama-batched-bench llama-tokenize llama-simple llama-server \
+		llama-perplexity
 
 echo "build-llamacpp: built in $BUILD/bin (GGML_NATIVE=ON${NOAMX:+, $NOAMX}," \
 	"repack on, JOBS=$JOBS)"

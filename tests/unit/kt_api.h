@@ -99,12 +99,14 @@ static inline void kta_vocab(struct gguf_writer *w, int chat_template)
 			"{{ m.content }}<|im_end|>\n{% endfor %}")) == 0);
 }
 
-/* Write the model to a temporary file named in @path (64 bytes); with a
- * chatml tokenizer.chat_template when @chat_template. */
-static inline void kta_make(char *path, uint64_t seed, int chat_template)
+/* Write the model, with @heads query heads (a multiple of KTA_KV_HEADS;
+ * head size KTA_EMBD / heads), to a temporary file named in @path (64
+ * bytes); with a chatml tokenizer.chat_template when @chat_template. */
+static inline void kta_make_heads(char *path, uint64_t seed, int chat_template,
+				  uint32_t heads)
 {
 	struct gguf_writer *w = gguf_writer_new();
-	const uint32_t hd = KTA_EMBD / KTA_HEADS, kv = KTA_KV_HEADS * hd;
+	const uint32_t hd = KTA_EMBD / heads, kv = KTA_KV_HEADS * hd;
 	const float a = sqrtf(3.0f / KTA_EMBD), af = sqrtf(3.0f / KTA_FF);
 	const uint32_t q8 = KK_TYPE_Q8_0, f32 = KK_TYPE_F32;
 	struct kt_rng r;
@@ -119,7 +121,7 @@ static inline void kta_make(char *path, uint64_t seed, int chat_template)
 	KTA_OK((gguf_writer_add_u32(w, "llama.context_length", 4096)) == 0);
 	KTA_OK((gguf_writer_add_u32(w, "llama.embedding_length", KTA_EMBD)) == 0);
 	KTA_OK((gguf_writer_add_u32(w, "llama.feed_forward_length", KTA_FF)) == 0);
-	KTA_OK((gguf_writer_add_u32(w, "llama.attention.head_count", KTA_HEADS)) == 0);
+	KTA_OK((gguf_writer_add_u32(w, "llama.attention.head_count", heads)) == 0);
 	KTA_OK((gguf_writer_add_u32(w, "llama.attention.head_count_kv",
 					     KTA_KV_HEADS)) == 0);
 	KTA_OK((gguf_writer_add_u32(w, "llama.rope.dimension_count", hd)) == 0);
@@ -148,6 +150,12 @@ static inline void kta_make(char *path, uint64_t seed, int chat_template)
 	close(fd);
 	KTA_OK((gguf_writer_write_file(w, path)) == 0);
 	gguf_writer_free(w);
+}
+
+/* The model of the API tests: KTA_HEADS heads of 16. */
+static inline void kta_make(char *path, uint64_t seed, int chat_template)
+{
+	kta_make_heads(path, seed, chat_template, KTA_HEADS);
 }
 
 /* ------------------------------------------------------------------ */

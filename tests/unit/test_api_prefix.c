@@ -13,7 +13,9 @@
  *  - any block size (KLLM_KV_BLOCK) gives the same bits; a bad one is
  *    refused;
  *  - churn that evicts idle blocks never touches a block in use: the
- *    holder continues exactly as a reference does.
+ *    holder continues exactly as a reference does;
+ *  - a Q8_0 cache (kv_type, KLLM_KV_TYPE): blocks 34/64 of F16's, the
+ *    prefix cache bitwise as above; what cannot be done is refused.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -54,9 +56,11 @@ static struct kllm_engine_stats stats(const struct kllm_engine *e)
 	return st;
 }
 
-START_TEST(reuse_equals_recompute)
+/* The model with 2 heads of 32: a Q8_0 cache fits it. */
+static char kta_path32[64];
+
+static void reuse_check(struct kllm_llm *llm)
 {
-	struct kllm_llm *llm = kta_load();
 	struct kllm_engine *e = kta_engine(llm, 4, 128, 16);
 	int32_t p[60], q[60];
 	float *ra, *rc;
@@ -88,6 +92,53 @@ START_TEST(reuse_equals_recompute)
 	free(ra);
 	free(rc);
 	kllm_engine_free(e);
+}
+
+START_TEST(reuse_equals_recompute)
+{
+	struct kllm_llm *llm = kta_load();
+
+	reuse_check(llm);
+	kllm_llm_free(llm);
+}
+END_TEST
+
+/*
+ * The cache's type: kv_type or KLLM_KV_TYPE.  Q8_0 blocks are 34/64 of
+ * F16's, the prefix cache works the same on them, and what cannot be
+ * done is refused: a head of 16 (blocks would straddle heads), an
+ * unknown kv_type or KLLM_KV_TYPE.
+ */
+START_TEST(q8_0_cache)
+{
+	struct kllm_engine_params prm = { .n_seqs = 1, .n_ctx = 64, .max_batch = 8,
+					  .kv_type = KLLM_KV_Q8_0 };
+	struct kllm_llm *llm = kta_load(), *l32 = NULL;
+	struct kllm_engine *e = NULL, *f;
+
+	ck_assert_int_eq(kllm_engine_create(llm, &prm, &e), -EINVAL);
+	ck_assert_msg(strstr(kllm_last_error(), "multiple of 32"), "%s", kllm_last_error());
+	prm.kv_type = 9;
+	ck_assert_int_eq(kllm_engine_create(llm, &prm, &e), -EINVAL);
+	prm.kv_type = KLLM_KV_DEFAULT;
+	setenv("KLLM_KV_TYPE", "q4_0", 1);
+	ck_assert_int_eq(kllm_engine_create(llm, &prm, &e), -EINVAL);
+	ck_assert_msg(strstr(kllm_last_error(), "KLLM_KV_TYPE"), "%s", kllm_last_error());
+	ck_assert_ptr_null(e);
+	unsetenv("KLLM_KV_TYPE");
+	ck_assert_int_eq(kllm_llm_load(kta_path32, &l32), 0);
+	f = kta_engine(l32, 1, 64, 8);
+	ck_assert_uint_eq(kllm_engine_params(f)->kv_type, KLLM_KV_F16);
+	prm.kv_type = KLLM_KV_Q8_0;
+	ck_assert_int_eq(kllm_engine_create(l32, &prm, &e), 0);
+	ck_assert_uint_eq(kllm_engine_params(e)->kv_type, KLLM_KV_Q8_0);
+	ck_assert_uint_eq(stats(e).kv_block_bytes * 64, stats(f).kv_block_bytes * 34);
+	kllm_engine_free(e);
+	kllm_engine_free(f);
+	setenv("KLLM_KV_TYPE", "q8_0", 1);
+	reuse_check(l32);
+	unsetenv("KLLM_KV_TYPE");
+	kllm_llm_free(l32);
 	kllm_llm_free(llm);
 }
 END_TEST
@@ -260,6 +311,7 @@ int main(void)
 	int ret;
 
 	kta_make(kta_path, 43, 1);
+	kta_make_heads(kta_path32, 44, 1, 2);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, reuse_equals_recompute);
 	tcase_add_test(tc, idle_blocks_and_off);
@@ -267,8 +319,10 @@ int main(void)
 	tcase_add_test(tc, fork_shares_blocks);
 	tcase_add_test(tc, block_sizes_same_bits);
 	tcase_add_test(tc, churn_spares_blocks_in_use);
+	tcase_add_test(tc, q8_0_cache);
 	suite_add_tcase(s, tc);
 	ret = kt_run(s);
 	unlink(kta_path);
+	unlink(kta_path32);
 	return ret;
 }

@@ -42,6 +42,7 @@ struct tcfg {
 	uint32_t head_dim;		/* attention.key_length; 0: n_embd / n_head */
 	uint32_t swa, swa_period;	/* gemma3: sliding window, pattern period */
 	float rope_factor;		/* linear rope.scaling.factor, 0: none */
+	uint32_t kv_type;		/* KLLM_KV_*: the cache's type */
 };
 
 #define ROPE_BASE 500.0		/* <arch>.rope.freq_base */
@@ -265,7 +266,8 @@ struct run {
 static void run_open(struct run *rn, const struct tmodel *tm, uint32_t max_batch)
 {
 	const struct kllm_ctx_opts o = { .n_ctx = tm->c.ctx, .max_batch = max_batch,
-					 .n_seqs = NSEQ, .n_threads = 2 };
+					 .n_seqs = NSEQ, .n_threads = 2,
+					 .kv_type = tm->c.kv_type };
 	char err[256] = "";
 
 	ck_assert_msg(kllm_model_load(&rn->m, tm->path, err, sizeof(err)) == 0, "%s", err);
@@ -428,6 +430,94 @@ START_TEST(test_gemma3_no_window_matches_reference)
 }
 END_TEST
 
+/*
+ * A Q8_0 cache (head_dim 32: one block per head): K and V kept as Q8_0
+ * blocks, q meeting K quantized to Q8_0 too.  The cache's own rounding is
+ * in the reference, so the bound stays tight: an f16 cache in its place
+ * misses it (checked), and so would a block scale or a head offset wrong.
+ */
+static const struct tcfg q8kv_cfg = {
+	.arch = "llama", .n_layer = 2, .n_embd = 64, .n_head = 4, .n_kv = 2,
+	.n_ff = 96, .n_vocab = 40, .n_rot = 32, .ctx = 16, .wtype = KK_TYPE_Q8_0,
+	.head_dim = 32, .kv_type = KLLM_KV_Q8_0,
+};
+
+START_TEST(test_q8_0_cache_matches_reference)
+{
+	struct tcfg c = q8kv_cfg;
+
+	check_against_ref(&c, 1e-5);
+	c.wtype = KK_TYPE_F32;
+	check_against_ref(&c, 1e-5);
+	c = gemma3_cfg;
+	c.head_dim = 32;
+	c.n_rot = 32;
+	c.kv_type = KLLM_KV_Q8_0;
+	check_against_ref(&c, 1e-5);
+}
+END_TEST
+
+/* The reference's Q8_0 rounding is real: an f16 cache is far from it. */
+START_TEST(test_q8_0_cache_differs_from_f16)
+{
+	struct tcfg c = q8kv_cfg;
+	const uint32_t V = c.n_vocab;
+	const int32_t tok[6] = { 3, 17, 0, 39, 17, 8 }, pos[6] = { 0, 1, 2, 3, 4, 5 };
+	const int32_t seq[6] = { 0 }, rows[6] = { 0, 1, 2, 3, 4, 5 };
+	float *a = kt_alloc(4ull * V * 6), *b = kt_alloc(4ull * V * 6);
+	double worst = 0, big = 0;
+	struct tmodel tm, tf;
+	struct run ra, rb;
+
+	tm_make(&tm, &c, 7);
+	c.kv_type = KLLM_KV_F16;
+	tm_make(&tf, &c, 7);
+	run_open(&ra, &tm, 8);
+	run_open(&rb, &tf, 8);
+	ck_assert_uint_eq(kllm_ctx_program(ra.ctx)->kv_type, KLLM_KV_Q8_0);
+	ck_assert_uint_eq(kllm_ctx_program(ra.ctx)->kv_size * 64,
+			  kllm_ctx_program(rb.ctx)->kv_size * 34);
+	fwd(&ra, 6, tok, pos, seq, rows, 6, a);
+	fwd(&rb, 6, tok, pos, seq, rows, 6, b);
+	for (uint64_t i = 0; i < 6ull * V; i++) {
+		const double d = fabs((double)a[i] - (double)b[i]), m = fabs((double)b[i]);
+
+		/* (not fmax: aarch64 gcc 12 crashes vectorizing that here) */
+		worst = d > worst ? d : worst;
+		big = m > big ? m : big;
+	}
+	ck_assert_msg(worst > 1e-4 * big && worst < 0.05 * big,
+		      "q8_0 vs f16 cache: %g of %g", worst, big);
+	run_close(&ra);
+	run_close(&rb);
+	tm_destroy(&tm);
+	tm_destroy(&tf);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/* A head that Q8_0 blocks would straddle is refused with a reason. */
+START_TEST(test_q8_0_cache_needs_head_of_32)
+{
+	struct tcfg c = base_cfg;	/* head_dim 16 */
+	const struct kllm_ctx_opts o = { .n_ctx = 16, .max_batch = 4, .n_seqs = 1,
+					 .kv_type = KLLM_KV_Q8_0 };
+	struct kllm_model *m;
+	struct kllm_ctx *ctx = NULL;
+	struct tmodel tm;
+	char err[256] = "";
+
+	tm_make(&tm, &c, 3);
+	ck_assert_int_eq(kllm_model_load(&m, tm.path, err, sizeof(err)), 0);
+	ck_assert_int_eq(kllm_ctx_create(&ctx, m, &o, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_null(ctx);
+	ck_assert_msg(strstr(err, "multiple of 32") != NULL, "%s", err);
+	kllm_model_free(m);
+	tm_destroy(&tm);
+}
+END_TEST
+
 static void batch_equals_one_by_one(const struct tcfg *c)
 {
 	const int32_t tok[5] = { 1, 30, 7, 7, 12 }, pos[5] = { 0, 1, 2, 3, 4 };
@@ -462,6 +552,7 @@ START_TEST(test_batch_equals_one_by_one)
 	batch_equals_one_by_one(&base_cfg);
 	batch_equals_one_by_one(&qwen2_cfg);
 	batch_equals_one_by_one(&gemma3_cfg);
+	batch_equals_one_by_one(&q8kv_cfg);
 }
 END_TEST
 
@@ -624,6 +715,9 @@ static Suite *model_suite(void)
 	tcase_add_test(tc, test_qwen2_matches_reference);
 	tcase_add_test(tc, test_gemma3_matches_reference);
 	tcase_add_test(tc, test_gemma3_no_window_matches_reference);
+	tcase_add_test(tc, test_q8_0_cache_matches_reference);
+	tcase_add_test(tc, test_q8_0_cache_differs_from_f16);
+	tcase_add_test(tc, test_q8_0_cache_needs_head_of_32);
 	tcase_add_test(tc, test_batch_equals_one_by_one);
 	tcase_add_test(tc, test_two_sequences_in_one_batch);
 	suite_add_tcase(s, tc);

@@ -228,6 +228,36 @@ static double f16_round(double v)
 	return f;
 }
 
+/*
+ * What a Q8_0 cache keeps of @n values (whole blocks of 32, inside one
+ * head): each block scaled to int8 with an f16 scale; q meets such a cache
+ * quantized the same way (ggml's vec_dot_q8_0_q8_0), products exact.
+ */
+static void q8_0_round(double *x, uint32_t n)
+{
+	struct { uint16_t d; int8_t qs[32]; } q[8];
+	float f[256];
+
+	ck_assert_uint_le(n, 256);
+	for (uint32_t j = 0; j < n; j++)
+		f[j] = (float)x[j];
+	ck_assert_int_eq(kk_quantize_row(KK_TYPE_Q8_0, f, q, n), 0);
+	ck_assert_int_eq(kk_dequantize_row(KK_TYPE_Q8_0, q, f, n), 0);
+	for (uint32_t j = 0; j < n; j++)
+		x[j] = f[j];
+}
+
+/* @n cache values (a position's K or V) as the cache's type keeps them. */
+static void kv_round(const struct ref *r, double *x, uint32_t n)
+{
+	if (r->c->kv_type == KLLM_KV_Q8_0) {
+		q8_0_round(x, n);
+		return;
+	}
+	for (uint32_t j = 0; j < n; j++)
+		x[j] = f16_round(x[j]);
+}
+
 static void attend(const struct ref *r, uint32_t il, int s, const double *q, int32_t pos,
 		   double *y)
 {
@@ -241,14 +271,16 @@ static void attend(const struct ref *r, uint32_t il, int s, const double *q, int
 	ck_assert_int_lt(pos, 64);
 	for (uint32_t h = 0; h < r->c->n_head; h++) {
 		const uint32_t g = h / grp;
-		double mx = -INFINITY, sum = 0;
+		double mx = -INFINITY, sum = 0, qh[256];
 
+		memcpy(qh, q + h * r->hd, 8 * r->hd);
+		kv_round(r, qh, r->hd);
 		for (int32_t p = p0; p <= pos; p++) {
 			const double *k = r->kc[s][il] + (uint64_t)p * r->kvd + g * r->hd;
 
 			sc[p] = 0;
 			for (uint32_t j = 0; j < r->hd; j++)
-				sc[p] += f16_round(q[h * r->hd + j]) * k[j];
+				sc[p] += qh[j] * k[j];
 			sc[p] *= scale;
 			mx = fmax(mx, sc[p]);
 		}
@@ -328,10 +360,10 @@ static void ref_token(struct ref *r, int32_t tok, int32_t pos, int s, double *lo
 		rope(r, k, c->n_kv, pos, il);
 		for (uint32_t j = 0; is_gemma(c) && j < r->qd; j++)
 			q[j] *= 1.0 / sqrt((double)r->hd);
-		for (uint32_t j = 0; j < r->kvd; j++) {
-			r->kc[s][il][(uint64_t)pos * r->kvd + j] = f16_round(k[j]);
-			r->vc[s][il][(uint64_t)pos * r->kvd + j] = f16_round(v[j]);
-		}
+		kv_round(r, k, r->kvd);
+		kv_round(r, v, r->kvd);
+		memcpy(r->kc[s][il] + (uint64_t)pos * r->kvd, k, 8 * r->kvd);
+		memcpy(r->vc[s][il] + (uint64_t)pos * r->kvd, v, 8 * r->kvd);
 		attend(r, il, s, q, pos, a);
 		residual(r, &l->o, a, l->pan, x, r->qd);
 		rmsnorm(x, l->fn, xn, d);

@@ -16,6 +16,7 @@
  */
 #include "kt_ops.h"
 #include "kt_api.h"
+#include "kt_models.h"
 #include "kt_prog.h"
 
 #include "compile.h"
@@ -34,7 +35,6 @@
 #define N_POOL (NSEQ * MAX_IDS + 7)
 #define MAX_STEPS 48
 
-#define SMOL "smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"	/* in the model cache */
 
 /* One batch of the scenario. */
 struct step {
@@ -335,25 +335,10 @@ END_TEST
  */
 START_TEST(test_paged_equals_contiguous_smollm2)
 {
-	const char *dir = getenv("KLLM_MODEL_DIR"), *xdg = getenv("XDG_CACHE_HOME");
-	const char *home = getenv("HOME");
 	char path[512];
 
-	if (getenv("KLLM_TEST_EMULATED")) {
-		printf("test_paged: emulated, SmolLM2 skipped\n");
+	if (kt_model_path("test_paged", KT_SMOLLM2, path, sizeof(path)))
 		return;
-	}
-	/* where tools/fetch-model.sh keeps it */
-	if (dir && *dir)
-		snprintf(path, sizeof(path), "%s/%s", dir, SMOL);
-	else if (xdg && *xdg)
-		snprintf(path, sizeof(path), "%s/kllm/models/%s", xdg, SMOL);
-	else
-		snprintf(path, sizeof(path), "%s/.cache/kllm/models/%s", home ? home : "", SMOL);
-	if (access(path, R_OK)) {
-		printf("test_paged: %s absent, skipped\n", path);
-		return;
-	}
 	paged_equals_contiguous(path);
 }
 END_TEST

@@ -11,6 +11,7 @@
  *    caches the driver's sequences, gives the CPU engine's logits (paged
  *    in process) bit for bit, at batch sizes 1, 5 and 16, for two
  *    sequences in one job, after a fork, and after a prefix-cache hit;
+ *    a Q8_0 cache likewise (its blocks 34/64 of F16's bytes);
  *  - jobs of two files fused into passes and run in 8-token chunks give
  *    the logits they give whole and alone, bit for bit, also while one
  *    reads the prefix blocks it shares with the other (counted passes);
@@ -56,6 +57,7 @@
 
 static struct kllm_model *g_model, *g_fast;
 static uint32_t g_vocab;
+static uint32_t g_kv_type = KLLM_KV_F16;	/* the cache's type, both engines */
 static int32_t g_tok[N_ALL];	/* system prompt, then question */
 
 static double now_s(void)
@@ -68,7 +70,8 @@ static double now_s(void)
 
 static struct kllm_ctx *ctx_new(const char *engine, uint32_t n_seqs, char *err, size_t n)
 {
-	struct kllm_ctx_opts co = { .n_ctx = N_CTX, .max_batch = MAX_BATCH, .n_seqs = n_seqs };
+	struct kllm_ctx_opts co = { .n_ctx = N_CTX, .max_batch = MAX_BATCH, .n_seqs = n_seqs,
+				    .kv_type = g_kv_type };
 	struct kllm_ctx *ctx = NULL;
 
 	setenv("KLLM_ENGINE", engine, 1);
@@ -146,7 +149,7 @@ static int ds_open_model(struct dsess *ds, const struct kllm_model *m, int publi
 			 size_t n)
 {
 	struct kllm_compile_opts co = { .n_ctx = N_CTX, .max_batch = MAX_BATCH,
-					.kv_block_shift = 4 };
+					.kv_block_shift = 4, .kv_type = g_kv_type };
 	struct kllm_prog_err perr;
 	int ret;
 
@@ -294,6 +297,46 @@ START_TEST(test_dev_equals_cpu)
 	ck_assert_int_eq(kllm_seq_clear(cpu, 2), 0);
 	feed_must(cpu, 2, 0, g_tok, NP, 16, a);
 	assert_same(a + 32ull * g_vocab, b, NP - 32, "after lookup");
+	free(a);
+	free(b);
+	kllm_ctx_free(cpu);
+	ds_close(&ds);
+}
+END_TEST
+
+/*
+ * A Q8_0 cache: the driver's pool holds Q8_0 blocks (34/64 of F16's
+ * bytes) and its jobs give the CPU's logits bit for bit, through a
+ * prompt, a fork with a copied partial block and a prefix hit.
+ */
+START_TEST(test_dev_equals_cpu_q8_0)
+{
+	struct kllm_ctx *cpu;
+	float *a = rows_alloc(NP), *b = rows_alloc(NP);
+	uint64_t f16_block;
+	struct dsess ds;
+
+	ds_must(&ds);
+	f16_block = ds.c.kv_size;
+	ds_close(&ds);
+	g_kv_type = KLLM_KV_Q8_0;
+	cpu = ctx_must("cpu", 3);
+	ds_must(&ds);
+	ck_assert_uint_eq(ds.c.kv_size * 64, f16_block * 34);
+	ck_assert_uint_eq(kllm_ctx_program(cpu)->kv_type, KLLM_KV_Q8_0);
+	feed_must(cpu, 0, 0, g_tok, NP, 16, a);
+	ds_feed_must(&ds, 0, 0, g_tok, NP, 16, b);
+	assert_same(a, b, NP, "q8_0 prompt");
+	ck_assert_int_eq(kllm_seq_copy(cpu, 1, 0, 37), 0);
+	ck_assert_int_eq(kllm_dev_seq_fork(ds.d, ds.h[1], ds.h[0], 37), 0);
+	feed_must(cpu, 1, 37, g_tok + 500, 9, 3, a);
+	ds_feed_must(&ds, 1, 37, g_tok + 500, 9, 3, b);
+	assert_same(a, b, 9, "q8_0 after fork");
+	ck_assert_int_eq(kllm_dev_seq_lookup(ds.d, ds.h[2], g_tok, NP), 32);
+	ds_feed_must(&ds, 2, 32, g_tok + 32, NP - 32, 8, b);
+	feed_must(cpu, 2, 0, g_tok, NP, 16, a);
+	assert_same(a + 32ull * g_vocab, b, NP - 32, "q8_0 after lookup");
+	g_kv_type = KLLM_KV_F16;
 	free(a);
 	free(b);
 	kllm_ctx_free(cpu);
@@ -797,6 +840,7 @@ static Suite *kv_suite(void)
 
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_dev_equals_cpu);
+	tcase_add_test(tc, test_dev_equals_cpu_q8_0);
 	tcase_add_test(tc, test_batched);
 	tcase_add_test(tc, test_fused_chunked);
 	tcase_add_test(tc, test_bad_args);

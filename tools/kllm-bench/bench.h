@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench.h - shared pieces of kllm-bench: one file per mode (kernels.c,
- * pp_tg.c, batched.c, compare.c, submit.c, serve.c, http.c, prefix.c), helpers in
- * common.c (shapes, timing, options) and lm.c (whole models in process).
+ * pp_tg.c, batched.c, compare.c, submit.c, serve.c, http.c, prefix.c, ppl.c),
+ * helpers in common.c (shapes, timing, options), lm.c (whole models in
+ * process) and ppl_eval.c (perplexity by llama-perplexity's method).
  */
 #ifndef KLLM_BENCH_H
 #define KLLM_BENCH_H
@@ -51,6 +52,8 @@ int bench_http_main(int argc, char **argv);	/* http.c */
 void bench_http_usage(void);
 int bench_prefix_main(int argc, char **argv);	/* prefix.c */
 void bench_prefix_usage(void);
+int bench_ppl_main(int argc, char **argv);	/* ppl.c */
+void bench_ppl_usage(void);
 
 /* ------------------------------------------------------------ output */
 
@@ -280,5 +283,57 @@ void bench_sort(double *v, int n);
 double bench_pct_ms(const double *v, int n, double p);
 /* @s as a JSON string literal on stdout. */
 void bench_json_str(const char *s);
+
+/* ------------------------------------------------------------ perplexity (ppl_eval.c) */
+
+/* How `kllm-bench ppl` evaluates a text (llama-perplexity's method). */
+struct bench_ppl_opts {
+	uint32_t n_ctx;		/* tokens a chunk (-c); the second half is scored */
+	/* tokens a forward pass (-b): below n_ctx, or a multiple of it (then
+	 * n_batch / n_ctx chunks at once, one sequence each) */
+	uint32_t n_batch;
+	uint32_t n_chunks;	/* at most this many chunks; 0: every whole one */
+	uint32_t n_threads;	/* 0: every CPU */
+	uint32_t kv_type;	/* KLLM_KV_* */
+	int32_t bos;		/* each chunk's first token becomes this; -1: kept */
+};
+
+/* The plan and the sums so far. */
+struct bench_ppl {
+	size_t n_tokens;	/* of the whole text */
+	uint32_t n_chunk_max;	/* whole chunks in it */
+	uint32_t n_chunk;	/* chunks evaluated in all */
+	uint32_t n_seq;		/* chunks a forward pass */
+	uint32_t seq_batch;	/* tokens of one chunk a forward pass */
+	uint32_t done;		/* chunks evaluated so far */
+	uint64_t count;		/* tokens scored so far */
+	double nll, nll2;	/* sums of -log p and of its square */
+	const char *backend;	/* kllm_ctx_engine_name() */
+	uint32_t kv_type;	/* the cache's type in effect: KLLM_KV_F16 or _Q8_0 */
+};
+
+/* Called after each chunk (in order) with the sums so far. */
+typedef void (*bench_ppl_fn)(void *arg, const struct bench_ppl *r);
+
+/*
+ * Check @o against a text of @n_tokens and fill in *r's plan (n_tokens,
+ * n_chunk_max, n_chunk, n_seq, seq_batch).  0, or -EINVAL with a message
+ * in @err (fewer than 2 * n_ctx tokens, as llama-perplexity refuses too).
+ */
+int bench_ppl_plan(const struct bench_ppl_opts *o, size_t n_tokens, struct bench_ppl *r,
+		   char *err, size_t errlen);
+/*
+ * Evaluate tokens[0..n_tokens) of model @m as planned: 0 and *r, or a
+ * negative errno with a one-line message in @err.
+ */
+int bench_ppl_eval(const struct kllm_model *m, const int32_t *tokens, size_t n_tokens,
+		   const struct bench_ppl_opts *o, bench_ppl_fn on_chunk, void *arg,
+		   struct bench_ppl *r, char *err, size_t errlen);
+/* -log softmax(@logits)[@tok], summed in double as llama-perplexity does. */
+double bench_ppl_nll(const float *logits, uint32_t n_vocab, int32_t tok);
+/* exp(mean -log p): the perplexity; NaN before any token is scored. */
+double bench_ppl_value(const struct bench_ppl *r);
+/* llama-perplexity's +/-: sqrt(var / (count - 1)) * ppl; NaN if var <= 0. */
+double bench_ppl_error(const struct bench_ppl *r);
 
 #endif /* KLLM_BENCH_H */

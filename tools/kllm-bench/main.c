@@ -31,6 +31,8 @@ static const struct bench_mode modes[] = {
 	  bench_http_main, bench_http_usage },
 	{ "prefix", "TTFT after a system prompt, cold and from the prefix cache; KV of K apps",
 	  bench_prefix_main, bench_prefix_usage },
+	{ "ppl", "perplexity over a text file (like llama-perplexity)",
+	  bench_ppl_main, bench_ppl_usage },
 };
 
 #define N_MODES (sizeof(modes) / sizeof(modes[0]))

@@ -83,6 +83,7 @@ int gen_open(struct gen *g, const struct run_opts *o)
 	ep.n_ctx = n_ctx;		/* 0: the model's */
 	ep.max_batch = o->n_batch;
 	ep.n_threads = o->n_threads;
+	ep.kv_type = o->kv_type_k ? o->kv_type_k : o->kv_type_v;
 	if (kllm_engine_create(g->llm, &ep, &g->e))
 		return gen_fail(o->model, kllm_last_error());
 	g->n_ctx = kllm_engine_params(g->e)->n_ctx;
@@ -328,6 +329,8 @@ int gen_generate(struct gen *g, int n_predict, char **text, size_t *text_len)
 		.stop = g->o->n_reverse ? g->o->reverse : NULL,
 		.n_stop = g->o->n_reverse, .special = g->o->special,
 		.on_token = on_token, .arg = &k,
+		.n_draft = g->o->n_draft, .ngram_min = g->o->ngram_min,
+		.ngram_max = g->o->ngram_max,
 	};
 	struct kllm_gen_result r;
 	int ret;
@@ -343,6 +346,8 @@ int gen_generate(struct gen *g, int n_predict, char **text, size_t *text_len)
 		g->t_prompt += r.t_prompt_s;
 		g->t_gen += r.t_gen_s;
 		g->n_gen += r.n_gen;
+		g->n_draft += r.n_draft;
+		g->n_draft_accepted += r.n_draft_accepted;
 		g->last_stop = r.stop;
 		if (ret || k.oom || r.stop != KLLM_STOP_EOG || !g->o->ignore_eos ||
 		    !g->n_eog)
@@ -418,4 +423,9 @@ void gen_print_timings(const struct gen *g)
 		rate(g->n_prompt, g->t_prompt), (unsigned long long)g->n_gen,
 		rate(g->n_gen, g->t_gen), kllm_engine_backend(g->e),
 		kllm_simd_name(kllm_cpu_init()), g->n_ctx);
+	if (g->o->n_draft)
+		fprintf(stderr, "kllm-run: draft %llu tokens, %llu accepted (%.1f %%)\n",
+			(unsigned long long)g->n_draft,
+			(unsigned long long)g->n_draft_accepted,
+			g->n_draft ? 100.0 * (double)g->n_draft_accepted / (double)g->n_draft : 0);
 }

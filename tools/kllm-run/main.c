@@ -59,6 +59,13 @@ static const char usage[] =
 "  --presence-penalty P      (default 0.0: off)\n"
 "  --frequency-penalty P     (default 0.0: off)\n"
 "  --ignore-eos              never stop at an end-of-generation token\n"
+"  --draft-max, --draft, --draft-n N\n"
+"                            prompt-lookup decoding: draft up to N (0..32) tokens\n"
+"                            from n-grams already in the context, checked in one\n"
+"                            pass; the same output, faster where the answer\n"
+"                            repeats the context (default 0: off)\n"
+"  --ngram-min N, --ngram-max N\n"
+"                            n-gram lengths it looks up (default 1 and 4)\n"
 "  -r, --reverse-prompt TEXT stop generating at TEXT (repeatable); in a chat,\n"
 "                            hand the turn back to the user\n"
 "  -sp, --special            print control tokens' text\n"
@@ -83,6 +90,9 @@ static const char usage[] =
 "  -ngl, --gpu-layers, --n-gpu-layers N\n"
 "                            accepted with a note: there is no GPU offload\n"
 "  --ids                     print generated token ids instead of text\n"
+"  -ctk, --cache-type-k T, -ctv, --cache-type-v T\n"
+"                            the KV cache's type, f16 (default) or q8_0 (34/64\n"
+"                            of the memory); K and V take one type\n"
 "  --engine cpu|dev|auto     where the model runs: this process, the kllm\n"
 "                            driver, or the driver when present (default;\n"
 "                            sets KLLM_ENGINE)\n"
@@ -226,6 +236,19 @@ static int parse_number(struct run_opts *o, const char *a, const char *v)
 		return parse_float(a, v, &o->sp.penalty_present) ? -1 : 1;
 	} else if (is(a, NULL, "--frequency-penalty")) {
 		return parse_float(a, v, &o->sp.penalty_freq) ? -1 : 1;
+	} else if (is(a, NULL, "--draft-max") || is(a, NULL, "--draft") ||
+		   is(a, NULL, "--draft-n")) {
+		if (parse_long(a, v, 0, 32, &n))
+			return -1;
+		o->n_draft = (uint32_t)n;
+	} else if (is(a, NULL, "--ngram-min")) {
+		if (parse_long(a, v, 1, 16, &n))
+			return -1;
+		o->ngram_min = (uint32_t)n;
+	} else if (is(a, NULL, "--ngram-max")) {
+		if (parse_long(a, v, 1, 16, &n))
+			return -1;
+		o->ngram_max = (uint32_t)n;
 	} else if (is(a, "-ngl", "--gpu-layers") || is(a, NULL, "--n-gpu-layers")) {
 		if (strcmp(v, "auto") && strcmp(v, "all") &&
 		    parse_long(a, v, -2, 1L << 30, &n))
@@ -433,6 +456,15 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 				return PARSE_USAGE;
 			}
 			o->tmpl_name = v;
+		} else if (is(a, "-ctk", "--cache-type-k") || is(a, "-ctv", "--cache-type-v")) {
+			uint32_t t = !strcmp(v, "f16") ? KLLM_KV_F16 :
+				     !strcmp(v, "q8_0") ? KLLM_KV_Q8_0 : 0;
+
+			if (!t) {
+				usage_err("%s %s: kllm's KV cache is f16 or q8_0\n", a, v);
+				return PARSE_USAGE;
+			}
+			*(is(a, "-ctv", "--cache-type-v") ? &o->kv_type_v : &o->kv_type_k) = t;
 		} else if (is(a, NULL, "--engine")) {
 			if (strcmp(v, "cpu") && strcmp(v, "dev") && strcmp(v, "auto")) {
 				bad_value(a, v);
@@ -519,6 +551,11 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 		if (cpus > 0 && o->n_threads > (unsigned long)cpus)
 			fprintf(stderr, "kllm-run: warning: -t %u is more than the %ld "
 				"online CPUs\n", o->n_threads, cpus);
+	}
+	if (o->kv_type_k && o->kv_type_v && o->kv_type_k != o->kv_type_v) {
+		usage_err("-ctk and -ctv: kllm keeps K and V in one type; give both "
+			  "the same (f16 or q8_0)\n");
+		return PARSE_USAGE;
 	}
 	return PARSE_OK;
 }

@@ -38,6 +38,9 @@ struct run_opts {
 	int ignore_eos;		/* --ignore-eos */
 	int verbose_prompt;	/* --verbose-prompt: show what is fed */
 	int show_timings;	/* --show-timings (default) */
+	uint32_t n_draft;	/* --draft-max: prompt-lookup decoding; 0: off */
+	uint32_t ngram_min, ngram_max;	/* --ngram-min / --ngram-max; 0: defaults */
+	uint32_t kv_type_k, kv_type_v;	/* -ctk / -ctv: KLLM_KV_*; 0: default */
 	struct kllm_sampler_params sp;
 };
 
@@ -66,6 +69,7 @@ struct gen {
 	double t_load;
 	double t_prompt, t_gen;
 	uint64_t n_prompt, n_gen;
+	uint64_t n_draft, n_draft_accepted;	/* --draft-max */
 };
 
 double run_now(void);

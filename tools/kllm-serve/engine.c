@@ -16,6 +16,7 @@
  * the context's end; its sequence is then kept for prompt reuse.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,8 +279,9 @@ int sv_engine_submit(struct sv_out *o, uint32_t max_wait_ms, uint32_t *n_prompt,
  * end is written, so a client that saw its end sees the counts without it. */
 static void gauges(struct sv_eng *g, int locked)
 {
+	struct kllm_engine_stats es;
 	uint32_t n_act = 0, n_held;
-	uint64_t kv = 0, held_tok;
+	uint64_t kv = 0, held_tok, blocks = 0;
 
 	for (uint32_t i = 0; i < g->n_act; i++) {
 		const struct sv_job *j = g->act[i];
@@ -291,11 +293,14 @@ static void gauges(struct sv_eng *g, int locked)
 			kv += (uint64_t)kllm_seq_len(g->e, j->seq);
 	}
 	n_held = sv_reuse_count(g, &held_tok);
+	if (!kllm_engine_get_stats(g->e, &es))
+		blocks = es.kv_block_bytes * es.kv_blocks_used;
 	if (!locked)
 		pthread_mutex_lock(&sv_lock);
 	g->st_active = n_act;
 	g->st_held = n_held;
 	g->st_kv_tokens = kv + held_tok;
+	g->st_kv_block_bytes = blocks;
 	if (!locked)
 		pthread_mutex_unlock(&sv_lock);
 }
@@ -555,11 +560,21 @@ static void *eng_main(void *arg)
 		gauges(g, 1);
 		if (g->stop)
 			break;
+		if (!g->n_act && !dead && !g->trimmed) {
+			/* idle: the finished requests' free heap back to the
+			 * system (samplers, buffers of every thread's arena) */
+			pthread_mutex_unlock(&sv_lock);
+			malloc_trim(0);
+			g->trimmed = 1;
+			pthread_mutex_lock(&sv_lock);
+			continue;
+		}
 		if (!g->n_act && !dead) {
 			g->t_idle = sv_now();
 			pthread_cond_wait(&g->cond, &sv_lock);
 			continue;
 		}
+		g->trimmed = 0;
 		pthread_mutex_unlock(&sv_lock);
 		while ((j = dead)) {
 			dead = j->next;
@@ -573,7 +588,7 @@ static void *eng_main(void *arg)
 	eng_end_all(g);
 	pthread_mutex_lock(&sv_lock);
 	g->st_active = g->st_held = 0;
-	g->st_kv_tokens = 0;
+	g->st_kv_tokens = g->st_kv_block_bytes = 0;
 	pthread_mutex_unlock(&sv_lock);
 	return NULL;
 }
@@ -682,6 +697,7 @@ void sv_engine_stats(struct sv_engine_stats *st)
 			st->seqs_active += g->st_active;
 			st->seqs_held += g->st_held;
 			st->kv_bytes += g->st_kv_tokens * m->kv_tok_bytes;
+			st->kv_block_bytes += g->st_kv_block_bytes;
 		}
 	}
 	pthread_mutex_unlock(&sv_lock);

@@ -77,6 +77,7 @@ struct sv_eng {
 	int stop;
 	uint32_t st_active, st_held;
 	uint64_t st_kv_tokens;
+	uint64_t st_kv_block_bytes;	/* KV blocks in use: sequences' and cached */
 	double t_idle;			/* when it last had nothing to do */
 	double ewma_s;			/* recent request durations (admission to end) */
 	/* the thread's */
@@ -87,6 +88,7 @@ struct sv_eng {
 	char *piece;			/* detokenizer output */
 	size_t cap_piece;
 	float *masked;			/* logits with EOG masked (ignore_eos) */
+	int trimmed;			/* malloc_trim since the last work */
 };
 
 enum sv_mstate { SV_M_UNLOADED, SV_M_LOADING, SV_M_LOADED, SV_M_UNLOADING };

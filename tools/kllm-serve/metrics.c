@@ -10,7 +10,7 @@
  *   kllm_queue_seconds, kllm_ttft_seconds, kllm_token_seconds  histograms
  *   kllm_open_connections, kllm_models_loaded, kllm_sequences_active,
  *   kllm_sequences_held, kllm_requests_queued, kllm_kv_bytes,
- *   kllm_weights_bytes                            gauges
+ *   kllm_kv_block_bytes, kllm_weights_bytes       gauges
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -182,6 +182,8 @@ char *sv_metrics_render(size_t *len)
 	gauge(f, "kllm_sequences_held", "Finished sequences held for prompt reuse.", st.seqs_held);
 	gauge(f, "kllm_requests_queued", "Requests waiting for a sequence.", st.queued);
 	gauge(f, "kllm_kv_bytes", "Bytes of KV cache of every sequence.", st.kv_bytes);
+	gauge(f, "kllm_kv_block_bytes", "Bytes of the KV blocks in use: the sequences' "
+	      "and the prefix cache's (idle cached blocks too).", st.kv_block_bytes);
 	gauge(f, "kllm_weights_bytes", "Bytes of model weights loaded.", st.weights_bytes);
 	if (fclose(f)) {
 		free(buf);

@@ -292,6 +292,7 @@ struct sv_engine_stats {
 	uint32_t seqs_held;		/* finished ones held for prompt reuse */
 	uint32_t queued;
 	uint64_t kv_bytes;		/* KV of every sequence */
+	uint64_t kv_block_bytes;	/* KV blocks in use, the prefix cache's too */
 	uint64_t weights_bytes;
 };
 void sv_engine_stats(struct sv_engine_stats *st);
