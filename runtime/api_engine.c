@@ -18,6 +18,20 @@
 #include "kllm_prog.h"
 #include "lookup.h"
 
+uint32_t kllm_kv_type_parse(const char *name)
+{
+	if (name && !strcmp(name, "f16"))
+		return KLLM_KV_F16;
+	if (name && !strcmp(name, "q8_0"))
+		return KLLM_KV_Q8_0;
+	return KLLM_KV_DEFAULT;
+}
+
+const char *kllm_kv_type_name(uint32_t kv_type)
+{
+	return kv_type == KLLM_KV_Q8_0 ? "q8_0" : kv_type == KLLM_KV_F16 ? "f16" : "default";
+}
+
 void kllm_engine_default_params(struct kllm_engine_params *p)
 {
 	if (p)

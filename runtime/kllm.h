@@ -273,6 +273,15 @@ struct kllm_engine_params {
 #define KLLM_KV_F16 1
 #define KLLM_KV_Q8_0 2
 
+/*
+ * A KV type's name, as llama.cpp's -ctk/-ctv spell it ("f16", "q8_0"):
+ * its KLLM_KV_*, or KLLM_KV_DEFAULT for any other string (and NULL).
+ * kllm_kv_type_name: the name of KLLM_KV_F16 or KLLM_KV_Q8_0, else
+ * "default".
+ */
+uint32_t kllm_kv_type_parse(const char *name);
+const char *kllm_kv_type_name(uint32_t kv_type);
+
 #define KLLM_PRIORITY_NORMAL 0
 #define KLLM_PRIORITY_INTERACTIVE 1
 #define KLLM_PRIORITY_BACKGROUND 2

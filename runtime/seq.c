@@ -107,13 +107,9 @@ static int kv_type(struct kllm_ctx *ctx)
 
 	if (ctx->opts.kv_type != KLLM_KV_DEFAULT)
 		return 0;
-	ctx->opts.kv_type = KLLM_KV_F16;
-	if (!e || !*e || !strcmp(e, "f16"))
+	ctx->opts.kv_type = e && *e ? kllm_kv_type_parse(e) : KLLM_KV_F16;
+	if (ctx->opts.kv_type != KLLM_KV_DEFAULT)
 		return 0;
-	if (!strcmp(e, "q8_0")) {
-		ctx->opts.kv_type = KLLM_KV_Q8_0;
-		return 0;
-	}
 	return ctx_fail(ctx, -EINVAL, "KLLM_KV_TYPE=%s: expected f16 or q8_0", e);
 }
 

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "tokenizer.h"
 
@@ -73,21 +72,6 @@ void bench_ppl_usage(void)
 	       "  llama-perplexity -m MODEL -f FILE -c 512 -t 2 --chunks N\n");
 }
 
-/* "f16", "q8_0" (any case): KLLM_KV_*; 0 if neither. */
-static uint32_t kv_parse(const char *s)
-{
-	if (!strcasecmp(s, "f16"))
-		return KLLM_KV_F16;
-	if (!strcasecmp(s, "q8_0"))
-		return KLLM_KV_Q8_0;
-	return KLLM_KV_DEFAULT;
-}
-
-static const char *kv_name(uint32_t kv)
-{
-	return kv == KLLM_KV_Q8_0 ? "q8_0" : kv == KLLM_KV_F16 ? "f16" : "default";
-}
-
 static int bad(const char *opt, const char *arg, const char *want)
 {
 	fprintf(stderr, "kllm-bench " MODE ": bad value '%s' for %s (%s)\n", arg, opt, want);
@@ -123,7 +107,7 @@ static int own_opt(struct pplopts *o, int c, const char *arg)
 		return 1;
 	case 'K':
 	case 'V':
-		if (!kv_parse(arg))
+		if (!kllm_kv_type_parse(arg))
 			return bad(c == 'K' ? "-ctk" : "-ctv", arg, "f16 or q8_0");
 		*(c == 'K' ? &o->ctk : &o->ctv) = arg;
 		return 1;
@@ -151,12 +135,12 @@ static int check_opts(struct pplopts *o)
 		fprintf(stderr, "kllm-bench " MODE ": -f FILE is required\n");
 		return -1;
 	}
-	if (o->ctk && o->ctv && kv_parse(o->ctk) != kv_parse(o->ctv)) {
+	if (o->ctk && o->ctv && kllm_kv_type_parse(o->ctk) != kllm_kv_type_parse(o->ctv)) {
 		fprintf(stderr, "kllm-bench " MODE ": -ctk %s and -ctv %s differ: kllm keeps K and "
 			"V in one type\n", o->ctk, o->ctv);
 		return -1;
 	}
-	o->kv_type = o->ctk ? kv_parse(o->ctk) : o->ctv ? kv_parse(o->ctv) : KLLM_KV_DEFAULT;
+	o->kv_type = kllm_kv_type_parse(o->ctk ? o->ctk : o->ctv);
 	if (!o->n_batch)
 		o->n_batch = o->n_ctx < 4096 ? o->n_ctx : 4096;
 	if (o->n_batch >= o->n_ctx && o->n_batch % o->n_ctx) {
@@ -312,7 +296,7 @@ static void print_json(const struct pplopts *o, const struct bench_lm *lm,
 	bench_row_int(&rows, "n_seq", r->n_seq);
 	bench_row_int(&rows, "n_chunks", r->done);
 	bench_row_int(&rows, "n_scored", (long long)r->count);
-	bench_row_str(&rows, "kv_type", kv_name(r->kv_type));
+	bench_row_str(&rows, "kv_type", kllm_kv_type_name(r->kv_type));
 	bench_row_str(&rows, "simd", kk_simd_name(kk_simd_selected()));
 	bench_row_str(&rows, "engine", bench_engine_name(&o->c));
 	bench_row_str(&rows, "backend", r->backend);
@@ -339,7 +323,7 @@ static void print_final(const struct pplopts *o, const struct bench_lm *lm,
 	printf("kllm %s, %s path, %s, %s: %u chunk%s of %d (%llu tokens scored), kv %s, "
 	       "%d thread%s, %.1f s\n", KLLM_BENCH_VERSION, kk_simd_name(kk_simd_selected()),
 	       r->backend, lm->type, r->done, r->done == 1 ? "" : "s", o->n_ctx,
-	       (unsigned long long)r->count, kv_name(r->kv_type), o->c.threads[0],
+	       (unsigned long long)r->count, kllm_kv_type_name(r->kv_type), o->c.threads[0],
 	       o->c.threads[0] == 1 ? "" : "s", secs);
 }
 

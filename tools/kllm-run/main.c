@@ -457,8 +457,7 @@ static int parse_args(struct run_opts *o, int argc, char **argv)
 			}
 			o->tmpl_name = v;
 		} else if (is(a, "-ctk", "--cache-type-k") || is(a, "-ctv", "--cache-type-v")) {
-			uint32_t t = !strcmp(v, "f16") ? KLLM_KV_F16 :
-				     !strcmp(v, "q8_0") ? KLLM_KV_Q8_0 : 0;
+			uint32_t t = kllm_kv_type_parse(v);
 
 			if (!t) {
 				usage_err("%s %s: kllm's KV cache is f16 or q8_0\n", a, v);
