@@ -265,16 +265,22 @@ static void ds_stats(struct dsess *ds, struct kllm_dev_kv_stats *st)
 
 #define NP 40
 
-START_TEST(test_dev_equals_cpu)
+/*
+ * The device against the CPU, both with g_kv_type's cache: a prompt at
+ * batch sizes @bs, a fork with a copied partial block, its source going
+ * on, a prefix hit in the driver.  Returns the driver's block bytes.
+ */
+static uint64_t dev_equals_cpu(const uint32_t *bs, uint32_t n_bs)
 {
-	static const uint32_t bs[] = { 1, 5, 16 };
 	struct kllm_ctx *cpu = ctx_must("cpu", 3);
 	float *a = rows_alloc(NP), *b = rows_alloc(NP);
+	uint64_t block;
 	struct dsess ds;
 
 	ds_must(&ds);
 	ck_assert_str_eq(kllm_ctx_engine_name(cpu), "cpu");
-	for (uint32_t k = 0; k < sizeof(bs) / sizeof(bs[0]); k++) {
+	ck_assert_uint_eq(kllm_ctx_program(cpu)->kv_type, g_kv_type);
+	for (uint32_t k = 0; k < n_bs; k++) {
 		ck_assert_int_eq(kllm_seq_clear(cpu, 0), 0);
 		ck_assert_int_eq(kllm_dev_seq_truncate(ds.d, ds.h[0], 0), 0);
 		feed_must(cpu, 0, 0, g_tok, NP, bs[k], a);
@@ -297,50 +303,33 @@ START_TEST(test_dev_equals_cpu)
 	ck_assert_int_eq(kllm_seq_clear(cpu, 2), 0);
 	feed_must(cpu, 2, 0, g_tok, NP, 16, a);
 	assert_same(a + 32ull * g_vocab, b, NP - 32, "after lookup");
+	block = ds.c.kv_size;
 	free(a);
 	free(b);
 	kllm_ctx_free(cpu);
 	ds_close(&ds);
+	return block;
+}
+
+START_TEST(test_dev_equals_cpu)
+{
+	static const uint32_t bs[] = { 1, 5, 16 };
+
+	dev_equals_cpu(bs, sizeof(bs) / sizeof(bs[0]));
 }
 END_TEST
 
-/*
- * A Q8_0 cache: the driver's pool holds Q8_0 blocks (34/64 of F16's
- * bytes) and its jobs give the CPU's logits bit for bit, through a
- * prompt, a fork with a copied partial block and a prefix hit.
- */
+/* A Q8_0 cache likewise; the driver's blocks are 34/64 of F16's bytes. */
 START_TEST(test_dev_equals_cpu_q8_0)
 {
-	struct kllm_ctx *cpu;
-	float *a = rows_alloc(NP), *b = rows_alloc(NP);
-	uint64_t f16_block;
-	struct dsess ds;
+	static const uint32_t bs[] = { 16 };
+	uint64_t f16_block, q8_block;
 
-	ds_must(&ds);
-	f16_block = ds.c.kv_size;
-	ds_close(&ds);
+	f16_block = dev_equals_cpu(bs, 1);
 	g_kv_type = KLLM_KV_Q8_0;
-	cpu = ctx_must("cpu", 3);
-	ds_must(&ds);
-	ck_assert_uint_eq(ds.c.kv_size * 64, f16_block * 34);
-	ck_assert_uint_eq(kllm_ctx_program(cpu)->kv_type, KLLM_KV_Q8_0);
-	feed_must(cpu, 0, 0, g_tok, NP, 16, a);
-	ds_feed_must(&ds, 0, 0, g_tok, NP, 16, b);
-	assert_same(a, b, NP, "q8_0 prompt");
-	ck_assert_int_eq(kllm_seq_copy(cpu, 1, 0, 37), 0);
-	ck_assert_int_eq(kllm_dev_seq_fork(ds.d, ds.h[1], ds.h[0], 37), 0);
-	feed_must(cpu, 1, 37, g_tok + 500, 9, 3, a);
-	ds_feed_must(&ds, 1, 37, g_tok + 500, 9, 3, b);
-	assert_same(a, b, 9, "q8_0 after fork");
-	ck_assert_int_eq(kllm_dev_seq_lookup(ds.d, ds.h[2], g_tok, NP), 32);
-	ds_feed_must(&ds, 2, 32, g_tok + 32, NP - 32, 8, b);
-	feed_must(cpu, 2, 0, g_tok, NP, 16, a);
-	assert_same(a + 32ull * g_vocab, b, NP - 32, "q8_0 after lookup");
+	q8_block = dev_equals_cpu(bs, 1);
 	g_kv_type = KLLM_KV_F16;
-	free(a);
-	free(b);
-	kllm_ctx_free(cpu);
-	ds_close(&ds);
+	ck_assert_uint_eq(q8_block * 64, f16_block * 34);
 }
 END_TEST
 
