@@ -69,7 +69,7 @@ static inline kk_u64 kk_mm_xq_bytes_std(kk_u32 w_type, kk_u32 k)
  * Bytes of one quantized activation row in op->scratch (0 for F32 weights,
  * which read x): the standard blocks, then for Q8_0/Q8_1 activations 8
  * bytes per block, padded to 16 blocks, of extras (kk_mm_x86.h keeps each
- * block's d and its sum of qs or s there as floats), and for Q8_0 another
+ * block's d and its sum of qs or s there as floats), then another
  * 32 bytes per padded block (kk_mm_x86_t.h: the qs transposed, one int32
  * lane per block).  A multiple of 64.
  */
@@ -82,7 +82,7 @@ static inline kk_u64 kk_mm_xq_bytes(kk_u32 w_type, kk_u32 k)
 		return 0;
 	if (vdt == KK_TYPE_Q8_0 || vdt == KK_TYPE_Q8_1)
 		n += 8 * (((kk_u64)k / 32 + 15) & ~(kk_u64)15);
-	if (vdt == KK_TYPE_Q8_0)
+	if (vdt == KK_TYPE_Q8_0 || vdt == KK_TYPE_Q8_1)
 		n += 32 * (((kk_u64)k / 32 + 15) & ~(kk_u64)15);
 	return n;
 }

@@ -6,8 +6,6 @@
 #if defined(__x86_64__)
 #define KX_AVX512 0
 #define KX_VNNI 0
-#define KX_NR 4		/* 16 ymm registers: 4 rows x 1 column */
-#define KX_NC 1
 #include "kk_mm_x86.h"
 
 void kk_mm_init_avx2(struct kk_mm_impl *mm, kk_u32 cpu_flags)

@@ -7,8 +7,6 @@
 #if defined(__x86_64__)
 #define KX_AVX512 1
 #define KX_VNNI 1
-#define KX_NR 4
-#define KX_NC 2
 #include "kk_mm_x86.h"
 
 void kk_mm_init_avx512vnni(struct kk_mm_impl *mm, kk_u32 cpu_flags)

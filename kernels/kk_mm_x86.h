@@ -7,20 +7,19 @@
  * before including it.  Everything here is static: each file gets its own
  * copy built with its own -m flags.  FPU units only.
  *
- * 32-element block types (Q4_0, Q4_1, Q5_0, Q8_0) work on two blocks per
- * 256-bit vector: "lo" holds elements 0-15 of blocks b and b+1, "hi"
- * elements 16-31, so a Q4 pair is one 32-byte load of nibbles and the int32
- * lanes of a dot are lanes 0-3 for block b, 4-7 for b+1.  Activations use
- * the standard Q8_0/Q8_1 blocks followed by extras the kernels need as
- * floats, so eight blocks' worth is one load: each block's d, and Q8_0's
- * sum of qs or Q8_1's s.  Q4/Q5 nibbles (and, for vpdpbusd, Q8_0 + 128)
- * are multiplied unsigned and the bias is taken back once per group of
- * eight blocks as dw * dx * (-bias * sum), the way Q4_1's min term is
- * added as m * s.
+ * 32-element block types (Q4_0, Q4_1, Q5_0, Q8_0) use the one-lane-per-
+ * block tiles of kk_mm_x86_t.h; the helpers below load two blocks per
+ * 256-bit vector for their short last group: "lo" holds elements 0-15 of
+ * blocks b and b+1, "hi" elements 16-31, so a Q4 pair is one 32-byte load
+ * of nibbles and the int32 lanes of a dot are lanes 0-3 for block b, 4-7
+ * for b+1.  Activations use the standard Q8_0/Q8_1 blocks followed by
+ * extras the kernels need as floats, so eight blocks' worth is one load:
+ * each block's d, and Q8_0's sum of qs or Q8_1's s, then the qs
+ * transposed for the tiles.  Q4/Q5 nibbles (and, for vpdpbusd, Q8_0 +
+ * 128) are multiplied unsigned and the bias is taken back per block as
+ * dw * dx * (-bias * sum), the way Q4_1's min term is added as m * s.
  *
- * Q4_0 and Q8_0 use the one-lane-per-block tiles of kk_mm_x86_t.h instead
- * (the pair kernels below serve Q4_1 and Q5_0), and Q4_K/Q6_K the
- * super-block tiles of kk_mm_x86_k.h.
+ * Q4_K/Q6_K use the super-block tiles of kk_mm_x86_k.h.
  *
  * A tile of NR rows x NC columns shares the activation work between rows
  * and the weight decoding between columns; every y element still goes
@@ -151,7 +150,7 @@ KX_INLINE int kx_quant_block(const float *x, kk_i8 *qs, float *d_out)
 }
 
 /* kk_mm_x86_t.h: the blocks' qs again, transposed for its Q4_0/Q8_0 tiles. */
-static void kx_transpose_x(const struct kk_block_q8_0 *y, kk_u32 nb, kk_u32 nbp, kk_u8 *tx);
+static void kx_transpose_x(const kk_u8 *qs, kk_u32 bb, kk_u32 nb, kk_u32 nbp, kk_u8 *tx);
 
 static void kx_quant_q8_0(const float *x, void *xq, kk_u32 k)
 {
@@ -171,7 +170,7 @@ static void kx_quant_q8_0(const float *x, void *xq, kk_u32 k)
 		df[i] = 0;
 		sumf[i] = 0;
 	}
-	kx_transpose_x(y, nb, nbp, (kk_u8 *)(sumf + nbp));
+	kx_transpose_x((const kk_u8 *)y->qs, sizeof(*y), nb, nbp, (kk_u8 *)(sumf + nbp));
 }
 
 static void kx_quant_q8_1(const float *x, void *xq, kk_u32 k)
@@ -194,6 +193,7 @@ static void kx_quant_q8_1(const float *x, void *xq, kk_u32 k)
 		df[i] = 0;
 		sf[i] = 0;
 	}
+	kx_transpose_x((const kk_u8 *)y->qs, sizeof(*y), nb, nbp, (kk_u8 *)(sf + nbp));
 }
 
 
@@ -385,6 +385,52 @@ KX_INLINE __m128i kx_gather4(const kk_u8 *blk, kk_u32 n, kk_u32 bb, __m256i idx)
 }
 #endif
 
+/* A group's scales as floats: d, and m (Q4_1; else d again). */
+struct kx_dm {
+	__m256 d, m;
+};
+
+#if !KX_AVX512
+/*
+ * The two f16 in the 32 bits at byte @at of each of @n (<= 8) blocks:
+ * one movd load per block, then the low halves (@hi 0) or the high ones
+ * (@hi 1) packed and converted; 0 past n.  Blocks' first 32 bits hold d
+ * and, for Q4_1, m: one gather serves both (kx_gather_f16x2).
+ */
+KX_INLINE __m256i kx_gather32(const kk_u8 *blk, kk_u32 bb, kk_u32 n, kk_u32 at)
+{
+	__m128i a[8];
+
+	KX_UNROLL
+	for (kk_u32 b = 0; b < 8; b++)
+		a[b] = _mm_cvtsi32_si128(b < n ? (int)kx_ld32(blk + b * bb + at) : 0);
+	return _mm256_set_m128i(
+		_mm_unpacklo_epi64(_mm_unpacklo_epi32(a[4], a[5]), _mm_unpacklo_epi32(a[6], a[7])),
+		_mm_unpacklo_epi64(_mm_unpacklo_epi32(a[0], a[1]), _mm_unpacklo_epi32(a[2], a[3])));
+}
+
+/* Low halves of the 8 dwords in the low 128 bits, high halves above. */
+KX_INLINE __m256i kx_split16(__m256i v)
+{
+	const __m256i idx = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+					     0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+
+	return _mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, idx), 0xd8);
+}
+
+/* d (bytes 0-1) and m (2-3) of each of @n Q4_1 blocks, one gather. */
+KX_INLINE struct kx_dm kx_gather_f16x2(int type, const kk_u8 *blk, kk_u32 n)
+{
+	const __m256i v = kx_split16(kx_gather32(blk, kx_wbytes(type), n, 0));
+	struct kx_dm s = {
+		_mm256_cvtph_ps(_mm256_castsi256_si128(v)),
+		_mm256_cvtph_ps(_mm256_extracti128_si256(v, 1)),
+	};
+
+	return s;
+}
+#endif
+
 /* The f16 at byte @at of each of @n (<= 8) blocks, as floats; 0 past n. */
 KX_INLINE __m256 kx_gather_f16(int type, const kk_u8 *blk, kk_u32 n, kk_u32 at)
 {
@@ -415,79 +461,18 @@ KX_INLINE __m256 kx_gather_f16(int type, const kk_u8 *blk, kk_u32 n, kk_u32 at)
 	return _mm256_cvtph_ps(v);
 }
 
-struct kx_rows {
-	const kk_u8 *w[KX_MR];		/* weight rows */
-	const kk_u8 *x[KX_MC];		/* activation blocks */
-	const float *dx[KX_MC];		/* their d as floats */
-	const float *sx[KX_MC];		/* Q8_0: sums of qs; Q8_1: s */
-	kk_u64 pf;			/* bytes to the next tile's rows */
-};
-
-/*
- * Blocks [g, g + n) of an NR x NC tile, n <= 8.  Per y element: one fma
- * of the group's bias (or Q4_1 min) terms, then for each pair of blocks
- * one fma of the pair's int32 dot, scaled by dw * dx.
- */
-KX_INLINE void kx_group(int type, int NR, int NC, const struct kx_rows *p,
-			kk_u32 g, kk_u32 n, __m256 acc[KX_MR][KX_MC])
+/* A group's d, and for Q4_1 its m. */
+KX_INLINE struct kx_dm kx_gather_dm(int type, const kk_u8 *blk, kk_u32 n)
 {
-	const kk_u32 wb = kx_wbytes(type), xb = kx_xbytes(type);
-	const int bias = kx_dot_bias(type);
-	__m256 s[KX_MR][KX_MC], dx[KX_MC], sx[KX_MC];
+	struct kx_dm s;
 
-	KX_UNROLL
-	for (int c = 0; c < NC; c++) {
-		dx[c] = _mm256_loadu_ps(p->dx[c] + g);
-		sx[c] = _mm256_loadu_ps(p->sx[c] + g);
-		if (bias)
-			sx[c] = _mm256_mul_ps(sx[c], _mm256_set1_ps((float)-bias));
-	}
-	KX_UNROLL
-	for (int r = 0; r < NR; r++) {
-		const kk_u8 *blk = p->w[r] + (kk_u64)g * wb;
-		const __m256 dw = kx_gather_f16(type, blk, n, 0);
-
-		/* the same blocks of the next tile's rows: a matvec is
-		 * bound by how far ahead the weights are requested */
-		for (kk_u32 o = 0; o < 8 * wb; o += 64)
-			_mm_prefetch((const char *)blk + p->pf + o, _MM_HINT_T0);
-		__m256 mw = dw;
-
-		if (type == KX_Q4_1)
-			mw = kx_gather_f16(type, blk, n, 2);
-		KX_UNROLL
-		for (int c = 0; c < NC; c++) {
-			s[r][c] = _mm256_mul_ps(dw, dx[c]);
-			if (type == KX_Q4_1)
-				acc[r][c] = _mm256_fmadd_ps(mw, sx[c], acc[r][c]);
-			else if (bias)
-				acc[r][c] = _mm256_fmadd_ps(s[r][c], sx[c], acc[r][c]);
-		}
-	}
-	KX_UNROLL
-	for (kk_u32 j = 0; j < n; j += 2) {
-		const int two = j + 1 < n;
-		const __m256i idx = _mm256_setr_epi32(j, j, j, j, j + 1, j + 1, j + 1, j + 1);
-		__m256i xl[KX_MC], xh[KX_MC];
-
-		KX_UNROLL
-		for (int c = 0; c < NC; c++)
-			kx_load_x(type, p->x[c] + (kk_u64)(g + j) * xb, two, &xl[c], &xh[c]);
-		KX_UNROLL
-		for (int r = 0; r < NR; r++) {
-			__m256i wl, wh;
-
-			kx_load_w(type, p->w[r] + (kk_u64)(g + j) * wb, two, &wl, &wh);
-			KX_UNROLL
-			for (int c = 0; c < NC; c++) {
-				__m256i d = kx_dot(type, wl, wh, xl[c], xh[c]);
-
-				acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d),
-							    _mm256_permutevar8x32_ps(s[r][c], idx),
-							    acc[r][c]);
-			}
-		}
-	}
+#if !KX_AVX512
+	if (type == KX_Q4_1)
+		return kx_gather_f16x2(type, blk, n);
+#endif
+	s.d = kx_gather_f16(type, blk, n, 0);
+	s.m = type == KX_Q4_1 ? kx_gather_f16(type, blk, n, 2) : s.d;
+	return s;
 }
 
 KX_INLINE void kx_store(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c, float v)
@@ -497,68 +482,12 @@ KX_INLINE void kx_store(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c, float v)
 	*y = t->accumulate ? *y + v : v;
 }
 
-/* Rows [r0, r0 + NR) x columns [c0, c0 + NC) of a tile. */
-KX_INLINE void kx_tile32(int type, int NR, int NC, const struct kk_mm_tile *t,
-			 kk_u32 r0, kk_u32 c0)
-{
-	const kk_u32 nb = t->k / 32, nbp = kx_nbp(nb);
-	const kk_u64 extras = kx_blocks_bytes(nb, kx_xbytes(type));
-	__m256 acc[KX_MR][KX_MC];
-	struct kx_rows p;
-	kk_u32 g;
-
-	p.pf = NR * t->w_row_bytes;
-	KX_UNROLL
-	for (int r = 0; r < NR; r++)
-		p.w[r] = (const kk_u8 *)t->w + (r0 + r) * t->w_row_bytes;
-	KX_UNROLL
-	for (int c = 0; c < NC; c++) {
-		p.x[c] = (const kk_u8 *)t->xq + (c0 + c) * t->xq_row_bytes;
-		p.dx[c] = (const float *)(p.x[c] + extras);
-		p.sx[c] = p.dx[c] + nbp;
-		KX_UNROLL
-		for (int r = 0; r < NR; r++)
-			acc[r][c] = _mm256_setzero_ps();
-	}
-	for (g = 0; g + 8 <= nb; g += 8)
-		kx_group(type, NR, NC, &p, g, 8, acc);
-	if (g < nb)
-		kx_group(type, NR, NC, &p, g, nb - g, acc);
-	KX_UNROLL
-	for (int r = 0; r < NR; r++) {
-		KX_UNROLL
-		for (int c = 0; c < NC; c++)
-			kx_store(t, r0 + r, c0 + c, kx_hsum(acc[r][c]));
-	}
-}
-
-/* A whole tile in NR x NC pieces, then the row and column remainders. */
-#define KX_GEMM32(name, type, NR, NC)					\
-static void kx_gemm_##name(const struct kk_mm_tile *t)			\
-{									\
-	kk_u32 r = 0, c;						\
-									\
-	for (; r + (NR) <= t->nr; r += (NR)) {				\
-		for (c = 0; c + (NC) <= t->nc; c += (NC))		\
-			kx_tile32(type, NR, NC, t, r, c);		\
-		for (; c < t->nc; c++)					\
-			kx_tile32(type, NR, 1, t, r, c);		\
-	}								\
-	for (; r < t->nr; r++) {					\
-		for (c = 0; c + (NC) <= t->nc; c += (NC))		\
-			kx_tile32(type, 1, NC, t, r, c);		\
-		for (; c < t->nc; c++)					\
-			kx_tile32(type, 1, 1, t, r, c);			\
-	}								\
-}
-
-KX_GEMM32(q4_1, KX_Q4_1, KX_NR, KX_NC)
-KX_GEMM32(q5_0, KX_Q5_0, KX_NR, KX_NC)
-
-/* Q4_0 and Q8_0: one lane per block (kk_mm_x86_t.h) */
+/* The 32-element block types: one lane per block (kk_mm_x86_t.h) */
 #include "kk_mm_x86_t.h"
 
 KX_GEMMT(q4_0, KX_Q4_0, KX_TNR, KX_TNC)
+KX_GEMMT(q4_1, KX_Q4_1, KX_TNR, KX_TNC)
+KX_GEMMT(q5_0, KX_Q5_0, KX_TNR, KX_TNC)
 KX_GEMMT(q8_0, KX_Q8_0, KX_TNR, KX_TNC)
 
 /* ------------------------------------------------------------------ */
