@@ -219,20 +219,45 @@ struct kx_trows {
 	kk_u64 pf;
 };
 
+/*
+ * The float work of one y element for eight blocks, from their integer
+ * dots (lane b: block b's): every tile and the short-group path go
+ * through here, so each element takes the same operations in the same
+ * order whatever the shape.  @sxb: kx_sxb(), -bias * sum(x) (0 without
+ * a bias); @sx: the Q8_1 blocks' s, for Q4_1's min term.
+ */
+KX_INLINE __m256 kx_sxb(int type, const float *sx)
+{
+	const int bias = kx_dot_bias(type);
+
+	return bias ? _mm256_mul_ps(_mm256_loadu_ps(sx), _mm256_set1_ps((float)-bias)) :
+		      _mm256_setzero_ps();
+}
+
+KX_INLINE __m256 kx_block_fma(int type, __m256i dot, struct kx_dm sc, __m256 dx,
+			      __m256 sxb, const float *sx, __m256 acc)
+{
+	__m256 f = _mm256_cvtepi32_ps(dot);
+
+	if (kx_dot_bias(type))
+		f = _mm256_add_ps(f, sxb);
+	acc = _mm256_fmadd_ps(f, _mm256_mul_ps(sc.d, dx), acc);
+	if (type == KX_Q4_1)
+		acc = _mm256_fmadd_ps(sc.m, _mm256_loadu_ps(sx), acc);
+	return acc;
+}
+
 /* Blocks [g, g + n) of an NR x NC tile, n <= 8. */
 KX_INLINE void kx_group_t(int type, int NR, int NC, const struct kx_trows *p,
 			  kk_u32 g, kk_u32 n, __m256 acc[KX_TMR][KX_TMC])
 {
 	const kk_u32 wb = kx_wbytes(type);
-	const int bias = kx_dot_bias(type);
 	__m256 dx[KX_TMC], sxb[KX_TMC];
 
 	KX_UNROLL
 	for (int c = 0; c < NC; c++) {
 		dx[c] = _mm256_loadu_ps(p->dx[c] + g);
-		sxb[c] = bias ? _mm256_mul_ps(_mm256_loadu_ps(p->sx[c] + g),
-					      _mm256_set1_ps((float)-bias)) :
-				_mm256_setzero_ps();
+		sxb[c] = kx_sxb(type, p->sx[c] + g);
 	}
 	KX_UNROLL
 	for (int r = 0; r < NR; r++) {
@@ -244,17 +269,10 @@ KX_INLINE void kx_group_t(int type, int NR, int NC, const struct kx_trows *p,
 			_mm_prefetch((const char *)blk + p->pf + o, _MM_HINT_T0);
 		kx_load_wt(type, blk, n, wl, wh);
 		KX_UNROLL
-		for (int c = 0; c < NC; c++) {
-			__m256 f = _mm256_cvtepi32_ps(kx_dot_t(type, wl, wh,
-						p->tx[c] + (kk_u64)g / 8 * KX_TX_GROUP));
-
-			if (bias)
-				f = _mm256_add_ps(f, sxb[c]);
-			acc[r][c] = _mm256_fmadd_ps(f, _mm256_mul_ps(sc.d, dx[c]), acc[r][c]);
-			if (type == KX_Q4_1)	/* sx: the Q8_1 blocks' s */
-				acc[r][c] = _mm256_fmadd_ps(sc.m, _mm256_loadu_ps(p->sx[c] + g),
-							    acc[r][c]);
-		}
+		for (int c = 0; c < NC; c++)
+			acc[r][c] = kx_block_fma(type, kx_dot_t(type, wl, wh,
+						 p->tx[c] + (kk_u64)g / 8 * KX_TX_GROUP),
+						 sc, dx[c], sxb[c], p->sx[c] + g, acc[r][c]);
 	}
 }
 
@@ -281,18 +299,14 @@ KX_INLINE void kx_group_tail(int type, int NR, const struct kx_trows *p,
 {
 	const int c = 0;
 	const kk_u32 wb = kx_wbytes(type), xb = kx_xbytes(type);
-	const int bias = kx_dot_bias(type);
 	const __m256 dx = _mm256_loadu_ps(p->dx[c] + g);
-	const __m256 sxb = bias ? _mm256_mul_ps(_mm256_loadu_ps(p->sx[c] + g),
-						_mm256_set1_ps((float)-bias)) :
-				  _mm256_setzero_ps();
+	const __m256 sxb = kx_sxb(type, p->sx[c] + g);
 
 	KX_UNROLL
 	for (int r = 0; r < NR; r++) {
 		const kk_u8 *blk = p->w[r] + (kk_u64)g * wb;
 		const struct kx_dm sc = kx_gather_dm(type, blk, n);
 		__m256i d[4];
-		__m256 f;
 
 		KX_UNROLL
 		for (kk_u32 j = 0; j < 8; j += 2) {
@@ -306,12 +320,8 @@ KX_INLINE void kx_group_tail(int type, int NR, const struct kx_trows *p,
 			kx_load_x(type, p->x[c] + (kk_u64)(g + j) * xb, j + 1 < n, &xl, &xh);
 			d[j / 2] = kx_dot(type, wl, wh, xl, xh);
 		}
-		f = _mm256_cvtepi32_ps(kx_lane_per_block(d));
-		if (bias)
-			f = _mm256_add_ps(f, sxb);
-		acc[r][c] = _mm256_fmadd_ps(f, _mm256_mul_ps(sc.d, dx), acc[r][c]);
-		if (type == KX_Q4_1)
-			acc[r][c] = _mm256_fmadd_ps(sc.m, _mm256_loadu_ps(p->sx[c] + g), acc[r][c]);
+		acc[r][c] = kx_block_fma(type, kx_lane_per_block(d), sc, dx, sxb,
+					 p->sx[c] + g, acc[r][c]);
 	}
 }
 
