@@ -149,7 +149,7 @@ KX_INLINE int kx_quant_block(const float *x, kk_i8 *qs, float *d_out)
 	return _mm_cvtsi128_si32(s4);
 }
 
-/* kk_mm_x86_t.h: the blocks' qs again, transposed for its Q4_0/Q8_0 tiles. */
+/* kk_mm_x86_t.h: the blocks' qs again, transposed for its tiles. */
 static void kx_transpose_x(const kk_u8 *qs, kk_u32 bb, kk_u32 nb, kk_u32 nbp, kk_u8 *tx);
 
 static void kx_quant_q8_0(const float *x, void *xq, kk_u32 k)
@@ -390,12 +390,10 @@ struct kx_dm {
 	__m256 d, m;
 };
 
-#if !KX_AVX512
 /*
- * The two f16 in the 32 bits at byte @at of each of @n (<= 8) blocks:
- * one movd load per block, then the low halves (@hi 0) or the high ones
- * (@hi 1) packed and converted; 0 past n.  Blocks' first 32 bits hold d
- * and, for Q4_1, m: one gather serves both (kx_gather_f16x2).
+ * Lane b: the 32 bits at byte @at of block b of @n (<= 8) blocks @bb bytes
+ * apart, one movd load each; 0 past n.  Q4_1's d and m (kx_gather_f16x2),
+ * Q5_0's qh (kk_mm_x86_t.h).
  */
 KX_INLINE __m256i kx_gather32(const kk_u8 *blk, kk_u32 bb, kk_u32 n, kk_u32 at)
 {
@@ -409,6 +407,7 @@ KX_INLINE __m256i kx_gather32(const kk_u8 *blk, kk_u32 bb, kk_u32 n, kk_u32 at)
 		_mm_unpacklo_epi64(_mm_unpacklo_epi32(a[0], a[1]), _mm_unpacklo_epi32(a[2], a[3])));
 }
 
+#if !KX_AVX512
 /* Low halves of the 8 dwords in the low 128 bits, high halves above. */
 KX_INLINE __m256i kx_split16(__m256i v)
 {

@@ -7,8 +7,8 @@
  * Two blocks per vector (kk_mm_x86.h's loads) leave each block's dot
  * spread over four int32 lanes, so every pair of blocks would cost each y
  * element a convert, a permute and an fma besides its dot products.  Here
- * eight blocks are
- * transposed so that dword t of lane b holds bytes 4t..4t+3 of block b:
+ * eight blocks are transposed so that dword t of lane b holds bytes
+ * 4t..4t+3 of block b:
  * eight dot-product steps then leave lane b holding block b's whole dot,
  * and the eight blocks cost each y element one convert, one add (the bias)
  * and one fma.  The weights are transposed as they are loaded (once per
@@ -100,19 +100,6 @@ static void kx_transpose_x(const kk_u8 *qs, kk_u32 bb, kk_u32 nb, kk_u32 nbp, kk
 	}
 }
 
-/* Lane b: the Q5_0 qh word of block b (0 past n). */
-KX_INLINE __m256i kx_qh8(const kk_u8 *blk, kk_u32 n)
-{
-	const kk_u32 bb = sizeof(struct kk_block_q5_0);
-	kk_u32 h[8];
-
-	KX_UNROLL
-	for (kk_u32 b = 0; b < 8; b++)
-		h[b] = b < n ? kx_ld32(blk + b * bb + 2) : 0;
-	return _mm256_setr_epi32((int)h[0], (int)h[1], (int)h[2], (int)h[3],
-				 (int)h[4], (int)h[5], (int)h[6], (int)h[7]);
-}
-
 /*
  * 16 in byte j of lane b's dword where bit @bit0 + j (j < 4) of lane b of
  * @qh is set: the fifth bits of elements bit0..bit0+3, where the
@@ -163,7 +150,7 @@ KX_INLINE void kx_load_wt(int type, const kk_u8 *blk, kk_u32 n, __m256i lo[4], _
 		}
 	}
 	if (type == KX_Q5_0) {
-		const __m256i qh = kx_qh8(blk, n);
+		const __m256i qh = kx_gather32(blk, sizeof(struct kk_block_q5_0), n, 2);
 
 		KX_UNROLL
 		for (int t = 0; t < 4; t++) {

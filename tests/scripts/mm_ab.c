@@ -25,7 +25,6 @@ kk_u64 MM_AB_CAT(MM_AB_SIDE, xq_bytes)(kk_u32 type, kk_u32 k)
 	return kk_mm_xq_bytes(type, k);
 }
 #else
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
