@@ -44,6 +44,7 @@ bdir=$(mkdir -p "${VM_BUILD:-$top/build}" && cd "${VM_BUILD:-$top/build}" && pwd
 boot_timeout=${VM_TIMEOUT:-600}
 export PATH=$PATH:/sbin:/usr/sbin
 
+. tests/vm/boot.sh
 say() { echo "arm64-smoke: $*"; }
 die() { say "$*"; exit 1; }
 
@@ -288,13 +289,23 @@ if [ -n "${smollm2_cpio:-}" ]; then
 fi
 
 # ------------------------------------------------------------ boot
+boot() {
+	timeout "$boot_timeout" qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -accel tcg \
+		-m 2G -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
+		-kernel "$image" -initrd "$out/initramfs.cpio" \
+		-append "console=ttyAMA0 panic=-1 quiet" < /dev/null 2>&1 | tr -d '\r' > "$log"
+	return "${PIPESTATUS[0]}"
+}
 t0=$SECONDS
 log=$out/serial.log
-timeout "$boot_timeout" qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -accel tcg \
-	-m 2G -smp 2 -nographic -no-reboot -nodefaults -serial stdio \
-	-kernel "$image" -initrd "$out/initramfs.cpio" \
-	-append "console=ttyAMA0 panic=-1 quiet" < /dev/null 2>&1 | tr -d '\r' > "$log"
-qrc=${PIPESTATUS[0]}
+boot
+qrc=$?
+if why=$(vm_crashed_before_tests "$log"); then
+	say "$rel: the kernel crashed before the tests began ($why); booting once more"
+	mv "$log" "$out/serial-crashed.log"
+	boot
+	qrc=$?
+fi
 secs=$((SECONDS - t0))
 grep -E '^(vm|vm-test|vm-dmesg-bad):|^vm-out: .*(FAIL|:[FE]:|Failures: [1-9]|Errors: [1-9])' "$log" |
 	sed 's/^/  /'

@@ -35,6 +35,7 @@ bdir=$(mkdir -p "${VM_BUILD:-$top/build}" && cd "${VM_BUILD:-$top/build}" && pwd
 out=$bdir/vm
 ci=${CI:-false}
 . tests/vm/data.sh
+. tests/vm/boot.sh
 series=${VM_SERIES:-6.1 6.12}
 debug=${VM_DEBUG:-0}
 boot_timeout=${VM_TIMEOUT:-900}
@@ -357,6 +358,12 @@ for rel in "${kernels[@]}"; do
 	t0=$SECONDS
 	boot "$rel" "$dir"
 	qrc=$?
+	if why=$(vm_crashed_before_tests "$dir/serial.log"); then
+		say "$rel: the kernel crashed before the tests began ($why); booting once more"
+		mv "$dir/serial.log" "$dir/serial-crashed.log"
+		boot "$rel" "$dir"
+		qrc=$?
+	fi
 	secs=$((SECONDS - t0))
 	verdict=$(sed -n 's/^vm-verdict: //p' "$dir/serial.log" | tail -1)
 	[ "$cov" = 1 ] && tests/vm/coverage.sh "$dir/serial.log" "$bdir/kmod-$rel" "$dir/coverage"
