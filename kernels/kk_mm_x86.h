@@ -215,9 +215,6 @@ static void kx_quant_f16(const float *x, void *xq, kk_u32 k)
 /* ------------------------------------------------------------------ */
 /* 32-element blocks: Q4_0, Q4_1, Q5_0, Q8_0                           */
 
-#define KX_MR 4		/* most rows in a tile */
-#define KX_MC 4		/* most columns in a tile */
-
 KX_INLINE kk_u32 kx_wbytes(int type)
 {
 	return type == KX_Q4_0 ? sizeof(struct kk_block_q4_0) :
@@ -481,13 +478,52 @@ KX_INLINE void kx_store(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c, float v)
 	*y = t->accumulate ? *y + v : v;
 }
 
+/*
+ * The walk over a gemm call's tiles, one home for every tiled format: its
+ * header defines kx_tile_NAME_main (NR x NC), _rest (1 x NC), _half
+ * (NR x NC2), _col (MVR x 1) and _one (1 x 1).  Full NR x NC tiles, the
+ * column blocks outer: a block's activations stay in L1 while the tiles
+ * walk down the rows (a gemm call gets 16 rows and up to all of a
+ * prompt's columns, kk_matmul.c); rows an NR tile leaves go in 1 x NC
+ * tiles (none where NR is 1).  Columns left over: one NR x NC2 block where
+ * NC2 of them remain (a batch of 5-7 sequences should not decode each
+ * weight block 5-7 times; NC2 0: none), then each column in MVR x 1
+ * tiles, which stream more rows at once (all of a matvec's one).
+ */
+#define KX_GEMM(name, NR, NC, NC2, MVR)					\
+static void kx_gemm_##name(const struct kk_mm_tile *t)			\
+{									\
+	kk_u32 r, c = 0, j;						\
+									\
+	for (; c + (NC) <= t->nc; c += (NC)) {				\
+		for (r = 0; r + (NR) <= t->nr; r += (NR))		\
+			kx_tile_##name##_main(t, r, c);			\
+		for (; r < t->nr; r++)					\
+			kx_tile_##name##_rest(t, r, c);			\
+	}								\
+	if ((NC2) && c + (NC2) <= t->nc) {				\
+		for (r = 0; r + (NR) <= t->nr; r += (NR))		\
+			kx_tile_##name##_half(t, r, c);			\
+		for (; r < t->nr; r++)					\
+			for (j = 0; j < (NC2); j++)			\
+				kx_tile_##name##_one(t, r, c + j);	\
+		c += (NC2);						\
+	}								\
+	for (; c < t->nc; c++) {					\
+		for (r = 0; r + (MVR) <= t->nr; r += (MVR))		\
+			kx_tile_##name##_col(t, r, c);			\
+		for (; r < t->nr; r++)					\
+			kx_tile_##name##_one(t, r, c);			\
+	}								\
+}
+
 /* The 32-element block types: one lane per block (kk_mm_x86_t.h) */
 #include "kk_mm_x86_t.h"
 
-KX_GEMMT(q4_0, KX_Q4_0, KX_TNR, KX_TNC)
-KX_GEMMT(q4_1, KX_Q4_1, KX_TNR, KX_TNC)
-KX_GEMMT(q5_0, KX_Q5_0, KX_TNR, KX_TNC)
-KX_GEMMT(q8_0, KX_Q8_0, KX_TNR, KX_TNC)
+KX_GEMMT(q4_0, KX_Q4_0)
+KX_GEMMT(q4_1, KX_Q4_1)
+KX_GEMMT(q5_0, KX_Q5_0)
+KX_GEMMT(q8_0, KX_Q8_0)
 
 /* ------------------------------------------------------------------ */
 /* K-quants: multi-row tiles (kk_mm_x86_k.h)                           */

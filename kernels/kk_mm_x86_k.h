@@ -20,13 +20,17 @@
 #define KLLM_KK_MM_X86_K_H
 
 /*
- * Rows x columns of a tile (plain numbers: they name functions), and the
- * narrower tile the column remainder starts with (0: none).  With VNNI the
+ * Rows x columns of a tile, and the narrower tile the column remainder
+ * starts with (0: none).  With VNNI the
  * 512-bit tiles take 4x8 (frames of 1.2-1.5 KiB); without it, vpmaddwd +
  * vpaddd need more registers and 4x8 spills past the 2 KiB frame limit,
  * so 4x4.  The kernel module's flags spilled the AVX2 4x2 q4_K tile into
- * 2.2 KiB: the AVX2 tiles are 2x2.  Tile shapes never change results
- * (each output's sums run in the same order).
+ * 2.2 KiB: the module's AVX2 tiles are 2x2.  AVX2 in user space: 1x4
+ * with the column blocks outer (128 columns handed out 16 rows at a time,
+ * tests/scripts/mm-ab.sh: 1.18x the 2x2 with the rows outer for Q4_K,
+ * 1.28x for Q6_K).  1x8 gained nothing more for Q4_K, and Q6_K's spilled
+ * into a 2.2 KiB frame.  Tile shapes never change results (each output's
+ * sums run in the same order).
  */
 #if KX_AVX512 && KX_VNNI
 #define KX_KNR 4
@@ -36,13 +40,19 @@
 #define KX_KNR 4
 #define KX_KNC 4
 #define KX_KNC2 2
-#else
+#elif defined(__KERNEL__)
 #define KX_KNR 2
 #define KX_KNC 2
 #define KX_KNC2 0
+#else
+#define KX_KNR 1
+#define KX_KNC 4
+#define KX_KNC2 2
 #endif
+/* rows of a one-column (matvec) tile */
+#define KX_KMVR (KX_KNR > 2 ? KX_KNR : 2)
 
-#define KX_KMR KX_KNR	/* array sizes: most rows and columns in a tile */
+#define KX_KMR KX_KMVR	/* array sizes: most rows and columns in a tile */
 #define KX_KMC KX_KNC
 
 struct kx_krows {
@@ -186,7 +196,7 @@ KX_INLINE __m256i kx_q4_K_scales_mins(const kk_u8 *packed)
 /* ------------------------------------------------------------ AVX2 tiles */
 
 KX_INLINE void kx_store_tile(const struct kk_mm_tile *t, int NR, int NC, kk_u32 r0,
-			     kk_u32 c0, __m256 acc[KX_MR][KX_MC])
+			     kk_u32 c0, __m256 acc[KX_KMR][KX_KMC])
 {
 	KX_UNROLL
 	for (int r = 0; r < NR; r++) {
@@ -202,7 +212,7 @@ KX_INLINE void kx_tile_q4_K(int NR, int NC, const struct kk_mm_tile *t,
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0f);
 	const kk_u32 wb = sizeof(struct kk_block_q4_K);
-	__m256 acc[KX_MR][KX_MC];
+	__m256 acc[KX_KMR][KX_KMC];
 	struct kx_krows p;
 
 	p.pf = NR * t->w_row_bytes;
@@ -217,9 +227,9 @@ KX_INLINE void kx_tile_q4_K(int NR, int NC, const struct kk_mm_tile *t,
 			acc[r][c] = _mm256_setzero_ps();
 	}
 	for (kk_u32 i = 0; i < t->k / QK_K; i++) {
-		__m256i sc[KX_MR], sumi[KX_MR][KX_MC];
-		__m128i q8s[KX_MC];
-		float dw[KX_MR], dx[KX_MC];
+		__m256i sc[KX_KMR], sumi[KX_KMR][KX_KMC];
+		__m128i q8s[KX_KMC];
+		float dw[KX_KMR], dx[KX_KMC];
 
 		KX_UNROLL
 		for (int c = 0; c < NC; c++) {
@@ -252,7 +262,7 @@ KX_INLINE void kx_tile_q4_K(int NR, int NC, const struct kk_mm_tile *t,
 		}
 		KX_UNROLL
 		for (int j = 0; j < QK_K / 64; j++) {
-			__m256i q8l[KX_MC], q8h[KX_MC];
+			__m256i q8l[KX_KMC], q8h[KX_KMC];
 
 			KX_UNROLL
 			for (int c = 0; c < NC; c++) {
@@ -302,7 +312,7 @@ KX_INLINE void kx_tile_q6_K(int NR, int NC, const struct kk_mm_tile *t,
 	const __m256i m4 = _mm256_set1_epi8(0x0f);
 	const __m256i m2 = _mm256_set1_epi8(0x03);
 	const kk_u32 wb = sizeof(struct kk_block_q6_K);
-	__m256 acc[KX_MR][KX_MC];
+	__m256 acc[KX_KMR][KX_KMC];
 	struct kx_krows p;
 
 	p.pf = NR * t->w_row_bytes;
@@ -317,9 +327,9 @@ KX_INLINE void kx_tile_q6_K(int NR, int NC, const struct kk_mm_tile *t,
 			acc[r][c] = _mm256_setzero_ps();
 	}
 	for (kk_u32 i = 0; i < t->k / QK_K; i++) {
-		__m128i scales[KX_MR];
-		__m256i sumi[KX_MR][KX_MC], bs[KX_MC];
-		float dw[KX_MR];
+		__m128i scales[KX_KMR];
+		__m256i sumi[KX_KMR][KX_KMC], bs[KX_KMC];
+		float dw[KX_KMR];
 
 		KX_UNROLL
 		for (int c = 0; c < NC; c++)
@@ -351,7 +361,7 @@ KX_INLINE void kx_tile_q6_K(int NR, int NC, const struct kk_mm_tile *t,
 				const int s0 = 8 * j + 2 * qq;
 				const __m128i shuf = _mm_set_epi64x(0x0101010101010101ll * (s0 + 1),
 								    0x0101010101010101ll * s0);
-				__m256i x8[KX_MC];
+				__m256i x8[KX_KMC];
 
 				KX_UNROLL
 				for (int c = 0; c < NC; c++)
@@ -399,67 +409,26 @@ KX_INLINE void kx_tile_q6_K(int NR, int NC, const struct kk_mm_tile *t,
 #endif /* !KX_AVX512 */
 
 /*
- * A whole tile in NR x NC pieces, then the row and column remainders;
- * each piece shape in a function of its own (inlined together, their
- * vector temporaries got separate stack slots).
+ * Each tile shape in a function of its own (inlined together, their
+ * vector temporaries got separate stack slots), walked by kk_mm_x86.h's
+ * KX_GEMM.
  */
-#define KX_TILE_K(name, NR, NC)						\
-static __attribute__((__noinline__)) void					\
-kx_tile_##name##_##NR##x##NC(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c) \
+#define KX_TILE_K(name, shape, NR, NC)					\
+static __attribute__((__noinline__, __unused__)) void			\
+kx_tile_##name##_##shape(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c) \
 {									\
 	kx_tile_##name(NR, NC, t, r, c);				\
 }
 
-typedef void (*kx_ktile_fn)(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c);
+#define KX_GEMM_K(name)							\
+KX_TILE_K(name, main, KX_KNR, KX_KNC)					\
+KX_TILE_K(name, rest, 1, KX_KNC)					\
+KX_TILE_K(name, half, KX_KNR, KX_KNC2)					\
+KX_TILE_K(name, col, KX_KMVR, 1)					\
+KX_TILE_K(name, one, 1, 1)						\
+KX_GEMM(name, KX_KNR, KX_KNC, KX_KNC2, KX_KMVR)
 
-/*
- * The columns of the rows at @r: tiles of @nc columns, then one of
- * @nc / 2 if @half, then single columns (a batch of 7 sequences should
- * not decode each weight block 7 times).
- */
-KX_INLINE void kx_kcols(const struct kk_mm_tile *t, kk_u32 r, kk_u32 nc, kx_ktile_fn full,
-			kx_ktile_fn half, kx_ktile_fn one)
-{
-	kk_u32 c = 0;
-
-	for (; c + nc <= t->nc; c += nc)
-		full(t, r, c);
-	if (half && c + nc / 2 <= t->nc) {
-		half(t, r, c);
-		c += nc / 2;
-	}
-	for (; c < t->nc; c++)
-		one(t, r, c);
-}
-
-#define KX_GEMM_KF(name, NR, NC, half_nr, half_1)			\
-static void kx_gemm_##name(const struct kk_mm_tile *t)			\
-{									\
-	kk_u32 r = 0;							\
-									\
-	for (; r + (NR) <= t->nr; r += (NR))				\
-		kx_kcols(t, r, NC, kx_tile_##name##_##NR##x##NC, half_nr, \
-			 kx_tile_##name##_##NR##x1);			\
-	for (; r < t->nr; r++)						\
-		kx_kcols(t, r, NC, kx_tile_##name##_1x##NC, half_1,	\
-			 kx_tile_##name##_1x1);				\
-}
-
-#if KX_KNC2
-#define KX_GEMM_K_(name, NR, NC, NC2)					\
-KX_TILE_K(name, NR, NC) KX_TILE_K(name, NR, NC2) KX_TILE_K(name, NR, 1)	\
-KX_TILE_K(name, 1, NC) KX_TILE_K(name, 1, NC2) KX_TILE_K(name, 1, 1)	\
-KX_GEMM_KF(name, NR, NC, kx_tile_##name##_##NR##x##NC2, kx_tile_##name##_1x##NC2)
-#else
-#define KX_GEMM_K_(name, NR, NC, NC2)					\
-KX_TILE_K(name, NR, NC) KX_TILE_K(name, NR, 1)				\
-KX_TILE_K(name, 1, NC) KX_TILE_K(name, 1, 1)				\
-KX_GEMM_KF(name, NR, NC, 0, 0)
-#endif
-/* expands NR, NC and NC2 first, for the function names */
-#define KX_GEMM_K(name, NR, NC, NC2) KX_GEMM_K_(name, NR, NC, NC2)
-
-KX_GEMM_K(q4_K, KX_KNR, KX_KNC, KX_KNC2)
-KX_GEMM_K(q6_K, KX_KNR, KX_KNC, KX_KNC2)
+KX_GEMM_K(q4_K)
+KX_GEMM_K(q6_K)
 
 #endif /* KLLM_KK_MM_X86_K_H */

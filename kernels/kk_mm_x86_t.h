@@ -27,27 +27,36 @@
 #define KLLM_KK_MM_X86_T_H
 
 /*
- * Rows x columns of a tile (plain numbers: they name functions), and the
- * rows of a one-column (matvec) tile.  AVX2 on an AMD EPYC (Zen) host:
- * 2 x 4 ran matmuls 10-45 % faster than 4 x 2 (most for Q5_0, whose fifth
- * bits make the weights the dearest to decode), which beat the former
- * 2 x 2; a 4-row matvec tile beat a 2-row one by 0-20 %.
+ * Rows x columns of a tile, and the rows of a one-column (matvec) tile.
+ * AVX2 on an AMD EPYC (Zen) host, 1024 rows x 128 columns handed out 16
+ * rows at a time as kk_matmul.c does (tests/scripts/mm-ab.sh with
+ * MM_AB_COLS=128): 1 x 8 with the column blocks outer ran 1.1-1.6x as
+ * fast as 2 x 4 with the rows outer (Q8_0 least, Q5_0 most), and
+ * 1.2-1.4x as fast as 2 x 4 with the columns outer.  One row's decoded
+ * weights serve eight columns (the decode, dearest for Q5_0's fifth bits,
+ * is then a small part), and the eight columns' activations stay in L1
+ * while the tile walks down the rows.  2 x 8 spilled; 1 x 16 gained
+ * nothing for Q5_0 and lost for Q4_0/Q4_1.  A 4-row matvec tile beat a
+ * 2-row one by 0-20 %.
  */
 #if KX_AVX512
 #define KX_TNR 4
 #define KX_TNC 4
 #elif defined(__KERNEL__)
 /* the kernel's 2 KiB frames (its builds zero every local: Q8_0's 4 x 2
- * tile came to 2080 bytes there): the former 2 x 2, the same bits */
+ * tile came to 2080 bytes there): 2 x 2, the same bits */
 #define KX_TNR 2
 #define KX_TNC 2
 #else
-#define KX_TNR 2
-#define KX_TNC 4
+#define KX_TNR 1
+#define KX_TNC 8
 #endif
+/* the NR x NC/2 tile that columns left over begin with (a batch of 5-7
+ * sequences), where NC/2 is more than one column */
+#define KX_TNC2 (KX_TNC > 2 ? KX_TNC / 2 : 0)
 #define KX_MVR 4
-#define KX_TMR 4
-#define KX_TMC 4
+#define KX_TMR 4		/* array sizes: most rows and columns in a tile */
+#define KX_TMC KX_TNC
 
 /*
  * Dword t (0-3) of the 16 bytes at @p of each of @n (<= 8) blocks @bb
@@ -352,46 +361,23 @@ KX_INLINE void kx_tile_t(int type, int NR, int NC, const struct kk_mm_tile *t,
 }
 
 /*
- * Each tile shape in a function of its own: inlined together, their
- * vector temporaries got separate stack slots (frames of over 1 KiB).
+ * Each tile shape in a function of its own (inlined together, their
+ * vector temporaries got separate stack slots: frames of over 1 KiB),
+ * walked by kk_mm_x86.h's KX_GEMM.
  */
-#define KX_TILE_T(name, type, NR, NC)					\
-static __attribute__((__noinline__)) void				\
-kx_tile_##name##_##NR##x##NC(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c) \
+#define KX_TILE_T(name, type, shape, NR, NC)				\
+static __attribute__((__noinline__, __unused__)) void			\
+kx_tile_##name##_##shape(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c) \
 {									\
 	kx_tile_t(type, NR, NC, t, r, c);				\
 }
 
-/*
- * Full NR x NC tiles, rows outer so a block of weight rows stays hot
- * across the columns; then each column left over (all of a matvec's one)
- * in MVR x 1 tiles, which stream more rows at once.
- */
-#define KX_GEMMT_(name, type, NR, NC, MVR)				\
-KX_TILE_T(name, type, NR, NC)						\
-KX_TILE_T(name, type, 1, NC)						\
-KX_TILE_T(name, type, MVR, 1)						\
-KX_TILE_T(name, type, 1, 1)						\
-static void kx_gemm_##name(const struct kk_mm_tile *t)			\
-{									\
-	const kk_u32 nc = t->nc - t->nc % (NC);				\
-	kk_u32 r = 0, c;						\
-									\
-	for (; r + (NR) <= t->nr; r += (NR))				\
-		for (c = 0; c < nc; c += (NC))				\
-			kx_tile_##name##_##NR##x##NC(t, r, c);		\
-	for (; r < t->nr; r++)						\
-		for (c = 0; c < nc; c += (NC))				\
-			kx_tile_##name##_1x##NC(t, r, c);		\
-	for (c = nc; c < t->nc; c++) {					\
-		for (r = 0; r + (MVR) <= t->nr; r += (MVR))		\
-			kx_tile_##name##_##MVR##x1(t, r, c);		\
-		for (; r < t->nr; r++)					\
-			kx_tile_##name##_1x1(t, r, c);			\
-	}								\
-}
-/* expands NR, NC and KX_MVR first, for the function names */
-#define KX_GEMMT__(name, type, NR, NC, MVR) KX_GEMMT_(name, type, NR, NC, MVR)
-#define KX_GEMMT(name, type, NR, NC) KX_GEMMT__(name, type, NR, NC, KX_MVR)
+#define KX_GEMMT(name, type)						\
+KX_TILE_T(name, type, main, KX_TNR, KX_TNC)				\
+KX_TILE_T(name, type, rest, 1, KX_TNC)					\
+KX_TILE_T(name, type, half, KX_TNR, KX_TNC2)				\
+KX_TILE_T(name, type, col, KX_MVR, 1)					\
+KX_TILE_T(name, type, one, 1, 1)					\
+KX_GEMM(name, KX_TNR, KX_TNC, KX_TNC2, KX_MVR)
 
 #endif /* KLLM_KK_MM_X86_T_H */

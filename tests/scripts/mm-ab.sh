@@ -4,7 +4,10 @@
 # tests/scripts/mm-ab.sh REV [TYPE K ROWS ...] - the AVX2 matmul kernels of
 # git revision REV (a) against the working tree's (b), in one process:
 # tests/scripts/mm_ab.c.  Each TYPE K ROWS triple is one run (default: every
-# 32-element format at K 576 and 2048, 1024 rows).  Needs an AVX2 CPU.
+# 32-element format at K 576 and 2048, 1024 rows; TYPE also q4_K or q6_K,
+# K then a multiple of 256).  MM_AB_COLS=N: the matmul's columns (default
+# 16).  Each gemm call gets 16 rows, as kernels/kk_matmul.c hands them out.
+# Needs an AVX2 CPU.
 set -euo pipefail
 rev=${1:?usage: $0 REV [TYPE K ROWS ...]}
 shift

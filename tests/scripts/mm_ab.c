@@ -63,8 +63,9 @@ static void fill_weights(kk_u32 type, kk_u8 *w, kk_u64 bytes, kk_u32 bb)
 	for (kk_u64 o = 0; o + bb <= bytes; o += bb) {
 		kk_u16 d = kk_f32_to_f16(0.002f * (1 + r32() % 100) / 100.0f);
 
-		memcpy(w + o, &d, 2);
-		if (type == KK_TYPE_Q4_1) {
+		/* Q6_K keeps its d last */
+		memcpy(w + o + (type == KK_TYPE_Q6_K ? bb - 2 : 0), &d, 2);
+		if (type == KK_TYPE_Q4_1 || type == KK_TYPE_Q4_K) {
 			kk_u16 m = kk_f32_to_f16(-0.01f * (r32() % 100) / 100.0f);
 
 			memcpy(w + o + 2, &m, 2);
@@ -87,9 +88,15 @@ static double best_time(const struct side *s, kk_u32 type, const struct kk_mm_ti
 
 	t.xq = s->xq;
 	t.xq_row_bytes = s->xq_bytes;
-	t.y = s->y;
-	for (int i = 0; i < reps; i++)
-		s->mm.gemm[type](&t);
+	/* as kk_matmul.c hands them out: 16 rows, every column */
+	for (int i = 0; i < reps; i++) {
+		for (kk_u32 r = 0; r < t0->nr; r += 16) {
+			t.nr = t0->nr - r < 16 ? t0->nr - r : 16;
+			t.w = (const kk_u8 *)t0->w + r * t0->w_row_bytes;
+			t.y = s->y + r;
+			s->mm.gemm[type](&t);
+		}
+	}
 	return (now() - t1) / reps;
 }
 
@@ -98,10 +105,11 @@ int main(int argc, char **argv)
 	static const struct { const char *name; kk_u32 type; } types[] = {
 		{ "q4_0", KK_TYPE_Q4_0 }, { "q4_1", KK_TYPE_Q4_1 },
 		{ "q5_0", KK_TYPE_Q5_0 }, { "q8_0", KK_TYPE_Q8_0 },
+		{ "q4_K", KK_TYPE_Q4_K }, { "q6_K", KK_TYPE_Q6_K },
 	};
 	const kk_u32 k = argc > 2 ? (kk_u32)atoi(argv[2]) : 2048;
 	const kk_u32 rows = argc > 3 ? (kk_u32)atoi(argv[3]) : 1024;
-	const kk_u32 cols = 16;
+	const kk_u32 cols = getenv("MM_AB_COLS") ? (kk_u32)atoi(getenv("MM_AB_COLS")) : 16;
 	kk_u32 type = 0;
 	struct side s[2];
 	kk_u64 row_bytes;
@@ -111,14 +119,16 @@ int main(int argc, char **argv)
 	for (kk_u32 i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if (argc > 1 && !strcmp(argv[1], types[i].name))
 			type = types[i].type;
-	if (!type || k % 32) {
-		fprintf(stderr, "usage: mm_ab q4_0|q4_1|q5_0|q8_0 [K (multiple of 32)] [ROWS]\n");
+	if (!type || k % kk_type_block_elems(type)) {
+		fprintf(stderr, "usage: mm_ab q4_0|q4_1|q5_0|q8_0|q4_K|q6_K [K (a multiple "
+			"of the block: 32, 256 for K-quants)] [ROWS]\n");
 		return 2;
 	}
 	row_bytes = kk_row_bytes(type, k);
 	w = aligned_alloc(64, (row_bytes * rows + 63) & ~63ull);
 	x = malloc(sizeof(float) * k * cols);
-	fill_weights(type, w, row_bytes * rows, (kk_u32)(row_bytes / (k / 32)));
+	fill_weights(type, w, row_bytes * rows,
+		     (kk_u32)(row_bytes / (k / kk_type_block_elems(type))));
 	for (kk_u32 i = 0; i < k * cols; i++)
 		x[i] = (float)((int)(r32() % 2001) - 1000) / 1000.0f;
 	memset(s, 0, sizeof(s));
@@ -147,8 +157,8 @@ int main(int argc, char **argv)
 					best[v] = dt;
 			}
 		}
-		printf("%s k %u rows %u %s: a %.1f us, b %.1f us, a/b %.3f, same bits %s\n",
-		       argv[1], k, rows, nc == 1 ? "matvec   " : "matmul 16",
+		printf("%s k %u rows %u %s %u: a %.1f us, b %.1f us, a/b %.3f, same bits %s\n",
+		       argv[1], k, rows, nc == 1 ? "matvec" : "matmul", nc,
 		       best[0] * 1e6, best[1] * 1e6, best[0] / best[1],
 		       memcmp(s[0].y, s[1].y, sizeof(float) * rows * nc) ? "no" : "yes");
 	}
