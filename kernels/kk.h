@@ -446,6 +446,27 @@ int kk_op_plan(const struct kk_op *op, struct kk_op_plan *plan);
  */
 int kk_op_exec(const struct kk_host *host, const struct kk_op *op);
 
+/* Most ops kk_ops_exec runs as one step. */
+#define KK_OP_GROUP_MAX 4
+
+/*
+ * Whether @op may join @group[0..n) (n >= 1, each member admitted so
+ * far): matmuls of one weight type on the same activations (x, its
+ * stride, m, k) with the same scratch, none accumulating, whose outputs
+ * overlap neither each other nor x.  Their stage 0 would write the same
+ * bytes to the same scratch, so the group quantizes x once and runs every
+ * member's stage 1 in one parallel step: the results are bitwise those of
+ * kk_op_exec on each in turn.  1 or 0; integer code.
+ */
+int kk_op_joins(const struct kk_op *group, kk_u32 n, const struct kk_op *op);
+
+/*
+ * Run @n (1..KK_OP_GROUP_MAX) ops that kk_op_joins admitted in turn, as
+ * one: ops[0]'s first stages, then the last stage of all of them in one
+ * parallel_for.  n = 1 is kk_op_exec.  0 or -errno.
+ */
+int kk_ops_exec(const struct kk_host *host, const struct kk_op *ops, kk_u32 n);
+
 /* ------------------------------------------------------------------ */
 /* Row conversions (for loaders, tests, benchmarks).  FP/SIMD inside.    */
 

@@ -130,3 +130,106 @@ int kk_op_exec(const struct kk_host *host, const struct kk_op *op)
 	}
 	return 0;
 }
+
+/* ------------------------------------------------------------ groups */
+
+/* Bytes [*lo, *hi) that m rows of n floats, stride floats apart, span. */
+static void kk_span(const void *p, kk_u64 stride, kk_u32 m, kk_u32 n,
+		    kk_u64 *lo, kk_u64 *hi)
+{
+	*lo = (kk_u64)(unsigned long)p;
+	*hi = *lo + ((kk_u64)(m - 1) * stride + n) * sizeof(float);
+}
+
+static int kk_spans_meet(kk_u64 alo, kk_u64 ahi, kk_u64 blo, kk_u64 bhi)
+{
+	return alo < bhi && blo < ahi;
+}
+
+int kk_op_joins(const struct kk_op *group, kk_u32 n, const struct kk_op *op)
+{
+	const struct kk_matmul *a = &group[0].matmul, *b = &op->matmul;
+	kk_u64 xlo, xhi, ylo, yhi, lo, hi;
+	kk_u32 j;
+
+	if (!n || n >= KK_OP_GROUP_MAX || group[0].kind != KK_OP_MATMUL ||
+	    op->kind != KK_OP_MATMUL || kk_op_check(op))
+		return 0;
+	if (b->w_type != a->w_type || b->x != a->x || b->x_stride != a->x_stride ||
+	    b->m != a->m || b->k != a->k || op->scratch != group[0].scratch ||
+	    ((a->flags | b->flags) & KK_MATMUL_ACCUMULATE))
+		return 0;
+	kk_span(b->x, b->x_stride, b->m, b->k, &xlo, &xhi);
+	kk_span(b->y, b->y_stride, b->m, b->n_out, &ylo, &yhi);
+	if (kk_spans_meet(xlo, xhi, ylo, yhi))
+		return 0;
+	for (j = 0; j < n; j++) {
+		const struct kk_matmul *g = &group[j].matmul;
+
+		kk_span(g->y, g->y_stride, g->m, g->n_out, &lo, &hi);
+		if (kk_spans_meet(lo, hi, ylo, yhi) || kk_spans_meet(lo, hi, xlo, xhi))
+			return 0;
+	}
+	return 1;
+}
+
+struct kk_group_call {
+	const struct kk_op *ops;
+	kk_u32 n, stage;
+	kk_u64 first[KK_OP_GROUP_MAX + 1];	/* each member's first item */
+};
+
+/* Items [begin, end) of the members' stages laid end to end. */
+static void kk_group_range(void *arg, kk_u64 begin, kk_u64 end)
+{
+	const struct kk_group_call *g = arg;
+	kk_u32 j;
+
+	for (j = 0; j < g->n && begin < end; j++) {
+		kk_u64 lo = g->first[j], hi = g->first[j + 1];
+
+		if (begin >= hi)
+			continue;
+		kk_op_run(&g->ops[j], g->stage, begin - lo, (end < hi ? end : hi) - lo);
+		begin = hi;
+	}
+}
+
+int kk_ops_exec(const struct kk_host *host, const struct kk_op *ops, kk_u32 n)
+{
+	struct kk_group_call g = { .ops = ops, .n = n };
+	struct kk_op_plan plan, p0;
+	struct kk_stage_call call = { .op = ops };
+	kk_u32 j, last;
+	int ret;
+
+	if (n == 1)
+		return kk_op_exec(host, ops);
+	if (!kk_impl_cur || !n || n > KK_OP_GROUP_MAX)
+		return -KK_EINVAL;
+	ret = kk_op_plan(&ops[0], &p0);
+	if (ret)
+		return ret;
+	last = p0.stages - 1;
+	for (j = 0; j < n; j++) {
+		if (j && !kk_op_joins(ops, j, &ops[j]))
+			return -KK_EINVAL;
+		ret = kk_op_plan(&ops[j], &plan);
+		if (ret)
+			return ret;
+		if ((plan.scratch_size && !ops[j].scratch) || plan.stages != p0.stages ||
+		    plan.chunk[last] != p0.chunk[last])
+			return -KK_EINVAL;
+		g.first[j + 1] = g.first[j] + plan.items[last];
+	}
+	/* the quantization into the shared scratch, once */
+	for (call.stage = 0; call.stage < last; call.stage++) {
+		if (p0.items[call.stage])
+			host->parallel_for(host->ctx, kk_stage_range, &call,
+					   p0.items[call.stage], p0.chunk[call.stage]);
+	}
+	g.stage = last;
+	if (g.first[n])
+		host->parallel_for(host->ctx, kk_group_range, &g, g.first[n], p0.chunk[last]);
+	return 0;
+}

@@ -87,6 +87,7 @@ struct kllm_engine {
 	struct kllm_pass *running;	/* the pass being run, or NULL */
 	bool paused;			/* debugfs "pause": no new pass starts */
 	struct kllm_pass pass;		/* leader only */
+	struct kk_op group[KK_OP_GROUP_MAX];	/* leader: the ops being run */
 	wait_queue_head_t queue_wq;	/* leader: a job was queued */
 	wait_queue_head_t idle_wq;	/* exit: a job finished */
 
@@ -378,20 +379,20 @@ static bool kllm_engine_has_work(struct kllm_engine *eng)
 static int kllm_run_ops(struct kllm_engine *eng, struct kllm_pass_run *run)
 {
 	const struct kllm_prog_info *pi = &run->pass->prog->info;
-	struct kk_op op;
-	int ret;
-	u32 i;
+	struct kk_op *ops = eng->group;
+	u32 i, next;
+	int n;
 
-	for (i = 0; i < pi->n_ops; i++) {
+	for (i = 0; i < pi->n_ops; i = next) {
 		if (kllm_pass_must_stop(run->pass))
 			return 0;	/* every member has its own status */
-		ret = kllm_prog_lower_op(run->use, i, &op, NULL);
-		if (ret < 0)
+		n = kllm_prog_lower_group(run->use, i, ops, &next, NULL);
+		if (n < 0)
 			return -EINVAL;
-		if (ret > 0)
-			continue;	/* no rows in this batch */
-		WRITE_ONCE(eng->cur_op, (u64)op.kind << 32 | i);
-		if (kk_op_exec(&eng->host, &op))
+		if (!n)
+			break;		/* no rows left in this batch */
+		WRITE_ONCE(eng->cur_op, (u64)ops[0].kind << 32 | (next - n));
+		if (kk_ops_exec(&eng->host, ops, n))
 			return -EINVAL;
 		if (READ_ONCE(eng->abort))
 			return 0;

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * engine_cpu.c - the in-process engine: lower each op of a checked program
- * for the batch (uapi/prog/kllm_prog_lower.c) and run it with kk_op_exec on the
- * pool.  Ops run strictly in order; kk_op_exec returns only when every
- * chunk of every stage is done, so each op sees its predecessors' writes
- * (the pool's acquire of its workers' releases, runtime/pool.c).  Nothing
- * here is shared between threads without the pool.
+ * for the batch (uapi/prog/kllm_prog_lower.c) and run it with kk_ops_exec
+ * on the pool, matmuls that share their input as one step.  Ops run in
+ * order; kk_ops_exec returns only when every chunk of every stage is
+ * done, so each op sees its predecessors' writes (the pool's acquire of
+ * its workers' releases, runtime/pool.c).  Nothing here is shared between
+ * threads without the pool.
  */
 #include "engine_cpu.h"
 
@@ -25,20 +26,18 @@ static void serial_for(void *ctx, kk_range_fn fn, void *arg, kk_u64 n_items,
 static int run_ops(const struct kllm_prog_info *prog, const struct kllm_prog_job *job,
 		   const struct kk_host *host, struct kllm_prog_err *err)
 {
-	struct kk_op op;
-	int ret;
+	struct kk_op ops[KK_OP_GROUP_MAX];
+	kllm_u32 next;
+	int n;
 
-	for (kllm_u32 i = 0; i < prog->n_ops; i++) {
-		ret = kllm_prog_lower_op(job, i, &op, err);
-		if (ret < 0)
+	for (kllm_u32 i = 0; i < prog->n_ops; i = next) {
+		n = kllm_prog_lower_group(job, i, ops, &next, err);
+		if (n < 0)
 			return -EINVAL;
-		if (ret > 0)
-			continue;	/* no rows in this batch */
-		ret = kk_op_exec(host, &op);
-		if (ret) {
+		if (n && kk_ops_exec(host, ops, (kk_u32)n)) {
 			if (err)
 				*err = (struct kllm_prog_err){
-					.op = (kllm_s32)i, .kind = op.kind,
+					.op = (kllm_s32)(next - (kllm_u32)n), .kind = ops[0].kind,
 					.tensor = -1, .buffer = -1,
 					.reason = "kernels refused to run it" };
 			return -EINVAL;

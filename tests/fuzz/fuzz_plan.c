@@ -29,7 +29,9 @@
  *     the job really fits (an independent re-computation: counts, unique
  *     in-range output rows, every WEIGHTS/ACTIVATIONS/OUTPUT tensor inside
  *     its bound memory at the job's rows), every op lowers, and every
- *     lowered op runs (kk_op_exec, serial host) over the exact memory.
+ *     lowered op runs over the exact memory as the engines run them
+ *     (kllm_prog_lower_group + kk_ops_exec, serial host: matmuls of one
+ *     type on one x, which the generator makes in runs, as one step).
  *  2. Any split of accepted jobs into chunks and any fusion with other
  *     accepted jobs of the program, under kllm_pass_add's rules (<= 16
  *     jobs, max_batch tokens, max_batch outputs, KLLM_PROG_MAX_SEQS
@@ -105,6 +107,7 @@ static struct {
 	uint64_t inputs, progs, mutated_ok, fusable, jobs, jobs_ok, passes, staged,
 		 fused, chunked, compared;
 	uint64_t paged, paged_jobs, paged_ok, ro_checked, aliased, paged_compared;
+	uint64_t grouped;	/* matmul groups run as one step */
 } st;
 
 #define FAIL(...) do { fprintf(stderr, "fuzz_plan: " __VA_ARGS__); \
@@ -380,6 +383,16 @@ static void g_ops(struct gen *g, struct rd *r)
 			OP(g, KLLM_PROG_OP_MATMUL, acc, T(w, xv.t, y), P0);
 			if (!acc)
 				g_val(g, y, n, xv.mode, xv.rows);
+			/* q, k, v: more matmuls of one type on the same x, which
+			 * the engines run as one step (kllm_prog_lower_group) */
+			for (uint32_t more = (u8(r) & 1) ? 1 + pick(r, 4) : 0;
+			     more-- && !g->full && g->h.n_ops < MAX_OPS;) {
+				n = dims[pick(r, 4)];
+				w = g_tensor(g, r, g->w, ty, xv.ne0, 0, n, 0);
+				y = g_new_out(g, r, n, xv.mode, xv.rows);
+				OP(g, KLLM_PROG_OP_MATMUL, 0, T(w, xv.t, y), P0);
+				g_val(g, y, n, xv.mode, xv.rows);
+			}
 			break;
 		}
 		case 4: {	/* rmsnorm */
@@ -1104,22 +1117,29 @@ static void reset_act(const struct prog *P)
 			memcpy(P->mem[id].base, P->act_init[id].base, P->mem[id].size);
 }
 
-/* Lower (and run) every op of an initialised job; what = for messages. */
+/*
+ * Lower (and run) every op of an initialised job as the engines do, the
+ * matmuls that share an input as one step; what = for messages.
+ */
 static void run_job(const struct kllm_prog_job *pj, const char *what)
 {
+	struct kk_op ops[KK_OP_GROUP_MAX];
 	struct kllm_prog_err err;
-	struct kk_op op;
 	char msg[256];
-	int ret;
+	uint32_t next;
+	int n;
 
-	for (uint32_t i = 0; i < pj->info->n_ops; i++) {
-		ret = kllm_prog_lower_op(pj, i, &op, &err);
-		if (ret < 0) {
+	for (uint32_t i = 0; i < pj->info->n_ops; i = next) {
+		n = kllm_prog_lower_group(pj, i, ops, &next, &err);
+		if (n < 0) {
 			kllm_prog_err_format(&err, msg, sizeof(msg));
 			FAIL("%s: op %u does not lower: %s", what, i, msg);
 		}
-		if (ret == 0 && run_kernels && kk_op_exec(&host, &op))
-			FAIL("%s: lowered op %u (kind %u) refused by kk_op_exec", what, i, op.kind);
+		if (n > 1)
+			st.grouped++;
+		if (n > 0 && run_kernels && kk_ops_exec(&host, ops, (kk_u32)n))
+			FAIL("%s: lowered ops %u.. (%d, kind %u) refused by kk_ops_exec", what,
+			     next - (uint32_t)n, n, ops[0].kind);
 	}
 }
 
@@ -1417,6 +1437,8 @@ static void print_stats(void)
 		(unsigned long long)st.paged, (unsigned long long)st.paged_jobs,
 		(unsigned long long)st.paged_ok, (unsigned long long)st.ro_checked,
 		(unsigned long long)st.aliased, (unsigned long long)st.paged_compared);
+	fprintf(stderr, "fuzz_plan groups: matmul groups run as one step %llu\n",
+		(unsigned long long)st.grouped);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -25,7 +25,10 @@ for src in "$top"/kernels/*.c "$top"/runtime/*.c "$top"/uapi/prog/*.c; do
 	esac
 	o=$out/obj/$(basename "$(dirname "$src")")_$(basename "${src%.c}").o
 	mkdir -p "$out/obj"
-	if [ ! -e "$o" ] || [ "$src" -nt "$o" ]; then
+	# rebuilt when its source or any header is newer: an object built
+	# against an older struct layout reads another unit's structs wrong
+	if [ ! -e "$o" ] || [ "$src" -nt "$o" ] ||
+	   [ -n "$(find "$top/kernels" "$top/runtime" "$top/uapi" -name '*.h' -newer "$o" -print -quit)" ]; then
 		$CC "${flags[@]/-fsanitize=fuzzer,/-fsanitize=fuzzer-no-link,}" \
 			-ffp-contract=off "${m[@]}" -c "$src" -o "$o"
 	fi

@@ -612,6 +612,40 @@ int kllm_prog_lower_op(const struct kllm_prog_job *job, kllm_u32 index,
 	return 0;
 }
 
+int kllm_prog_lower_group(const struct kllm_prog_job *job, kllm_u32 index,
+			  struct kk_op ops[KK_OP_GROUP_MAX], kllm_u32 *next,
+			  struct kllm_prog_err *err)
+{
+	const struct kllm_prog_info *pi = job->info;
+	struct kllm_prog_op rec;
+	kllm_u32 i = index, n;
+	int ret = 1;
+
+	/* the first op with rows in this job */
+	for (; i < pi->n_ops && ret; i++) {
+		ret = kllm_prog_lower_op(job, i, &ops[0], err);
+		if (ret < 0)
+			return ret;
+	}
+	*next = i;
+	if (ret)
+		return 0;
+	/* then each next op that joins it; only matmuls look ahead (a KV
+	 * op's lowering rewrites job->seqs) */
+	for (n = 1; n < KK_OP_GROUP_MAX && i < pi->n_ops; i++, n++) {
+		kp_read_op(pi, i, &rec);
+		if (ops[0].kind != KK_OP_MATMUL || rec.kind != KK_OP_MATMUL)
+			break;
+		ret = kllm_prog_lower_op(job, i, &ops[n], err);
+		if (ret < 0)
+			return ret;
+		if (ret || !kk_op_joins(ops, n, &ops[n]))
+			break;
+	}
+	*next = i;
+	return (int)n;
+}
+
 int kp_lower_dummy(const struct kllm_prog_info *pi, kllm_u32 index, struct kk_op *op)
 {
 	struct kllm_prog_job job = { .info = pi, .dummy = 1 };

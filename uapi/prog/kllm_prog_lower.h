@@ -6,11 +6,13 @@
  * A home (the runtime's CPU engine, the driver) does, per job:
  *
  *	kllm_prog_job_init(&job, &info, &bind, &batch, seqs, &err);
- *	for (i = 0; i < info.n_ops; i++) {
- *		ret = kllm_prog_lower_op(&job, i, &op, &err);
- *		if (ret < 0) fail;
- *		if (ret == 0) kk_op_exec(host, &op);	(1: nothing to do)
+ *	for (i = 0; i < info.n_ops; i = next) {
+ *		n = kllm_prog_lower_group(&job, i, ops, &next, &err);
+ *		if (n < 0) fail;
+ *		if (n > 0) kk_ops_exec(host, ops, n);	(0: nothing left)
  *	}
+ *
+ * (kllm_prog_lower_op lowers one op: 0 run it, 1 nothing to do.)
  *
  * Every pointer it forms is range-checked against the memory actually bound
  * for this job at this job's row counts (the validator already proved the
@@ -108,6 +110,17 @@ int kllm_prog_job_init(struct kllm_prog_job *job, const struct kllm_prog_info *i
  */
 int kllm_prog_lower_op(const struct kllm_prog_job *job, kllm_u32 index,
 		       struct kk_op *op, struct kllm_prog_err *err);
+
+/*
+ * Lower the next ops to run from @index on into @ops: the first op with
+ * rows in this job, then each following matmul that kk_op_joins() admits
+ * (q, k and v on one normed x; gate and up).  Returns how many (0: none
+ * left) and sets *next to the op after them, for the next call; run them
+ * with kk_ops_exec() before lowering more.  -KLLM_PROG_EINVAL and *err.
+ */
+int kllm_prog_lower_group(const struct kllm_prog_job *job, kllm_u32 index,
+			  struct kk_op ops[KK_OP_GROUP_MAX], kllm_u32 *next,
+			  struct kllm_prog_err *err);
 
 /*
  * Scratch bytes the program needs at max_batch on the SIMD path selected
