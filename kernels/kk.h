@@ -463,7 +463,7 @@ int kk_op_joins(const struct kk_op *group, kk_u32 n, const struct kk_op *op);
 /*
  * Run @n (1..KK_OP_GROUP_MAX) ops that kk_op_joins admitted in turn, as
  * one: ops[0]'s first stages, then the last stage of all of them in one
- * parallel_for.  n = 1 is kk_op_exec.  0 or -errno.
+ * parallel_for; n = 1 runs one op (kk_op_exec).  0 or -errno.
  */
 int kk_ops_exec(const struct kk_host *host, const struct kk_op *ops, kk_u32 n);
 

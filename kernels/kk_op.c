@@ -111,24 +111,7 @@ int kk_op_plan(const struct kk_op *op, struct kk_op_plan *plan)
 
 int kk_op_exec(const struct kk_host *host, const struct kk_op *op)
 {
-	struct kk_stage_call call = { .op = op };
-	struct kk_op_plan plan;
-	int ret;
-
-	if (!kk_impl_cur)
-		return -KK_EINVAL;
-	ret = kk_op_plan(op, &plan);
-	if (ret)
-		return ret;
-	if (plan.scratch_size && !op->scratch)
-		return -KK_EINVAL;
-	for (call.stage = 0; call.stage < plan.stages; call.stage++) {
-		if (!plan.items[call.stage])
-			continue;
-		host->parallel_for(host->ctx, kk_stage_range, &call,
-				   plan.items[call.stage], plan.chunk[call.stage]);
-	}
-	return 0;
+	return kk_ops_exec(host, op, 1);
 }
 
 /* ------------------------------------------------------------ groups */
@@ -195,34 +178,36 @@ static void kk_group_range(void *arg, kk_u64 begin, kk_u64 end)
 	}
 }
 
+/*
+ * The one executor: a single op (n = 1) runs each of its stages in turn;
+ * a group runs ops[0]'s first stages (the shared quantization) once, then
+ * every member's last stage in one parallel_for.
+ */
 int kk_ops_exec(const struct kk_host *host, const struct kk_op *ops, kk_u32 n)
 {
 	struct kk_group_call g = { .ops = ops, .n = n };
-	struct kk_op_plan plan, p0;
 	struct kk_stage_call call = { .op = ops };
-	kk_u32 j, last;
+	struct kk_op_plan plan, p0;
+	kk_u32 j, last = 0;
 	int ret;
 
-	if (n == 1)
-		return kk_op_exec(host, ops);
 	if (!kk_impl_cur || !n || n > KK_OP_GROUP_MAX)
 		return -KK_EINVAL;
-	ret = kk_op_plan(&ops[0], &p0);
-	if (ret)
-		return ret;
-	last = p0.stages - 1;
 	for (j = 0; j < n; j++) {
 		if (j && !kk_op_joins(ops, j, &ops[j]))
 			return -KK_EINVAL;
 		ret = kk_op_plan(&ops[j], &plan);
 		if (ret)
 			return ret;
+		if (!j) {
+			p0 = plan;
+			last = p0.stages - 1;
+		}
 		if ((plan.scratch_size && !ops[j].scratch) || plan.stages != p0.stages ||
 		    plan.chunk[last] != p0.chunk[last])
 			return -KK_EINVAL;
 		g.first[j + 1] = g.first[j] + plan.items[last];
 	}
-	/* the quantization into the shared scratch, once */
 	for (call.stage = 0; call.stage < last; call.stage++) {
 		if (p0.items[call.stage])
 			host->parallel_for(host->ctx, kk_stage_range, &call,
