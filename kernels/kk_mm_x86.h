@@ -481,16 +481,38 @@ KX_INLINE void kx_store(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c, float v)
 /*
  * The walk over a gemm call's tiles, one home for every tiled format: its
  * header defines kx_tile_NAME_main (NR x NC), _rest (1 x NC), _half
- * (NR x NC2), _col (MVR x 1) and _one (1 x 1).  Full NR x NC tiles, the
+ * (NR x NC2), _quarter (QR x NC4), _col (MVR x 1) and _one (1 x 1).
+ * Full NR x NC tiles, the
  * column blocks outer: a block's activations stay in L1 while the tiles
  * walk down the rows (a gemm call gets 16 rows and up to all of a
  * prompt's columns, kk_matmul.c); rows an NR tile leaves go in 1 x NC
  * tiles (none where NR is 1).  Columns left over: one NR x NC2 block where
- * NC2 of them remain (a batch of 5-7 sequences should not decode each
- * weight block 5-7 times; NC2 0: none), then each column in MVR x 1
- * tiles, which stream more rows at once (all of a matvec's one).
+ * NC2 of them remain, then one QR x NC4 block where NC4 remain (a batch of
+ * 2-7 sequences should not decode each weight block 2-7 times; 0: none),
+ * then each column alone: one row
+ * at a time, or MVR rows at once where rows are short.
+ *
+ * One row at a time, a matvec's weights stream from memory as one
+ * sequential read, which the hardware prefetcher follows: from DRAM
+ * (tests/scripts/mm-ab.sh, 65536+ rows, one thread, AVX2 and AVX-512 VNNI
+ * on an AMD EPYC) 1.4-2.1x as fast as 4 (or, K-quants, 2-4) rows at once
+ * for rows of 610-1200 bytes.  Rows of at most KX_MV_SHORT bytes (SmolLM2's
+ * Q4_1 at k 576: 360 bytes, Gemma 3's Q5_0 at k 640: 440) are the
+ * exception: the per-row work outweighs the stream there, and MVR rows at
+ * once ran 1.06-1.11x as fast.
  */
-#define KX_GEMM(name, NR, NC, NC2, MVR)					\
+#define KX_MV_SHORT 512
+#define KX_GEMM_PART(name, shape, NR, NCP)				\
+	if ((NCP) && c + (NCP) <= t->nc) {				\
+		for (r = 0; r + (NR) <= t->nr; r += (NR))		\
+			kx_tile_##name##_##shape(t, r, c);		\
+		for (; r < t->nr; r++)					\
+			for (j = 0; j != (NCP); j++)			\
+				kx_tile_##name##_one(t, r, c + j);	\
+		c += (NCP);						\
+	}
+
+#define KX_GEMM(name, NR, NC, NC2, NC4, MVR, QR)				\
 static void kx_gemm_##name(const struct kk_mm_tile *t)			\
 {									\
 	kk_u32 r, c = 0, j;						\
@@ -501,17 +523,13 @@ static void kx_gemm_##name(const struct kk_mm_tile *t)			\
 		for (; r < t->nr; r++)					\
 			kx_tile_##name##_rest(t, r, c);			\
 	}								\
-	if ((NC2) && c + (NC2) <= t->nc) {				\
-		for (r = 0; r + (NR) <= t->nr; r += (NR))		\
-			kx_tile_##name##_half(t, r, c);			\
-		for (; r < t->nr; r++)					\
-			for (j = 0; j < (NC2); j++)			\
-				kx_tile_##name##_one(t, r, c + j);	\
-		c += (NC2);						\
-	}								\
+	KX_GEMM_PART(name, half, NR, NC2)				\
+	KX_GEMM_PART(name, quarter, QR, NC4)				\
 	for (; c < t->nc; c++) {					\
-		for (r = 0; r + (MVR) <= t->nr; r += (MVR))		\
-			kx_tile_##name##_col(t, r, c);			\
+		r = 0;							\
+		if (t->w_row_bytes <= KX_MV_SHORT)			\
+			for (; r + (MVR) <= t->nr; r += (MVR))		\
+				kx_tile_##name##_col(t, r, c);		\
 		for (; r < t->nr; r++)					\
 			kx_tile_##name##_one(t, r, c);			\
 	}								\

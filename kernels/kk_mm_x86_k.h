@@ -49,10 +49,14 @@
 #define KX_KNC 4
 #define KX_KNC2 2
 #endif
-/* rows of a one-column (matvec) tile */
+/* then an NR x NC/4 tile, where NC/4 is more than one column */
+#define KX_KNC4 (KX_KNC2 > 2 ? KX_KNC2 / 2 : 0)
+/* rows of a one-column (matvec) tile, for short rows (kk_mm_x86.h's
+ * KX_GEMM) */
 #define KX_KMVR (KX_KNR > 2 ? KX_KNR : 2)
 
-#define KX_KMR KX_KMVR	/* array sizes: most rows and columns in a tile */
+/* array sizes: most rows and columns in a tile */
+#define KX_KMR (KX_KNR > KX_KMVR ? KX_KNR : KX_KMVR)
 #define KX_KMC KX_KNC
 
 struct kx_krows {
@@ -424,9 +428,10 @@ kx_tile_##name##_##shape(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c) \
 KX_TILE_K(name, main, KX_KNR, KX_KNC)					\
 KX_TILE_K(name, rest, 1, KX_KNC)					\
 KX_TILE_K(name, half, KX_KNR, KX_KNC2)					\
+KX_TILE_K(name, quarter, KX_KNR, KX_KNC4)				\
 KX_TILE_K(name, col, KX_KMVR, 1)					\
 KX_TILE_K(name, one, 1, 1)						\
-KX_GEMM(name, KX_KNR, KX_KNC, KX_KNC2, KX_KMVR)
+KX_GEMM(name, KX_KNR, KX_KNC, KX_KNC2, KX_KNC4, KX_KMVR, KX_KNR)
 
 KX_GEMM_K(q4_K)
 KX_GEMM_K(q6_K)

@@ -36,12 +36,17 @@
  * weights serve eight columns (the decode, dearest for Q5_0's fifth bits,
  * is then a small part), and the eight columns' activations stay in L1
  * while the tile walks down the rows.  2 x 8 spilled; 1 x 16 gained
- * nothing for Q5_0 and lost for Q4_0/Q4_1.  A 4-row matvec tile beat a
- * 2-row one by 0-20 %.
+ * nothing for Q5_0 and lost for Q4_0/Q4_1.
+ *
+ * A 4-row matvec tile beat a 2-row one by 0-20 % (kk_mm_x86.h's KX_GEMM
+ * uses it for short rows only).
  */
 #if KX_AVX512
-#define KX_TNR 4
-#define KX_TNC 4
+/* AVX-512 VNNI on an AMD EPYC host, same harness (MM_AB_SIMD=avx512vnni):
+ * 1 x 8 ran 1.21-1.32x as fast as 4 x 4 at 8 and at 128 columns; 2 x 8
+ * and 1 x 16 were no faster than 4 x 4 */
+#define KX_TNR 1
+#define KX_TNC 8
 #elif defined(__KERNEL__)
 /* the kernel's 2 KiB frames (its builds zero every local: Q8_0's 4 x 2
  * tile came to 2080 bytes there): 2 x 2, the same bits */
@@ -54,9 +59,20 @@
 /* the NR x NC/2 tile that columns left over begin with (a batch of 5-7
  * sequences), where NC/2 is more than one column */
 #define KX_TNC2 (KX_TNC > 2 ? KX_TNC / 2 : 0)
+/* then a KX_TQR x NC/4 tile, where NC/4 is more than one (a batch of 2-3):
+ * 4 x 2 ran 1.1-1.4x as fast as column by column on AVX2 (2-3 columns,
+ * mm-ab), and as fast as AVX-512's former 4 x 2 half tile */
+#define KX_TNC4 (KX_TNC > 4 ? KX_TNC / 4 : 0)
+#define KX_TQR 4
 #define KX_MVR 4
-#define KX_TMR 4		/* array sizes: most rows and columns in a tile */
+/* array sizes: most rows and columns in a tile */
+#define KX_TMR (KX_TNR > KX_MVR ? KX_TNR : KX_MVR)
 #define KX_TMC KX_TNC
+/* most accumulators of a tile, acc[r * NC + c]: a flat array sized for the
+ * largest tile, not KX_TMR x KX_TMC (the kernel's builds zero every local) */
+#define KX_TACC (KX_TNR * KX_TNC > KX_MVR ? KX_TNR * KX_TNC : KX_MVR)
+_Static_assert(KX_TQR <= KX_TMR && KX_TQR * KX_TNC4 <= KX_TACC,
+	       "the quarter tile fits the tile arrays");
 
 /*
  * Dword t (0-3) of the 16 bytes at @p of each of @n (<= 8) blocks @bb
@@ -245,7 +261,7 @@ KX_INLINE __m256 kx_block_fma(int type, __m256i dot, struct kx_dm sc, __m256 dx,
 
 /* Blocks [g, g + n) of an NR x NC tile, n <= 8. */
 KX_INLINE void kx_group_t(int type, int NR, int NC, const struct kx_trows *p,
-			  kk_u32 g, kk_u32 n, __m256 acc[KX_TMR][KX_TMC])
+			  kk_u32 g, kk_u32 n, __m256 acc[KX_TACC])
 {
 	const kk_u32 wb = kx_wbytes(type);
 	__m256 dx[KX_TMC], sxb[KX_TMC];
@@ -266,9 +282,9 @@ KX_INLINE void kx_group_t(int type, int NR, int NC, const struct kx_trows *p,
 		kx_load_wt(type, blk, n, wl, wh);
 		KX_UNROLL
 		for (int c = 0; c < NC; c++)
-			acc[r][c] = kx_block_fma(type, kx_dot_t(type, wl, wh,
+			acc[r * NC + c] = kx_block_fma(type, kx_dot_t(type, wl, wh,
 						 p->tx[c] + (kk_u64)g / 8 * KX_TX_GROUP),
-						 sc, dx[c], sxb[c], p->sx[c] + g, acc[r][c]);
+						 sc, dx[c], sxb[c], p->sx[c] + g, acc[r * NC + c]);
 	}
 }
 
@@ -291,7 +307,7 @@ KX_INLINE __m256i kx_lane_per_block(const __m256i d[4])
 }
 
 KX_INLINE void kx_group_tail(int type, int NR, const struct kx_trows *p,
-			     kk_u32 g, kk_u32 n, __m256 acc[KX_TMR][KX_TMC])
+			     kk_u32 g, kk_u32 n, __m256 acc[KX_TACC])
 {
 	const int c = 0;
 	const kk_u32 wb = kx_wbytes(type), xb = kx_xbytes(type);
@@ -316,8 +332,8 @@ KX_INLINE void kx_group_tail(int type, int NR, const struct kx_trows *p,
 			kx_load_x(type, p->x[c] + (kk_u64)(g + j) * xb, j + 1 < n, &xl, &xh);
 			d[j / 2] = kx_dot(type, wl, wh, xl, xh);
 		}
-		acc[r][c] = kx_block_fma(type, kx_lane_per_block(d), sc, dx, sxb,
-					 p->sx[c] + g, acc[r][c]);
+		acc[r] = kx_block_fma(type, kx_lane_per_block(d), sc, dx, sxb,
+					 p->sx[c] + g, acc[r]);
 	}
 }
 
@@ -327,7 +343,7 @@ KX_INLINE void kx_tile_t(int type, int NR, int NC, const struct kk_mm_tile *t,
 {
 	const kk_u32 nb = t->k / 32, nbp = kx_nbp(nb);
 	const kk_u64 extras = kx_blocks_bytes(nb, kx_xbytes(type));
-	__m256 acc[KX_TMR][KX_TMC];
+	__m256 acc[KX_TACC];
 	struct kx_trows p;
 	kk_u32 g;
 
@@ -343,7 +359,7 @@ KX_INLINE void kx_tile_t(int type, int NR, int NC, const struct kk_mm_tile *t,
 		p.tx[c] = (const kk_u8 *)(p.sx[c] + nbp);
 		KX_UNROLL
 		for (int r = 0; r < NR; r++)
-			acc[r][c] = _mm256_setzero_ps();
+			acc[r * NC + c] = _mm256_setzero_ps();
 	}
 	for (g = 0; g + 8 <= nb; g += 8)
 		kx_group_t(type, NR, NC, &p, g, 8, acc);
@@ -356,7 +372,7 @@ KX_INLINE void kx_tile_t(int type, int NR, int NC, const struct kk_mm_tile *t,
 	for (int r = 0; r < NR; r++) {
 		KX_UNROLL
 		for (int c = 0; c < NC; c++)
-			kx_store(t, r0 + r, c0 + c, kx_hsum(acc[r][c]));
+			kx_store(t, r0 + r, c0 + c, kx_hsum(acc[r * NC + c]));
 	}
 }
 
@@ -376,8 +392,9 @@ kx_tile_##name##_##shape(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c) \
 KX_TILE_T(name, type, main, KX_TNR, KX_TNC)				\
 KX_TILE_T(name, type, rest, 1, KX_TNC)					\
 KX_TILE_T(name, type, half, KX_TNR, KX_TNC2)				\
+KX_TILE_T(name, type, quarter, KX_TQR, KX_TNC4)				\
 KX_TILE_T(name, type, col, KX_MVR, 1)					\
 KX_TILE_T(name, type, one, 1, 1)					\
-KX_GEMM(name, KX_TNR, KX_TNC, KX_TNC2, KX_MVR)
+KX_GEMM(name, KX_TNR, KX_TNC, KX_TNC2, KX_TNC4, KX_MVR, KX_TQR)
 
 #endif /* KLLM_KK_MM_X86_T_H */

@@ -27,6 +27,11 @@
 # what -march=native implies, whatever the order.  Everything else the CPU
 # has (AVX2, AVX-512, VNNI, ...) is used.  On a CPU without AMX (the AVX2-only
 # hosts) nothing is taken away.  docs/PERF.md records the flags printed here.
+#
+# LLAMACPP_SIMD=avx2: an AVX2-only build (GGML_NATIVE=OFF with AVX, AVX2,
+# FMA, F16C and BMI2 on, nothing of AVX-512), the llama.cpp that an AVX2-only
+# host runs, to race kllm's AVX2 path (KLLM_SIMD=avx2) on a host that also
+# has AVX-512.  LLAMACPP_TARGETS: the targets to build (default: all above).
 set -euo pipefail
 
 SRC=${1:-/opt/llamacpp/llama_cpp_python-0.3.36/vendor/llama.cpp}
@@ -52,17 +57,29 @@ else
 	echo "build-llamacpp: no AMX on this CPU: plain native build"
 fi
 
+ISA=(-DGGML_NATIVE=ON -DCMAKE_C_FLAGS="$NOAMX" -DCMAKE_CXX_FLAGS="$NOAMX")
+case ${LLAMACPP_SIMD:-native} in
+native) ;;
+avx2)
+	ISA=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+	     -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF
+	     -DGGML_AVX512_BF16=OFF -DGGML_AVX_VNNI=OFF)
+	NOAMX=""
+	echo "build-llamacpp: LLAMACPP_SIMD=avx2: AVX2-only build, no AVX-512" ;;
+*)
+	echo "build-llamacpp: LLAMACPP_SIMD is native or avx2" >&2
+	exit 2 ;;
+esac
+
 cmake -S "$SRC" -B "$BUILD" \
 	-DCMAKE_BUILD_TYPE=Release \
-	-DGGML_NATIVE=ON \
-	-DCMAKE_C_FLAGS="$NOAMX" -DCMAKE_CXX_FLAGS="$NOAMX" \
+	"${ISA[@]}" \
 	-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF \
 	-DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
 	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF
 
-nice -n 10 cmake --build "$BUILD" -j"$JOBS" \
-	--target llama-bench llama-batched-bench llama-tokenize llama-simple llama-server \
-		llama-perplexity
+read -ra TARGETS <<<"${LLAMACPP_TARGETS:-llama-bench llama-batched-bench llama-tokenize \
+	llama-simple llama-server llama-perplexity}"
+nice -n 10 cmake --build "$BUILD" -j"$JOBS" --target "${TARGETS[@]}"
 
-echo "build-llamacpp: built in $BUILD/bin (GGML_NATIVE=ON${NOAMX:+, $NOAMX}," \
-	"repack on, JOBS=$JOBS)"
+echo "build-llamacpp: built in $BUILD/bin (${ISA[*]}, repack on, JOBS=$JOBS)"

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * mm_ab.c - one process, two versions of the x86 AVX2 matmul kernels:
- * tests/scripts/mm-ab.sh builds kernels/kk_mm_avx2.c of two trees into
+ * mm_ab.c - one process, two versions of the x86 matmul kernels:
+ * tests/scripts/mm-ab.sh builds kernels/kk_mm_avx2.c (or, with
+ * MM_AB_SIMD=avx512vnni, kk_mm_avx512vnni.c) of two trees into
  * this program (mm_ab_a_* and mm_ab_b_*, see MM_AB_SIDE below), which
  * times both on the same matrices, alternating, and keeps each one's
  * fastest of many trials: a ratio a noisy shared host cannot move much.
@@ -10,8 +11,9 @@
  */
 #ifdef MM_AB_SIDE
 /*
- * One side's row size; its kernels are that tree's kernels/kk_mm_avx2.c,
- * built with kk_mm_init_avx2 renamed to MM_AB_SIDE##init.
+ * One side's row size; its kernels are that tree's kernels/kk_mm_avx2.c
+ * (or kk_mm_avx512vnni.c), built with its init function renamed to
+ * MM_AB_SIDE##init.
  */
 #include "kk_impl_mm.h"
 
