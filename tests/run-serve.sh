@@ -11,6 +11,8 @@
 #                                 clients, resource counts back at baseline;
 #   tests/serve/test_load.py      the bounded load test and overload (429);
 #   tests/serve/test_cloud.py     hand-off to a second kllm-serve as the cloud;
+#   tests/serve/test_relay.py     the relay's backpressure: a stalled client
+#                                 holds a fast upstream back;
 #
 # and any other tests/serve/test_*.py.
 #

@@ -16,6 +16,12 @@
  * runs the waker (MHD_resume_connection) after dropping the lock.  As
  * both happen under the lock no wake-up is lost, and a suspended
  * connection cannot go away before its waker ran.
+ *
+ * Backpressure: a relay waits (sv_out_room) while its queue holds more
+ * unread bytes than it allows, so a slow client slows the upstream down
+ * instead of growing the queue; the reader signals @room as it drains.
+ * The queue moves its unread bytes to the front before it grows, so a
+ * client that keeps reading never lets it grow past what it holds unread.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -29,6 +35,7 @@ enum { ST_PENDING, ST_BUFFER, ST_STREAM };
 
 struct sv_out {
 	pthread_mutex_t lock;
+	pthread_cond_t room;		/* the reader drained the queue */
 	int refs;
 	struct sv_req *req;
 	enum sv_endpoint ep;
@@ -61,6 +68,7 @@ struct sv_out *sv_out_new(struct sv_req *req, enum sv_endpoint ep)
 	if (!o)
 		return NULL;
 	pthread_mutex_init(&o->lock, NULL);
+	pthread_cond_init(&o->room, NULL);
 	o->refs = 1;
 	o->req = req;
 	o->ep = ep;
@@ -84,6 +92,7 @@ void sv_out_put(struct sv_out *o)
 	free(o->text);
 	if (o->lp)
 		json_object_put(o->lp);
+	pthread_cond_destroy(&o->room);
 	pthread_mutex_destroy(&o->lock);
 	free(o);
 }
@@ -161,6 +170,12 @@ static void push(struct sv_out *o, const char *s, size_t n)
 {
 	if (o->q_off == o->q_len)
 		o->q_off = o->q_len = 0;
+	if (o->q_off && o->q_len + n > o->q_cap) {
+		/* the unread bytes to the front before growing */
+		memmove(o->q, o->q + o->q_off, o->q_len - o->q_off);
+		o->q_len -= o->q_off;
+		o->q_off = 0;
+	}
 	if (grow(&o->q, &o->q_cap, o->q_len + n))
 		return;		/* out of memory: the event is lost */
 	memcpy(o->q + o->q_len, s, n);
@@ -349,6 +364,29 @@ void sv_out_raw(struct sv_out *o, const void *buf, size_t n)
 	unlock_wake(o);
 }
 
+int sv_out_room(struct sv_out *o, size_t max, int ms)
+{
+	struct timespec until;
+	int room;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&o->lock);
+	for (;;) {
+		room = o->q_len - o->q_off <= max || o->ended || o->cancelled ||
+		       __atomic_load_n(&o->stopping, __ATOMIC_RELAXED);
+		if (room || pthread_cond_timedwait(&o->room, &o->lock, &until))
+			break;
+	}
+	pthread_mutex_unlock(&o->lock);
+	return room;
+}
+
 void sv_out_raw_end(struct sv_out *o)
 {
 	pthread_mutex_lock(&o->lock);
@@ -407,6 +445,7 @@ ssize_t sv_out_read(struct sv_out *o, char *buf, size_t max, void (*suspend)(voi
 			n = max;
 		memcpy(buf, o->q + o->q_off, n);
 		o->q_off += n;
+		pthread_cond_broadcast(&o->room);
 		pthread_mutex_unlock(&o->lock);
 		return (ssize_t)n;
 	}
@@ -436,6 +475,7 @@ void sv_out_cancel(struct sv_out *o)
 	__atomic_store_n(&o->cancelled, 1, __ATOMIC_RELAXED);
 	o->wake = NULL;
 	o->armed = 0;
+	pthread_cond_broadcast(&o->room);
 	pthread_mutex_unlock(&o->lock);
 }
 
@@ -448,6 +488,7 @@ void sv_out_abort(struct sv_out *o)
 {
 	pthread_mutex_lock(&o->lock);
 	__atomic_store_n(&o->stopping, 1, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&o->room);
 	if (!o->ended)
 		error_locked(o, 503, "server_error", "shutting_down",
 			     "the server is shutting down", 0);

@@ -240,6 +240,12 @@ void sv_out_error(struct sv_out *o, int status, const char *type, const char *co
 /* Upstream relay: the status and content type once, then bytes as they arrive. */
 void sv_out_raw_begin(struct sv_out *o, int status, const char *content_type);
 void sv_out_raw(struct sv_out *o, const void *buf, size_t n);
+/*
+ * Backpressure: waits up to @ms while more than @max bytes are queued
+ * and unread (a slow client), the client went away or shutdown began.
+ * 1 when there is room (or nothing more will be read), 0 on time-out.
+ */
+int sv_out_room(struct sv_out *o, size_t max, int ms);
 void sv_out_raw_end(struct sv_out *o);
 /* Where the request runs: sets X-Kllm-Route (call before output starts). */
 void sv_out_set_route(struct sv_out *o, enum sv_route r);

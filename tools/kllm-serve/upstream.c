@@ -43,6 +43,14 @@
 #define UP_STACK_SIZE	(512 * 1024)	/* curl + TLS need far less */
 #define UP_GRACE_S	10		/* shutdown: relays may finish this long */
 #define UP_ABORT_S	5		/* then: aborted relays must be gone */
+/*
+ * Backpressure: a relay stops reading the upstream while more than this
+ * is queued for its client and unread (libcurl then stops reading the
+ * socket, and TCP slows the upstream); it checks for a client gone or a
+ * shutdown every UP_ROOM_MS meanwhile.
+ */
+#define UP_QUEUE_MAX	(256u << 10)
+#define UP_ROOM_MS	100
 
 /* The upstream's settings, copied at init (the key's bytes included). */
 static struct {
@@ -334,6 +342,12 @@ static size_t relay_write(char *buf, size_t size, size_t nmemb, void *arg)
 			return 0;
 		}
 		relay_begin(r);
+	}
+	while (!sv_out_room(r->o, UP_QUEUE_MAX, UP_ROOM_MS)) {
+		if (relay_stop(r)) {
+			r->aborted = 1;
+			return 0;
+		}
 	}
 	if (n)
 		sv_out_raw(r->o, buf, n);
