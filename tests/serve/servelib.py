@@ -215,6 +215,13 @@ class Server:
                 pass
         return out
 
+    def relays_in_flight(self):
+        """Upstream relays in flight by its log's last upstream line (None: none logged)."""
+        lines = [ln for ln in self.log().splitlines() if "upstream" in ln and "in_flight=" in ln]
+        if not lines:
+            return None
+        return int(lines[-1].rstrip().split("in_flight=")[1].split()[0])
+
     def rss_kib(self):
         """Its resident memory in KiB (from /proc)."""
         with open("/proc/%d/status" % self.proc.pid) as f:
@@ -313,6 +320,17 @@ class Server:
 def expect(cond, what):
     if not cond:
         raise AssertionError(what)
+
+
+def expect_fds_back(srv, base, wait=3):
+    """@srv's descriptors back at the count of @base (an earlier fd_targets()),
+    within @wait seconds."""
+    end = time.time() + wait
+    while len(srv.fd_targets()) > len(base) and time.time() < end:
+        time.sleep(0.1)
+    now = srv.fd_targets()
+    expect(len(now) <= len(base), "%d descriptors open, %d before: %s, before %s" %
+           (len(now), len(base), now, base))
 
 
 class Suite:

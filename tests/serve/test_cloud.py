@@ -457,19 +457,9 @@ def t_key_secret(dev):
 
 
 def t_relays_done(dev):
-    lines = [ln for ln in dev.log().splitlines() if "upstream" in ln and "in_flight=" in ln]
-    expect(lines, "no relay logged")
-    expect(lines[-1].rstrip().split("in_flight=")[1].split()[0] == "0",
-           "relays in flight: %s" % lines[-1])
-
-
-def t_fds_back(dev, base):
-    end = time.time() + 3
-    while len(dev.fd_targets()) > len(base) and time.time() < end:
-        time.sleep(0.1)
-    now = dev.fd_targets()
-    expect(len(now) <= len(base), "%d descriptors open, %d before: %s, before %s" %
-           (len(now), len(base), now, base))
+    n = dev.relays_in_flight()
+    expect(n is not None, "no relay logged")
+    expect(n == 0, "relays in flight: %d" % n)
 
 
 def t_clean_stop(dev):
@@ -513,7 +503,7 @@ def main():
         check("/metrics route counts after the failures", t_metrics_routes, device)
         check("upstream key in no response and no log line", t_key_secret, device)
         check("no relay in flight (device log)", t_relays_done, device)
-        check("device descriptors back at their count", t_fds_back, device, fds)
+        check("device descriptors back at their count", servelib.expect_fds_back, device, fds)
         check("device alive", lambda: expect(device.healthy(), "no /health"))
         check("device stops cleanly (SIGTERM: exit status 0)", t_clean_stop, device)
     except Exception as e:  # noqa: BLE001

@@ -29,6 +29,17 @@ double sv_now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+void sv_deadline(struct timespec *ts, unsigned ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
 static void timestamp(char *buf, size_t n)
 {
 	struct timeval tv;

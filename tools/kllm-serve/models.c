@@ -470,8 +470,7 @@ static void *janitor_main(void *arg)
 	(void)arg;
 	pthread_mutex_lock(&sv_lock);
 	while (!janitor_stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		sv_deadline(&ts, 1000);
 		pthread_cond_timedwait(&janitor_cond, &sv_lock, &ts);
 		if (!janitor_stop && !sv_shutting)
 			janitor_pass();
@@ -543,12 +542,7 @@ void sv_models_shutdown(unsigned grace_s)
 	pthread_mutex_lock(&sv_lock);
 	/* running requests finish, up to the grace time */
 	while (!all_idle() && sv_now() < end) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 100 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
+		sv_deadline(&ts, 100);
 		pthread_cond_timedwait(&sv_cond, &sv_lock, &ts);
 	}
 	/* loads in flight end by themselves (they see sv_shutting) */

@@ -364,18 +364,12 @@ void sv_out_raw(struct sv_out *o, const void *buf, size_t n)
 	unlock_wake(o);
 }
 
-int sv_out_room(struct sv_out *o, size_t max, int ms)
+int sv_out_room(struct sv_out *o, size_t max, unsigned ms)
 {
 	struct timespec until;
 	int room;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	sv_deadline(&until, ms);
 	pthread_mutex_lock(&o->lock);
 	for (;;) {
 		room = o->q_len - o->q_off <= max || o->ended || o->cancelled ||

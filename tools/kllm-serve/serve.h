@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -245,7 +246,7 @@ void sv_out_raw(struct sv_out *o, const void *buf, size_t n);
  * and unread (a slow client), the client went away or shutdown began.
  * 1 when there is room (or nothing more will be read), 0 on time-out.
  */
-int sv_out_room(struct sv_out *o, size_t max, int ms);
+int sv_out_room(struct sv_out *o, size_t max, unsigned ms);
 void sv_out_raw_end(struct sv_out *o);
 /* Where the request runs: sets X-Kllm-Route (call before output starts). */
 void sv_out_set_route(struct sv_out *o, enum sv_route r);
@@ -358,6 +359,8 @@ char *sv_metrics_render(size_t *len);
 /* Misc                                                                */
 
 double sv_now(void);		/* CLOCK_MONOTONIC seconds */
+/* @ts = CLOCK_REALTIME now + @ms: a pthread_cond_timedwait deadline. */
+void sv_deadline(struct timespec *ts, unsigned ms);
 /* Structured log line: level "info"/"warn"/"error", then key=value pairs
  * as a printf format; JSON lines with --log-format json. */
 void sv_log(const char *level, const char *event, const char *fmt, ...)

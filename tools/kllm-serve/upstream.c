@@ -228,8 +228,7 @@ static int up_wait_idle(unsigned secs)
 	struct timespec until;
 	int idle;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += secs;
+	sv_deadline(&until, secs * 1000);
 	pthread_mutex_lock(&up_lock);
 	while (up_in_flight &&
 	       pthread_cond_timedwait(&up_idle, &up_lock, &until) != ETIMEDOUT)
