@@ -482,15 +482,14 @@ KX_INLINE void kx_store(const struct kk_mm_tile *t, kk_u32 r, kk_u32 c, float v)
  * The walk over a gemm call's tiles, one home for every tiled format: its
  * header defines kx_tile_NAME_main (NR x NC), _rest (1 x NC), _half
  * (NR x NC2), _quarter (QR x NC4), _col (MVR x 1) and _one (1 x 1).
- * Full NR x NC tiles, the
- * column blocks outer: a block's activations stay in L1 while the tiles
- * walk down the rows (a gemm call gets 16 rows and up to all of a
- * prompt's columns, kk_matmul.c); rows an NR tile leaves go in 1 x NC
- * tiles (none where NR is 1).  Columns left over: one NR x NC2 block where
- * NC2 of them remain, then one QR x NC4 block where NC4 remain (a batch of
- * 2-7 sequences should not decode each weight block 2-7 times; 0: none),
- * then each column alone: one row
- * at a time, or MVR rows at once where rows are short.
+ * Full NR x NC tiles, the column blocks outer: a block's activations stay
+ * in L1 while the tiles walk down the rows (a gemm call gets 16 rows and
+ * up to all of a prompt's columns, kk_matmul.c); rows an NR tile leaves go
+ * in 1 x NC tiles (none where NR is 1).  Columns left over: one NR x NC2
+ * block where NC2 of them remain, then one QR x NC4 block where NC4 remain
+ * (a batch of 2-7 sequences should not decode each weight block 2-7 times;
+ * 0: none), then each column alone: one row at a time, or MVR rows at once
+ * where rows are short.
  *
  * One row at a time, a matvec's weights stream from memory as one
  * sequential read, which the hardware prefetcher follows: from DRAM

@@ -49,22 +49,20 @@ FLAGS=$(simd_flags)
 echo "build-llamacpp: CPU: $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "build-llamacpp: SIMD flags: ${FLAGS:-none}"
 
-NOAMX=""
-if grep -qwE 'amx_tile|amx_int8|amx_bf16' <<<"$FLAGS"; then
-	NOAMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
-	echo "build-llamacpp: the CPU has AMX: building native with $NOAMX"
-else
-	echo "build-llamacpp: no AMX on this CPU: plain native build"
-fi
-
-ISA=(-DGGML_NATIVE=ON -DCMAKE_C_FLAGS="$NOAMX" -DCMAKE_CXX_FLAGS="$NOAMX")
 case ${LLAMACPP_SIMD:-native} in
-native) ;;
+native)
+	NOAMX=""
+	if grep -qwE 'amx_tile|amx_int8|amx_bf16' <<<"$FLAGS"; then
+		NOAMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+		echo "build-llamacpp: the CPU has AMX: building native with $NOAMX"
+	else
+		echo "build-llamacpp: no AMX on this CPU: plain native build"
+	fi
+	ISA=(-DGGML_NATIVE=ON -DCMAKE_C_FLAGS="$NOAMX" -DCMAKE_CXX_FLAGS="$NOAMX") ;;
 avx2)
 	ISA=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 	     -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF
 	     -DGGML_AVX512_BF16=OFF -DGGML_AVX_VNNI=OFF)
-	NOAMX=""
 	echo "build-llamacpp: LLAMACPP_SIMD=avx2: AVX2-only build, no AVX-512" ;;
 *)
 	echo "build-llamacpp: LLAMACPP_SIMD is native or avx2" >&2

@@ -33,7 +33,7 @@ for side in a b; do
 	[ $side = a ] && src=$tmp/a/kernels
 	gcc $cflags -I"$src" -Dkk_mm_init_"$simd"=mm_ab_"$side"_init \
 		-c "$src/kk_mm_$simd.c" -o "$tmp/$side-mm.o"
-	gcc $cflags -I"$src" -DMM_AB_SIDE=mm_ab_${side}_ \
+	gcc $cflags -I"$src" -DMM_AB_SIDE=mm_ab_"$side"_ \
 		-c "$top/tests/scripts/mm_ab.c" -o "$tmp/$side-xq.o"
 done
 gcc -O2 -I"$top/kernels" "$top/tests/scripts/mm_ab.c" "$top/kernels/kk_types.c" \
